@@ -1,0 +1,503 @@
+package world
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+)
+
+// stamp formats a time as activity causes do ("2024-05-01T10:00:00Z").
+func stamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
+
+// counts reports whether an instance counts toward desired capacity.
+func counts(in *Instance) bool {
+	switch in.State {
+	case StatePending, StatePendingWait, StatePendingProceed, StateInService:
+		return in.Health != "Unhealthy"
+	}
+	return false
+}
+
+// reconcileLocked brings a group to its desired capacity: it replaces
+// unhealthy instances, launches what is missing (unless launches are backed
+// off) and terminates the surplus by the group's termination policy.
+// cause is the first sentence of the activity's cause, if a user request
+// triggered it.
+func (w *World) reconcileLocked(g *Group, cause string) {
+	if g.Status != "" || w.closed {
+		return
+	}
+	now := w.clock.Now()
+	for _, id := range slices.Clone(g.Instances) {
+		in := w.insts[id]
+		if in.State == StateInService && in.Health == "Unhealthy" {
+			w.startTerminationLocked(in, fmt.Sprintf("At %s an instance was taken out of service in response to a user health-check.", stamp(now)))
+		}
+	}
+	var active []*Instance
+	for _, id := range g.Instances {
+		if in := w.insts[id]; counts(in) {
+			active = append(active, in)
+		}
+	}
+	switch n := len(active); {
+	case n < g.Desired:
+		if now.Before(g.backoffUntil) {
+			return // a timer reconciles when the back-off ends
+		}
+		for i := n; i < g.Desired; i++ {
+			w.launchLocked(g, cause+joinCause(fmt.Sprintf("At %s an instance was started in response to a difference between desired and actual capacity, increasing the capacity from %d to %d.", stamp(now), i, i+1)))
+		}
+	case n > g.Desired:
+		victims := w.pickVictimsLocked(g, active, n-g.Desired)
+		for i, in := range victims {
+			w.startTerminationLocked(in, cause+joinCause(fmt.Sprintf("At %s an instance was taken out of service in response to a difference between desired and actual capacity, shrinking the capacity from %d to %d.  At %s instance %s was selected for termination.", stamp(now), n-i, n-i-1, stamp(now), in.ID)))
+		}
+	}
+}
+
+func joinCause(s string) string { return "  " + s }
+
+// pickVictimsLocked chooses instances to terminate on scale-in. Protected
+// instances are never chosen. With the Default policy: the zone with the
+// most instances first, then instances launched from an older launch
+// configuration or template, then (ties) a seeded random choice.
+// OldestInstance / NewestInstance order by launch time.
+func (w *World) pickVictimsLocked(g *Group, active []*Instance, n int) []*Instance {
+	var cand []*Instance
+	for _, in := range active {
+		if !in.Protected {
+			cand = append(cand, in)
+		}
+	}
+	var out []*Instance
+	for len(out) < n && len(cand) > 0 {
+		in := w.pickOneLocked(g, cand, active)
+		out = append(out, in)
+		cand = slices.DeleteFunc(cand, func(x *Instance) bool { return x == in })
+		active = slices.DeleteFunc(slices.Clone(active), func(x *Instance) bool { return x == in })
+	}
+	return out
+}
+
+func (w *World) pickOneLocked(g *Group, cand, active []*Instance) *Instance {
+	// Pending instances go before in-service ones only if nothing else is left.
+	var inService []*Instance
+	for _, in := range cand {
+		if in.State == StateInService {
+			inService = append(inService, in)
+		}
+	}
+	if len(inService) > 0 {
+		cand = inService
+	}
+	policy := "Default"
+	if len(g.TerminationPolicies) > 0 {
+		policy = g.TerminationPolicies[0]
+	}
+	switch policy {
+	case "OldestInstance":
+		return slices.MinFunc(cand, func(a, b *Instance) int { return a.LaunchTime.Compare(b.LaunchTime) })
+	case "NewestInstance":
+		return slices.MaxFunc(cand, func(a, b *Instance) int { return a.LaunchTime.Compare(b.LaunchTime) })
+	}
+	// Default: balance zones first.
+	perZone := map[string]int{}
+	for _, in := range active {
+		perZone[in.AZ]++
+	}
+	most := -1
+	for _, in := range cand {
+		most = max(most, perZone[in.AZ])
+	}
+	cand = slices.DeleteFunc(slices.Clone(cand), func(in *Instance) bool { return perZone[in.AZ] != most })
+	// Then instances not launched from the group's current launch source.
+	var outdated []*Instance
+	for _, in := range cand {
+		if !w.currentSourceLocked(g, in) {
+			outdated = append(outdated, in)
+		}
+	}
+	if len(outdated) > 0 {
+		cand = outdated
+	}
+	slices.SortFunc(cand, func(a, b *Instance) int { return strings.Compare(a.ID, b.ID) })
+	return cand[w.rng.IntN(len(cand))]
+}
+
+func (w *World) currentSourceLocked(g *Group, in *Instance) bool {
+	if g.LaunchConfiguration != "" {
+		return in.LaunchConfig == g.LaunchConfiguration
+	}
+	if g.LaunchTemplate == nil || in.LaunchTemplate == nil || in.LaunchTemplate.ID != g.LaunchTemplate.ID {
+		return false
+	}
+	t, ok := w.lts[g.LaunchTemplate.ID]
+	if !ok {
+		return true
+	}
+	v, err := w.resolveVersionLocked(t, g.LaunchTemplate.Version)
+	return err != nil || fmt.Sprint(v.Number) == in.LaunchTemplate.Version
+}
+
+// zoneForLaunchLocked picks the zone (and subnet) with the fewest instances.
+func (w *World) zoneForLaunchLocked(g *Group) (zone, subnet string) {
+	perZone := map[string]int{}
+	for _, id := range g.Instances {
+		if in := w.insts[id]; counts(in) {
+			perZone[in.AZ]++
+		}
+	}
+	best := ""
+	for _, z := range g.AvailabilityZones {
+		if best == "" || perZone[z] < perZone[best] {
+			best = z
+		}
+	}
+	for _, s := range g.Subnets {
+		if w.SubnetZone(s) == best {
+			return best, s
+		}
+	}
+	return best, ""
+}
+
+// launchLocked creates an instance in Pending and boots it in the background.
+func (w *World) launchLocked(g *Group, cause string) {
+	now := w.clock.Now()
+	zone, subnet := w.zoneForLaunchLocked(g)
+	in := &Instance{
+		ID:            w.hexIDLocked("i-0", 16),
+		Group:         g.Name,
+		AZ:            zone,
+		Subnet:        subnet,
+		PrivateIP:     w.ips.take(),
+		LaunchTime:    now.UTC(),
+		ReservationID: w.hexIDLocked("r-0", 16),
+		State:         StatePending,
+		Health:        "Healthy",
+		Protected:     g.NewInstancesProtected,
+		EC2State:      EC2Pending,
+		Tags:          map[string]string{"aws:autoscaling:groupName": g.Name},
+		ImageID:       "ami-0abcdef1234567890",
+		InstanceType:  "t3.micro",
+		RoleName:      "",
+	}
+	w.applyLaunchSourceLocked(g, in)
+	for _, t := range g.Tags {
+		if t.PropagateAtLaunch {
+			in.Tags[t.Key] = t.Value
+		}
+	}
+	w.insts[in.ID] = in
+	g.Instances = append(g.Instances, in.ID)
+	in.activity = w.newActivityLocked(g, in.ID, "Launching a new EC2 instance: "+in.ID, strings.TrimSpace(cause), "PreInService")
+	w.emitLocked(Event{Kind: EvInstanceLaunched, Group: g.Name, Instance: in.ID, State: in.State, Detail: fmt.Sprintf("%s %s", in.AZ, in.PrivateIP)})
+	boot := Boot{InstanceID: in.ID, Group: g.Name, PrivateIP: in.PrivateIP, UserData: in.UserData}
+	w.goHost(func() {
+		err := w.host.Boot(boot)
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.bootedLocked(in, err)
+	})
+}
+
+func (w *World) applyLaunchSourceLocked(g *Group, in *Instance) {
+	if lc, ok := w.lcs[g.LaunchConfiguration]; ok && g.LaunchConfiguration != "" {
+		in.LaunchConfig = lc.Name
+		in.ImageID, in.InstanceType, in.KeyName = lc.ImageID, lc.InstanceType, lc.KeyName
+		in.UserData = decodeUserData(lc.UserData)
+		in.Metadata = lc.Metadata
+		in.RoleName = roleName(lc.IamInstanceProfile)
+		return
+	}
+	if g.LaunchTemplate == nil {
+		return
+	}
+	t, ok := w.lts[g.LaunchTemplate.ID]
+	if !ok {
+		return
+	}
+	v, err := w.resolveVersionLocked(t, g.LaunchTemplate.Version)
+	if err != nil {
+		return
+	}
+	in.LaunchTemplate = &LaunchTemplateRef{ID: t.ID, Name: t.Name, Version: fmt.Sprint(v.Number)}
+	if v.ImageID != "" {
+		in.ImageID = v.ImageID
+	}
+	if v.InstanceType != "" {
+		in.InstanceType = v.InstanceType
+	}
+	in.KeyName = v.KeyName
+	in.UserData = decodeUserData(v.UserData)
+	in.Metadata = v.Metadata
+	in.RoleName = roleName(v.IamInstanceProfile)
+	for _, ts := range v.TagSpecs {
+		if ts.ResourceType == "instance" {
+			for _, kv := range ts.Tags {
+				in.Tags[kv.Key] = kv.Value
+			}
+		}
+	}
+}
+
+// roleName derives the IMDS role name from an instance profile ARN or name.
+func roleName(profile string) string {
+	if i := strings.LastIndexByte(profile, '/'); i >= 0 {
+		return profile[i+1:]
+	}
+	return profile
+}
+
+// bootedLocked moves a booted instance into its launch transition.
+func (w *World) bootedLocked(in *Instance, err error) {
+	if in.State != StatePending || in.stopping {
+		return
+	}
+	g := w.groups[in.Group]
+	if err != nil {
+		w.emitLocked(Event{Kind: EvInstanceBootError, Group: in.Group, Instance: in.ID, Detail: err.Error()})
+		w.endActivityLocked(in.activity, "Failed", "Instance failed to start: "+err.Error())
+		w.setStateLocked(in, StateTerminatingProceed, "boot failed")
+		w.finishTerminationLocked(in, "boot failed")
+		if g != nil {
+			w.noteLaunchFailureLocked(g)
+		}
+		return
+	}
+	in.booted = true
+	in.EC2State = EC2Running
+	w.emitLocked(Event{Kind: EvInstanceState, Group: in.Group, Instance: in.ID, State: in.State, Detail: "ec2 running"})
+	if g == nil {
+		return
+	}
+	in.Target = StateInService
+	if w.startActionsLocked(g, in, TransitionLaunching) {
+		w.setActivityStatusLocked(in.activity, "MidLifecycleAction")
+		w.setStateLocked(in, StatePendingWait, "")
+		return
+	}
+	w.proceedLaunchLocked(g, in)
+}
+
+// proceedLaunchLocked moves an instance through Pending:Proceed to InService.
+func (w *World) proceedLaunchLocked(g *Group, in *Instance) {
+	w.setStateLocked(in, StatePendingProceed, "")
+	in.inServiceAt = w.clock.Now()
+	w.setStateLocked(in, StateInService, "")
+	g.failures = 0
+	w.endActivityLocked(in.activity, "Successful", "")
+	in.activity = nil
+}
+
+// abandonLaunchLocked terminates an instance whose launch action was
+// abandoned and lets the group replace it, backing off repeated failures.
+func (w *World) abandonLaunchLocked(g *Group, in *Instance, token string) {
+	msg := fmt.Sprintf("Instance failed to complete user's Lifecycle Action: Lifecycle Action with token %s was abandoned: Lifecycle Action Completed with ABANDON Result", token)
+	w.endActivityLocked(in.activity, "Cancelled", msg)
+	in.activity = nil
+	w.setStateLocked(in, StateTerminating, "launch abandoned")
+	in.Target = StateTerminated
+	w.setStateLocked(in, StateTerminatingProceed, "")
+	w.finishTerminationLocked(in, "")
+	w.noteLaunchFailureLocked(g)
+}
+
+// noteLaunchFailureLocked backs off launches after consecutive failures, as
+// Auto Scaling limits launches when lifecycle hooks keep failing: the n-th
+// consecutive failure delays the next launch by 10 s × 2^(n-2) (none after
+// the first), at most 5 minutes; with relaxed limits the base is 1 s.
+func (w *World) noteLaunchFailureLocked(g *Group) {
+	g.failures++
+	if g.failures < 2 {
+		w.reconcileLocked(g, "")
+		return
+	}
+	base := w.seconds(w.minimum(10))
+	d := base << min(g.failures-2, 10)
+	if d > 5*time.Minute {
+		d = 5 * time.Minute
+	}
+	g.backoffUntil = w.clock.Now().Add(d)
+	w.emitLocked(Event{Kind: EvLaunchBackoff, Group: g.Name, Detail: fmt.Sprintf("%d consecutive launch failures; next launch in %s", g.failures, d)})
+	if g.backoffTimer != nil {
+		g.backoffTimer.Stop()
+	}
+	g.backoffTimer = w.after(d, func() { w.reconcileLocked(g, "") })
+}
+
+// startTerminationLocked takes an instance out of service: Terminating,
+// then Terminating:Wait while terminate hooks run, or straight on.
+func (w *World) startTerminationLocked(in *Instance, cause string) {
+	g := w.groups[in.Group]
+	switch in.State {
+	case StateTerminating, StateTerminatingWait, StateTerminatingProceed, StateTerminated:
+		return
+	}
+	w.cancelActionsLocked(in)
+	if in.activity != nil {
+		w.endActivityLocked(in.activity, "Cancelled", "Instance was terminated before it entered service.")
+	}
+	in.activity = w.newActivityLocked(g, in.ID, "Terminating EC2 instance: "+in.ID, strings.TrimSpace(cause), "InProgress")
+	in.Target = StateTerminated
+	w.setStateLocked(in, StateTerminating, "")
+	if w.startActionsLocked(g, in, TransitionTerminating) {
+		w.setActivityStatusLocked(in.activity, "MidLifecycleAction")
+		w.setStateLocked(in, StateTerminatingWait, "")
+		return
+	}
+	w.setStateLocked(in, StateTerminatingProceed, "")
+	w.finishTerminationLocked(in, "")
+}
+
+// finishTerminationLocked stops an instance's processes and removes it
+// from its group once they are gone.
+func (w *World) finishTerminationLocked(in *Instance, why string) {
+	w.cancelActionsLocked(in)
+	if in.Group != "" && in.State != StateTerminated {
+		if in.State != StateTerminatingProceed {
+			in.Target = StateTerminated
+		}
+	}
+	if !in.stopping && in.EC2State != EC2Terminated {
+		in.stopping = true
+		in.EC2State = EC2ShuttingDown
+		id := in.ID
+		w.goHost(func() {
+			_ = w.host.Stop(id, w.cfg.StopGrace)
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			w.stoppedLocked(in)
+		})
+		return
+	}
+	if in.EC2State == EC2Terminated {
+		w.stoppedLocked(in)
+	}
+}
+
+// stoppedLocked records that an instance's processes are gone.
+func (w *World) stoppedLocked(in *Instance) {
+	in.EC2State = EC2Terminated
+	in.terminatedAt = w.clock.Now()
+	w.ips.release(in.PrivateIP)
+	if in.Group == "" {
+		w.emitLocked(Event{Kind: EvInstanceState, Instance: in.ID, Detail: "ec2 terminated"})
+		return
+	}
+	if in.State != StateTerminatingProceed && in.State != StateTerminating {
+		// Terminated under its group's feet (TerminateInstances, a spot
+		// reclaim): the group's terminate hooks still run afterwards.
+		w.emitLocked(Event{Kind: EvInstanceState, Group: in.Group, Instance: in.ID, State: in.State, Detail: "ec2 terminated"})
+		return
+	}
+	g, ok := w.groups[in.Group]
+	w.setStateLocked(in, StateTerminated, "ec2 terminated")
+	if in.activity != nil {
+		w.endActivityLocked(in.activity, "Successful", "")
+		in.activity = nil
+	}
+	if !ok {
+		return
+	}
+	g.Instances = slices.DeleteFunc(g.Instances, func(id string) bool { return id == in.ID })
+	w.maybeRemoveGroupLocked(g)
+	w.reconcileLocked(g, "")
+}
+
+func (w *World) setStateLocked(in *Instance, state, detail string) {
+	if in.State == state {
+		return
+	}
+	in.State = state
+	w.emitLocked(Event{Kind: EvInstanceState, Group: in.Group, Instance: in.ID, State: state, Detail: detail})
+}
+
+// Activities -----------------------------------------------------------------
+
+func (w *World) newActivityLocked(g *Group, instanceID, desc, cause, status string) *Activity {
+	a := &Activity{
+		ID:          w.uuidLocked(),
+		Group:       g.Name,
+		GroupARN:    g.ARN,
+		Description: desc,
+		Cause:       cause,
+		Start:       w.clock.Now().UTC(),
+		StatusCode:  status,
+		Progress:    0,
+		InstanceID:  instanceID,
+	}
+	if in, ok := w.insts[instanceID]; ok {
+		subnet := in.Subnet
+		details := map[string]string{"Availability Zone": in.AZ}
+		if subnet != "" {
+			details["Subnet ID"] = subnet
+		}
+		a.Details = jsonObject(details)
+	}
+	w.acts = append(w.acts, a)
+	w.emitLocked(Event{Kind: EvActivity, Group: g.Name, Instance: instanceID, Detail: desc + ": " + status})
+	return a
+}
+
+func (w *World) setActivityStatusLocked(a *Activity, status string) {
+	if a != nil {
+		a.StatusCode = status
+		a.Progress = 50
+	}
+}
+
+func (w *World) endActivityLocked(a *Activity, status, msg string) {
+	if a == nil || !a.End.IsZero() {
+		return
+	}
+	a.StatusCode, a.StatusMessage, a.Progress = status, msg, 100
+	a.End = w.clock.Now().UTC()
+	w.emitLocked(Event{Kind: EvActivity, Group: a.Group, Instance: a.InstanceID, Detail: a.Description + ": " + status})
+}
+
+// Activities returns a group's activities (all groups' when group is
+// empty), newest first, optionally only the given ids.
+func (w *World) Activities(group string, ids []string, includeDeleted bool) ([]Activity, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if group != "" {
+		if _, ok := w.groups[group]; !ok {
+			if _, del := w.deleted[group]; !del || !includeDeleted {
+				return nil, nil
+			}
+		}
+	}
+	var out []Activity
+	for i := len(w.acts) - 1; i >= 0; i-- {
+		a := w.acts[i]
+		if group != "" && a.Group != group {
+			continue
+		}
+		if len(ids) > 0 && !slices.Contains(ids, a.ID) {
+			continue
+		}
+		if _, live := w.groups[a.Group]; !live && !includeDeleted {
+			continue
+		}
+		out = append(out, *a)
+	}
+	return out, nil
+}
+
+// jsonObject renders a flat string map with sorted keys, as AWS's Details.
+func jsonObject(m map[string]string) string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, k := range slices.Sorted(maps.Keys(m)) {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "%q:%q", k, m[k])
+	}
+	b.WriteByte('}')
+	return b.String()
+}
