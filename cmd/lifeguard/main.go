@@ -1,0 +1,29 @@
+// Command lifeguard keeps EC2 Auto Scaling fleets safe through their
+// lifecycle: lifecycle hooks, leader election, load balancer registration,
+// and a local AWS sandbox to test it all.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/lifeguardhq/lifeguard/internal/cli"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := cli.Run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		var exit *cli.ExitError
+		if errors.As(err, &exit) {
+			os.Exit(exit.Code)
+		}
+		fmt.Fprintln(os.Stderr, "lifeguard:", err)
+		os.Exit(1)
+	}
+}

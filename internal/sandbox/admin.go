@@ -1,0 +1,219 @@
+package sandbox
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/world"
+)
+
+// The admin API lives under /_sandbox/, a path no AWS API uses:
+//
+//	GET  /_sandbox/health                 {"status":"ok"}
+//	GET  /_sandbox/clock                  {"now":…, "offset":"…"}
+//	POST /_sandbox/clock                  {"advance":"1h"} pushes simulated time forward
+//	GET  /_sandbox/faults                 the active faults
+//	POST /_sandbox/faults                 a Fault (network/API), or {"instance":"i-…","spot":"2m"}
+//	DELETE /_sandbox/faults[?instance=i-…] clears one instance's fault, or all
+//	GET  /_sandbox/events[?after=N][&follow=true]  the event log as JSON lines
+//	GET  /_sandbox/instances              every instance with its endpoints and directory
+func (s *Server) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /_sandbox/health", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /_sandbox/clock", s.getClock)
+	mux.HandleFunc("POST /_sandbox/clock", s.postClock)
+	mux.HandleFunc("GET /_sandbox/faults", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"faults": s.faults.list()})
+	})
+	mux.HandleFunc("POST /_sandbox/faults", s.postFault)
+	mux.HandleFunc("DELETE /_sandbox/faults", func(w http.ResponseWriter, r *http.Request) {
+		id := r.URL.Query().Get("instance")
+		s.faults.clear(id, id == "")
+		s.world.Emit(world.Event{Kind: world.EvFault, Instance: id, Detail: "faults cleared"})
+		writeJSON(w, http.StatusOK, map[string]any{"faults": s.faults.list()})
+	})
+	mux.HandleFunc("GET /_sandbox/events", s.getEvents)
+	mux.HandleFunc("GET /_sandbox/instances", s.getInstances)
+	mux.HandleFunc("/_sandbox/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no admin endpoint " + r.Method + " " + r.URL.Path + "; see /_sandbox/health, clock, faults, events, instances"})
+	})
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func badRequest(w http.ResponseWriter, format string, args ...any) {
+	writeJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprintf(format, args...)})
+}
+
+// ClockState is the admin API's view of the simulated clock.
+type ClockState struct {
+	Now    time.Time `json:"now"`
+	Offset Duration  `json:"offset"`
+}
+
+func (s *Server) clockState() ClockState {
+	return ClockState{Now: s.clock.Now().UTC(), Offset: Duration(s.clock.Offset())}
+}
+
+func (s *Server) getClock(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.clockState())
+}
+
+func (s *Server) postClock(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Advance Duration `json:"advance"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		badRequest(w, "clock: want {\"advance\": \"1h\"}: %v", err)
+		return
+	}
+	if req.Advance <= 0 {
+		badRequest(w, "advance: must be a positive duration such as \"90s\" or \"1h\" (time never goes back)")
+		return
+	}
+	s.AdvanceClock(time.Duration(req.Advance))
+	writeJSON(w, http.StatusOK, s.clockState())
+}
+
+// AdvanceClock pushes the simulated time forward, firing every timeout due.
+func (s *Server) AdvanceClock(d time.Duration) {
+	s.world.Emit(world.Event{Kind: world.EvClock, Detail: "advanced by " + d.String()})
+	s.clock.Advance(d)
+}
+
+// faultRequest is a Fault, or a spot interruption when Spot is set.
+type faultRequest struct {
+	Fault
+	Spot *Duration `json:"spot,omitempty"`
+}
+
+func (s *Server) postFault(w http.ResponseWriter, r *http.Request) {
+	var req faultRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		badRequest(w, "fault: %v", err)
+		return
+	}
+	if req.Spot != nil {
+		if err := s.InjectSpot(req.Instance, time.Duration(*req.Spot)); err != nil {
+			badRequest(w, "%v", err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"spot": map[string]string{"instance": req.Instance, "notice": time.Duration(*req.Spot).String()}})
+		return
+	}
+	if err := s.SetFault(req.Fault); err != nil {
+		badRequest(w, "%v", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"faults": s.faults.list()})
+}
+
+// SetFault installs a fault (replacing the target's previous one).
+func (s *Server) SetFault(f Fault) error {
+	if err := f.Validate(); err != nil {
+		return err
+	}
+	if f.Instance != "" {
+		if _, ok := s.world.InstanceMetadata(f.Instance); !ok {
+			return fmt.Errorf("instance: %s is not an instance of this sandbox", f.Instance)
+		}
+	}
+	s.faults.set(f)
+	b, _ := json.Marshal(f)
+	s.world.Emit(world.Event{Kind: world.EvFault, Instance: f.Instance, Detail: string(b)})
+	return nil
+}
+
+// InjectSpot posts a spot interruption notice for an instance.
+func (s *Server) InjectSpot(instance string, notice time.Duration) error {
+	if instance == "" {
+		return fmt.Errorf("instance: a spot interruption needs the instance id")
+	}
+	if notice < 0 {
+		return fmt.Errorf("spot: notice %s is negative", notice)
+	}
+	return s.world.InjectSpotInterruption(instance, notice)
+}
+
+func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var after int64
+	if v := q.Get("after"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			badRequest(w, "after: %q is not an event sequence number", v)
+			return
+		}
+		after = n
+	}
+	follow := q.Get("follow") == "true" || q.Get("follow") == "1"
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	enc := json.NewEncoder(w)
+	flusher, _ := w.(http.Flusher)
+	if !follow {
+		for _, e := range s.world.Events() {
+			if e.Seq > after {
+				_ = enc.Encode(e)
+			}
+		}
+		return
+	}
+	for {
+		evs, err := s.world.EventsAfter(r.Context(), after)
+		if err != nil {
+			return
+		}
+		for _, e := range evs {
+			if err := enc.Encode(e); err != nil {
+				return
+			}
+			after = e.Seq
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+	}
+}
+
+// InstanceInfo is the admin API's view of an instance.
+type InstanceInfo struct {
+	ID        string `json:"id"`
+	Group     string `json:"group,omitempty"`
+	State     string `json:"lifecycle_state,omitempty"`
+	EC2State  string `json:"ec2_state"`
+	PrivateIP string `json:"private_ip"`
+	API       string `json:"api_endpoint,omitempty"`
+	IMDS      string `json:"imds_endpoint,omitempty"`
+	Dir       string `json:"dir"`
+}
+
+// Instances lists every instance the sandbox knows.
+func (s *Server) Instances() []InstanceInfo {
+	insts, _ := s.world.EC2Instances(nil, nil)
+	out := make([]InstanceInfo, 0, len(insts))
+	for _, in := range insts {
+		info := InstanceInfo{ID: in.ID, Group: in.Group, State: in.State, EC2State: in.EC2State, PrivateIP: in.PrivateIP, Dir: s.host.instanceDir(in.ID)}
+		info.API, info.IMDS, _ = s.host.endpoints(in.ID)
+		out = append(out, info)
+	}
+	return out
+}
+
+func (s *Server) getInstances(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"instances": s.Instances()})
+}

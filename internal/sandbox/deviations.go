@@ -1,0 +1,23 @@
+package sandbox
+
+// Deviations lists every way the sandbox knowingly differs from AWS. The
+// CLI prints them in `lifeguard sandbox --help`; docs/sandbox.md repeats them.
+var Deviations = []string{
+	"Instances are local processes: no AMI is booted; the user data runs on this host as the sandbox's user, in the instance's own directory and process group.",
+	"cloud-config write_files with absolute paths are placed under the instance's root directory, named by $LIFEGUARD_SANDBOX_ROOT (an instance cannot write /etc here).",
+	"An instance without user data runs no process at all (it still has its IMDS and API port).",
+	"Each instance's private IP is a loopback address 127.0.0.N (Linux answers on all of 127/8; other systems need address aliases).",
+	"IMDS is IMDSv2 only, whatever HttpTokens says, on a per-instance loopback port given to the instance as AWS_EC2_METADATA_SERVICE_ENDPOINT; an instance without an instance profile gets the role lifeguard-sandbox with dummy credentials.",
+	"Instances reach the AWS APIs through their own loopback port (AWS_ENDPOINT_URL), so faults can target one instance.",
+	"Requests are not authenticated: any credentials and any signature are accepted.",
+	"Identifiers the sandbox does not model (AMIs, subnets, security groups, role and instance-profile ARNs) are accepted when well-formed; a subnet maps to zone a, b or c of the region by the FNV-1a hash of its id modulo 3.",
+	"Several hooks on one transition: their actions start together; the instance moves on when all are completed; an ABANDON ends the others at once (AWS does not document the order).",
+	"An abandoned launch terminates the instance without running terminate hooks.",
+	"Launch back-off when launch hooks keep failing: after the n-th consecutive failure (n ≥ 2) the next launch waits 10 s × 2^(n−2), at most 5 minutes (AWS does not publish its rule).",
+	"Transitions without hooks or load balancers take no time (on AWS they take seconds).",
+	"Validation messages AWS does not publish (for example HeartbeatTimeout out of range) use AWS's generic form \"1 validation error detected: …\".",
+	"Spot interruption (injected): the notice appears in IMDS and the group starts terminating the instance at once (its hooks run); at the notice time the instance is reclaimed whatever its hooks.",
+	"--relax-limits lowers every time minimum to 1 s: HeartbeatTimeout (30 s), the launch back-off base (10 s), cooldowns and name-reuse waits. Nothing else changes.",
+	"Terminated instances stay visible to DescribeInstances for one hour of simulated time.",
+	"State lives in memory and is lost when the sandbox exits; the event log keeps the last 200,000 events.",
+}

@@ -1,0 +1,183 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/imds"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/instance"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/world"
+	"github.com/lifeguardhq/lifeguard/internal/simclock"
+)
+
+// host backs each simulated instance with its own IMDS server, its own API
+// port (so faults can target one instance) and, when it has user data, a
+// process group running that user data. It implements world.Host.
+type host struct {
+	dir       string
+	region    string
+	log       *slog.Logger
+	clock     simclock.Clock
+	api       http.Handler // the sandbox router, served on every instance's API port
+	processes bool         // false: instances get IMDS and API ports but run nothing
+
+	mu    sync.Mutex
+	src   imds.Source
+	insts map[string]*hostInstance
+}
+
+type hostInstance struct {
+	dir     string
+	imds    *imds.Server
+	apiSrv  *http.Server
+	apiDone chan struct{}
+	apiURL  string
+	proc    *instance.Process
+	console []byte // kept after the process is gone
+	stopped bool
+}
+
+var _ world.Host = (*host)(nil)
+
+// Boot starts an instance's IMDS, API port and user data.
+func (h *host) Boot(b world.Boot) (err error) {
+	hi := &hostInstance{dir: filepath.Join(h.dir, "instances", b.InstanceID)}
+	defer func() {
+		if err != nil {
+			hi.close()
+		}
+	}()
+	if err := os.MkdirAll(hi.dir, 0o755); err != nil {
+		return fmt.Errorf("instance directory: %w", err)
+	}
+	h.mu.Lock()
+	src := h.src
+	h.mu.Unlock()
+	hi.imds, err = imds.Start("127.0.0.1:0", imds.NewHandler(src, b.InstanceID, h.clock.Now))
+	if err != nil {
+		return fmt.Errorf("start IMDS: %w", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("listen for the instance's API port: %w", err)
+	}
+	hi.apiURL = "http://" + ln.Addr().String()
+	hi.apiSrv = &http.Server{Handler: withCaller(b.InstanceID, h.api), ReadHeaderTimeout: 10 * time.Second}
+	hi.apiDone = make(chan struct{})
+	go func() {
+		defer close(hi.apiDone)
+		_ = hi.apiSrv.Serve(ln)
+	}()
+	if h.processes && len(b.UserData) > 0 {
+		hi.proc, err = instance.Start(instance.Spec{
+			ID:       b.InstanceID,
+			UserData: b.UserData,
+			Dir:      hi.dir,
+			Env:      h.instanceEnv(hi),
+		}, h.log)
+		if err != nil {
+			return fmt.Errorf("start user data: %w", err)
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.insts == nil {
+		h.insts = map[string]*hostInstance{}
+	}
+	h.insts[b.InstanceID] = hi
+	return nil
+}
+
+// instanceEnv is the environment an instance's programs see: the SDK's
+// standard variables point at this instance's own API port and IMDS, and
+// no credentials are inherited, so programs take the role credentials from
+// IMDS as on EC2.
+func (h *host) instanceEnv(hi *hostInstance) []string {
+	return []string{
+		"AWS_ENDPOINT_URL=" + hi.apiURL,
+		"AWS_EC2_METADATA_SERVICE_ENDPOINT=" + hi.imds.Endpoint(),
+		"AWS_EC2_METADATA_DISABLED=",
+		"AWS_REGION=" + h.region,
+		"AWS_DEFAULT_REGION=" + h.region,
+		"AWS_ACCESS_KEY_ID=",
+		"AWS_SECRET_ACCESS_KEY=",
+		"AWS_SESSION_TOKEN=",
+		"AWS_PROFILE=",
+		"AWS_CONFIG_FILE=" + filepath.Join(hi.dir, ".aws-config"),
+		"AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(hi.dir, ".aws-credentials"),
+		"HOME=" + hi.dir,
+	}
+}
+
+// Stop terminates an instance's processes, then closes its ports.
+func (h *host) Stop(id string, grace time.Duration) error {
+	h.mu.Lock()
+	hi, ok := h.insts[id]
+	h.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	var err error
+	if hi.proc != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), grace+10*time.Second)
+		err = hi.proc.Stop(ctx, grace)
+		cancel()
+	}
+	h.mu.Lock()
+	if hi.proc != nil {
+		hi.console = hi.proc.Console()
+	}
+	hi.stopped = true
+	h.mu.Unlock()
+	hi.close()
+	return err
+}
+
+func (hi *hostInstance) close() {
+	if hi.apiSrv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		if err := hi.apiSrv.Shutdown(ctx); err != nil {
+			_ = hi.apiSrv.Close()
+		}
+		cancel()
+		<-hi.apiDone
+	}
+	if hi.imds != nil {
+		_ = hi.imds.Close()
+	}
+}
+
+// Console returns what the instance's user data printed.
+func (h *host) Console(id string) []byte {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	hi, ok := h.insts[id]
+	switch {
+	case !ok:
+		return nil
+	case hi.stopped || hi.proc == nil:
+		return hi.console
+	}
+	return hi.proc.Console()
+}
+
+// endpoints returns an instance's API and IMDS endpoints.
+func (h *host) endpoints(id string) (api, md string, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	hi, ok := h.insts[id]
+	if !ok || hi.stopped {
+		return "", "", errors.New("instance " + id + " is not running")
+	}
+	return hi.apiURL, hi.imds.Endpoint(), nil
+}
+
+func (h *host) instanceDir(id string) string { return filepath.Join(h.dir, "instances", id) }

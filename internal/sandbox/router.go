@@ -1,0 +1,156 @@
+package sandbox
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/awsproto"
+)
+
+// protocol is an AWS wire protocol.
+type protocol int
+
+const (
+	protoQuery protocol = iota // awsquery: form in, XML out
+	protoEC2                   // ec2query
+	protoJSON10                // awsJson1_0
+	protoJSON11                // awsJson1_1
+)
+
+// service is one AWS service the sandbox speaks.
+type service struct {
+	name     string // for logs and errors
+	protocol protocol
+	version  string // query services: the Version parameter
+	target   string // JSON services: the X-Amz-Target prefix
+	ns       string // query XML namespace, or JSON error type namespace
+	throttle string // the service's own throttling code
+	handler  http.Handler
+}
+
+// router sends each request to its service by Version or X-Amz-Target,
+// after applying any injected fault for the caller.
+type router struct {
+	byVersion map[string]*service
+	byTarget  map[string]*service
+	faults    *faults
+	admin     http.Handler
+}
+
+type callerKey struct{}
+
+// withCaller marks requests that arrive on an instance's own API port.
+func withCaller(id string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, id)))
+	})
+}
+
+func callerOf(r *http.Request) string {
+	id, _ := r.Context().Value(callerKey{}).(string)
+	return id
+}
+
+func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/_sandbox/") {
+		rt.admin.ServeHTTP(w, r)
+		return
+	}
+	svc, err := rt.route(r)
+	if err != nil {
+		reqID := awsproto.NewRequestID()
+		if t := r.Header.Get("X-Amz-Target"); t != "" {
+			awsproto.WriteJSONError(w, "com.amazon.coral.service", "application/x-amz-json-1.0", reqID, err)
+			return
+		}
+		awsproto.WriteQueryError(w, awsproto.NSAutoScaling, reqID, err)
+		return
+	}
+	if rt.faults != nil && !rt.applyFault(w, r, svc) {
+		return
+	}
+	svc.handler.ServeHTTP(w, r)
+}
+
+// route finds the service a request is for.
+func (rt *router) route(r *http.Request) (*service, *awsproto.Error) {
+	if t := r.Header.Get("X-Amz-Target"); t != "" {
+		prefix, op, _ := strings.Cut(t, ".")
+		if svc, ok := rt.byTarget[prefix]; ok {
+			return svc, nil
+		}
+		return nil, awsproto.Errorf("UnknownOperationException", "The sandbox does not serve %s (operation %s).", prefix, op)
+	}
+	if r.Method != http.MethodPost && r.Method != http.MethodGet {
+		return nil, awsproto.Errorf("InvalidAction", "Method %s is not supported; AWS query APIs take POST.", r.Method)
+	}
+	if err := r.ParseForm(); err != nil {
+		return nil, awsproto.Errorf("MalformedQueryString", "The request body could not be parsed: %v", err)
+	}
+	v := r.Form.Get("Version")
+	if v == "" {
+		return nil, awsproto.Errorf("MissingParameter", "The request must contain the parameter Version")
+	}
+	if svc, ok := rt.byVersion[v]; ok {
+		return svc, nil
+	}
+	return nil, awsproto.Errorf("InvalidAction", "Could not find operation %s for version %s", r.Form.Get("Action"), v)
+}
+
+// applyFault delays, drops or fails a call as the active faults say. It
+// reports whether the call should go on to its service.
+func (rt *router) applyFault(w http.ResponseWriter, r *http.Request, svc *service) bool {
+	o := rt.faults.decide(callerOf(r))
+	if o.latency > 0 {
+		t := time.NewTimer(o.latency)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return false
+		}
+	}
+	if o.cut {
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				_ = conn.Close()
+				return false
+			}
+		}
+		panic(http.ErrAbortHandler) // the server drops the connection
+	}
+	reqID := awsproto.NewRequestID()
+	switch {
+	case o.throttle != "":
+		code := o.throttle
+		if code == "default" {
+			code = svc.throttle
+		}
+		msg := "Rate exceeded"
+		if code == "RequestLimitExceeded" {
+			msg = "Request limit exceeded."
+		}
+		writeError(w, svc, reqID, &awsproto.Error{Code: code, Message: msg})
+		return false
+	case o.status != 0:
+		writeError(w, svc, reqID, &awsproto.Error{Code: "ServiceUnavailable", Message: "Service is unavailable. Please try again later.", Status: o.status, Receiver: true})
+		return false
+	}
+	return true
+}
+
+// writeError writes an error in the service's own protocol.
+func writeError(w http.ResponseWriter, svc *service, reqID string, e *awsproto.Error) {
+	switch svc.protocol {
+	case protoEC2:
+		awsproto.WriteEC2Error(w, reqID, e)
+	case protoJSON10:
+		awsproto.WriteJSONError(w, svc.ns, "application/x-amz-json-1.0", reqID, e)
+	case protoJSON11:
+		awsproto.WriteJSONError(w, svc.ns, "application/x-amz-json-1.1", reqID, e)
+	default:
+		awsproto.WriteQueryError(w, svc.ns, reqID, e)
+	}
+}

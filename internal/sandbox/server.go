@@ -1,0 +1,227 @@
+// Package sandbox is lifeguard's local AWS: one HTTP listener that speaks
+// the real wire protocols of Auto Scaling and EC2 (and, as they are added,
+// SQS, SNS, EventBridge, DynamoDB and Elastic Load Balancing), an Auto
+// Scaling simulator whose instances are local processes running their user
+// data, a per-instance IMDSv2, fault injection and an event log.
+//
+// It shares no code with lifeguard's client side and none with the AWS
+// SDK's generated serializers: the two meet only on the wire.
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/autoscaling"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/awsproto"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/ec2"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/world"
+	"github.com/lifeguardhq/lifeguard/internal/simclock"
+)
+
+// DefaultListen is the sandbox's default address (LocalStack's port, which
+// AWS tooling users already know).
+const DefaultListen = "127.0.0.1:4566"
+
+// Config configures a sandbox.
+type Config struct {
+	// Listen is the API address; DefaultListen when empty. Port 0 picks one.
+	Listen string
+	// StateDir holds instance working directories; a temporary directory,
+	// removed on Close, when empty.
+	StateDir string
+	// Region and Account of the simulated account (us-east-1, 123456789012).
+	Region, Account string
+	// RelaxLimits lowers every time minimum to one second.
+	RelaxLimits bool
+	// Seed makes random choices and fault sampling repeatable.
+	Seed uint64
+	// NoProcesses gives instances IMDS and API ports but runs no user data.
+	NoProcesses bool
+	// StopGrace is the SIGTERM→SIGKILL grace for terminating instances (10 s).
+	StopGrace time.Duration
+	// Logger receives the sandbox's logs; discarded when nil.
+	Logger *slog.Logger
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	if c.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+			return fmt.Errorf("listen: %q is not host:port (for example 127.0.0.1:4566): %w", c.Listen, err)
+		}
+	}
+	if c.Account != "" {
+		if len(c.Account) != 12 || !allDigits(c.Account) {
+			return fmt.Errorf("account: %q is not a 12-digit AWS account id", c.Account)
+		}
+	}
+	if c.Region != "" && !regionPattern(c.Region) {
+		return fmt.Errorf("region: %q is not a region name such as us-east-1", c.Region)
+	}
+	if c.StopGrace < 0 {
+		return fmt.Errorf("stop grace: %s is negative", c.StopGrace)
+	}
+	return nil
+}
+
+func allDigits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func regionPattern(s string) bool {
+	// two letters, dashes, a word, a digit: us-east-1, ap-southeast-2, us-gov-west-1
+	n := len(s)
+	return n >= 9 && s[2] == '-' && s[n-2] == '-' && s[n-1] >= '0' && s[n-1] <= '9'
+}
+
+// Server is a running sandbox. Create it with New, then Listen and Run, or
+// use Handler directly (in-memory transports in tests).
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	clock   *simclock.Sim
+	world   *world.World
+	host    *host
+	faults  *faults
+	handler http.Handler
+
+	tempDir bool
+	ln      net.Listener
+
+	closeOnce sync.Once
+}
+
+// New builds a sandbox: its world, services and admin API. Nothing listens
+// until Listen.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = DefaultListen
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	if cfg.Account == "" {
+		cfg.Account = "123456789012"
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, log: log, clock: simclock.NewSim(), faults: newFaults(cfg.Seed)}
+	if cfg.StateDir == "" {
+		dir, err := os.MkdirTemp("", "lifeguard-sandbox-")
+		if err != nil {
+			return nil, fmt.Errorf("state directory: %w", err)
+		}
+		s.cfg.StateDir, s.tempDir = dir, true
+	} else if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
+		return nil, fmt.Errorf("state directory %s: %w", cfg.StateDir, err)
+	}
+	s.host = &host{dir: s.cfg.StateDir, region: cfg.Region, log: log, clock: s.clock, processes: !cfg.NoProcesses}
+	s.world = world.New(world.Config{
+		Region: cfg.Region, Account: cfg.Account, RelaxLimits: cfg.RelaxLimits, Seed: cfg.Seed, StopGrace: cfg.StopGrace,
+	}, s.clock, s.host, log)
+	s.host.src = s.world
+	rt := &router{byVersion: map[string]*service{}, byTarget: map[string]*service{}, faults: s.faults, admin: s.adminHandler()}
+	for _, svc := range []*service{
+		{name: "autoscaling", protocol: protoQuery, version: "2011-01-01", ns: awsproto.NSAutoScaling, throttle: "Throttling", handler: autoscaling.New(s.world)},
+		{name: "ec2", protocol: protoEC2, version: "2016-11-15", ns: awsproto.NSEC2, throttle: "RequestLimitExceeded", handler: ec2.New(s.world)},
+	} {
+		if svc.version != "" {
+			rt.byVersion[svc.version] = svc
+		}
+		if svc.target != "" {
+			rt.byTarget[svc.target] = svc
+		}
+	}
+	s.handler = rt
+	s.host.api = rt
+	return s, nil
+}
+
+// Handler returns the sandbox's HTTP handler (every service and /_sandbox/).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// World returns the simulated state (for the timeline and tests).
+func (s *Server) World() *world.World { return s.world }
+
+// Clock returns the sandbox's clock, which Advance pushes forward.
+func (s *Server) Clock() *simclock.Sim { return s.clock }
+
+// StateDir returns the directory holding instance working directories.
+func (s *Server) StateDir() string { return s.cfg.StateDir }
+
+// Listen binds the API address and returns the endpoint URL.
+func (s *Server) Listen() (string, error) {
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return "", fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
+	}
+	s.ln = ln
+	return s.Endpoint(), nil
+}
+
+// Endpoint returns the API endpoint URL once listening.
+func (s *Server) Endpoint() string {
+	if s.ln == nil {
+		return ""
+	}
+	return "http://" + s.ln.Addr().String()
+}
+
+// Run serves until ctx ends, then shuts down: it stops taking requests,
+// terminates every instance (processes included) and removes a temporary
+// state directory. Call Listen first.
+func (s *Server) Run(ctx context.Context) error {
+	if s.ln == nil {
+		return errors.New("sandbox: Run before Listen")
+	}
+	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(s.ln) }()
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	shut, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if serr := srv.Shutdown(shut); serr != nil {
+		_ = srv.Close()
+	}
+	if err == nil {
+		err = <-errc
+	}
+	s.Close()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// Close terminates every instance and removes a temporary state directory.
+// It is safe to call more than once.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() {
+		s.world.Close()
+		if s.tempDir {
+			_ = os.RemoveAll(s.cfg.StateDir)
+		}
+	})
+}

@@ -1,0 +1,317 @@
+package systest_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// lifeguardBinary builds cmd/lifeguard once per test run.
+func lifeguardBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "lifeguard-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "lifeguard")
+		out, err := exec.Command("go", "build", "-o", binPath, "../../cmd/lifeguard").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// sandboxProc is `lifeguard sandbox` running as its own process.
+type sandboxProc struct {
+	cmd      *exec.Cmd
+	endpoint string
+	stateDir string
+	lines    chan string // timeline lines
+	done     chan struct{}
+}
+
+// startSandbox runs the built binary on a free loopback port and waits for
+// its banner. It is stopped with SIGTERM when the test ends.
+func startSandbox(t *testing.T, args ...string) *sandboxProc {
+	t.Helper()
+	stateDir := t.TempDir()
+	cmd := exec.Command(lifeguardBinary(t), append([]string{"sandbox", "--listen", "127.0.0.1:0", "--state-dir", stateDir, "--stop-grace", "2s"}, args...)...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = &testWriter{t: t, prefix: "sandbox stderr: "}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &sandboxProc{cmd: cmd, stateDir: stateDir, lines: make(chan string, 10000), done: make(chan struct{})}
+	banner := make(chan string, 1)
+	go func() {
+		defer close(p.done)
+		sc := bufio.NewScanner(stdout)
+		first := true
+		for sc.Scan() {
+			line := sc.Text()
+			if first {
+				banner <- line
+				first = false
+				continue
+			}
+			select {
+			case p.lines <- line:
+			default:
+			}
+		}
+		if first {
+			close(banner)
+		}
+	}()
+	select {
+	case line, ok := <-banner:
+		if !ok {
+			t.Fatal("sandbox exited before printing its banner")
+		}
+		// "lifeguard sandbox listening on http://127.0.0.1:PORT (…"
+		f := strings.Fields(line)
+		if len(f) < 5 || !strings.HasPrefix(f[4], "http://") {
+			t.Fatalf("unexpected banner %q", line)
+		}
+		p.endpoint = f[4]
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("sandbox did not start within 30 s")
+	}
+	t.Cleanup(func() { p.stop(t) })
+	return p
+}
+
+func (p *sandboxProc) stop(t *testing.T) {
+	if p.cmd.ProcessState != nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		t.Error("sandbox did not stop within 30 s of SIGTERM")
+	}
+	_ = p.cmd.Wait()
+}
+
+type testWriter struct {
+	t      *testing.T
+	prefix string
+}
+
+func (w *testWriter) Write(b []byte) (int, error) {
+	w.t.Logf("%s%s", w.prefix, strings.TrimRight(string(b), "\n"))
+	return len(b), nil
+}
+
+// sdkConfig loads the SDK's default configuration the way a user's program
+// would, with only the standard environment pointing it at the sandbox.
+func sdkConfig(t *testing.T, endpoint string) aws.Config {
+	t.Helper()
+	t.Setenv("AWS_ENDPOINT_URL", endpoint)
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_ACCESS_KEY_ID", "sandbox")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "sandbox")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	cfg, err := config.LoadDefaultConfig(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+type clients struct {
+	asg *autoscaling.Client
+	ec2 *ec2.Client
+}
+
+func newClients(cfg aws.Config) clients {
+	return clients{asg: autoscaling.NewFromConfig(cfg), ec2: ec2.NewFromConfig(cfg)}
+}
+
+// event is the sandbox's event as /_sandbox/events serves it.
+type event struct {
+	Seq      int64     `json:"seq"`
+	Time     time.Time `json:"time"`
+	Kind     string    `json:"kind"`
+	Group    string    `json:"group"`
+	Instance string    `json:"instance"`
+	Detail   string    `json:"detail"`
+	State    string    `json:"state"`
+	Hook     string    `json:"hook"`
+	Token    string    `json:"token"`
+	Result   string    `json:"result"`
+}
+
+// events follows the sandbox's event stream.
+type events struct {
+	ch  chan event
+	err chan error
+}
+
+func followEvents(t *testing.T, endpoint string) *events {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, endpoint+"/_sandbox/events?follow=true", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	ev := &events{ch: make(chan event, 100000), err: make(chan error, 1)}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer resp.Body.Close()
+		dec := json.NewDecoder(resp.Body)
+		for {
+			var e event
+			if err := dec.Decode(&e); err != nil {
+				if err != io.EOF && ctx.Err() == nil {
+					ev.err <- err
+				}
+				close(ev.ch)
+				return
+			}
+			ev.ch <- e
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return ev
+}
+
+// waitFor consumes events until match returns true, or fails the test
+// after a generous bound (the scenario is broken, not slow).
+func (ev *events) waitFor(t *testing.T, what string, match func(event) bool) event {
+	t.Helper()
+	timeout := time.NewTimer(90 * time.Second)
+	defer timeout.Stop()
+	for {
+		select {
+		case e, ok := <-ev.ch:
+			if !ok {
+				t.Fatalf("event stream ended while waiting for %s", what)
+			}
+			if match(e) {
+				return e
+			}
+		case err := <-ev.err:
+			t.Fatalf("event stream: %v (waiting for %s)", err, what)
+		case <-timeout.C:
+			t.Fatalf("no event for %s within 90 s", what)
+		}
+	}
+}
+
+func stateIs(instance, state string) func(event) bool {
+	return func(e event) bool {
+		return e.Kind == "instance-state" && e.State == state && (instance == "" || e.Instance == instance)
+	}
+}
+
+// admin posts to the sandbox's admin API.
+func admin(t *testing.T, endpoint, path string, body any) {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	resp, err := http.Post(endpoint+path, "application/json", strings.NewReader(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(resp.Body)
+		t.Fatalf("POST %s: %s: %s", path, resp.Status, msg)
+	}
+}
+
+// instanceInfo is one entry of GET /_sandbox/instances.
+type instanceInfo struct {
+	ID       string `json:"id"`
+	Group    string `json:"group"`
+	State    string `json:"lifecycle_state"`
+	EC2State string `json:"ec2_state"`
+	IP       string `json:"private_ip"`
+	API      string `json:"api_endpoint"`
+	IMDS     string `json:"imds_endpoint"`
+	Dir      string `json:"dir"`
+}
+
+func sandboxInstances(t *testing.T, endpoint string) map[string]instanceInfo {
+	t.Helper()
+	resp, err := http.Get(endpoint + "/_sandbox/instances")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct{ Instances []instanceInfo }
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]instanceInfo{}
+	for _, in := range body.Instances {
+		out[in.ID] = in
+	}
+	return out
+}
+
+// processAlive reports whether a pid names a live, non-zombie process.
+func processAlive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// state is the field after the ")"
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+}
+
+// waitFile waits for a file an instance writes, polling with a bound.
+func waitFile(t *testing.T, path string) []byte {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if b, err := os.ReadFile(path); err == nil && len(b) > 0 && strings.HasSuffix(string(b), "\n") {
+			return b
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not appear within 60 s", path)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
