@@ -13,10 +13,10 @@ import (
 type protocol int
 
 const (
-	protoQuery protocol = iota // awsquery: form in, XML out
-	protoEC2                   // ec2query
-	protoJSON10                // awsJson1_0
-	protoJSON11                // awsJson1_1
+	protoQuery  protocol = iota // awsquery: form in, XML out
+	protoEC2                    // ec2query
+	protoJSON10                 // awsJson1_0
+	protoJSON11                 // awsJson1_1
 )
 
 // service is one AWS service the sandbox speaks.

@@ -1,0 +1,344 @@
+package instance
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Log attribute keys.
+const (
+	keyInstance = "instance"
+	keyErr      = "err"
+	keyPID      = "pid"
+	keyGrace    = "grace"
+)
+
+// consoleLimit is how much console output EC2's GetConsoleOutput returns.
+const consoleLimit = 64 << 10
+
+// stopMargin is how long Stop waits past the grace period for the shim to
+// finish its own cleanup before it kills the process group itself.
+const stopMargin = 2 * time.Second
+
+// Spec describes one instance to start.
+type Spec struct {
+	ID       string   // "i-0123456789abcdef0"; used in logs and file names
+	UserData []byte   // raw user data, already base64-decoded (may be gzip-compressed, as cloud-init accepts)
+	Dir      string   // the instance's working directory; Start creates it (MkdirAll) if missing
+	Env      []string // extra "K=V" entries appended to the sandbox's own environment (AWS_ENDPOINT_URL etc.)
+}
+
+// Process is a running instance. Safe for concurrent use.
+type Process struct {
+	id   string
+	dir  string
+	root string
+	pid  int
+	proc *os.Process
+	log  *slog.Logger
+
+	userDataDone chan struct{}
+	exited       chan struct{}
+
+	mu       sync.Mutex
+	stopping bool
+}
+
+// Start launches the instance: it returns once the supervising process has
+// started; the user data runs asynchronously. The instance's files
+// (console.log, scripts, the root of write_files) live in spec.Dir, which
+// Start creates if missing. The caller must Stop the instance.
+func Start(spec Spec, log *slog.Logger) (*Process, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if spec.ID == "" {
+		return nil, errors.New("start instance: empty id")
+	}
+	if spec.Dir == "" {
+		return nil, fmt.Errorf("start instance %s: empty directory", spec.ID)
+	}
+	for _, kv := range spec.Env {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return nil, fmt.Errorf("start instance %s: environment entry %q is not K=V", spec.ID, kv)
+		}
+	}
+	p, err := start(spec, log)
+	if err != nil {
+		return nil, fmt.Errorf("start instance %s: %w", spec.ID, err)
+	}
+	log.Info("instance started", keyInstance, spec.ID, keyPID, p.pid)
+	return p, nil
+}
+
+func start(spec Spec, log *slog.Logger) (*Process, error) {
+	dir, err := filepath.Abs(spec.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("directory: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create directory: %w", err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find own executable: %w", err)
+	}
+	// A stop request left by an earlier instance in the same directory
+	// must not set this one's grace.
+	if err := os.Remove(filepath.Join(dir, stopName)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("remove old stop request: %w", err)
+	}
+	root := filepath.Join(dir, rootName)
+	specPath := filepath.Join(dir, specName)
+	b, err := json.Marshal(shimSpec{
+		ID:        spec.ID,
+		UserData:  spec.UserData,
+		Dir:       dir,
+		Env:       mergeEnv(os.Environ(), spec.Env, []string{rootEnv + "=" + root}),
+		Grace:     defaultGrace,
+		ParentPID: os.Getpid(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("encode spec: %w", err)
+	}
+	if err := os.WriteFile(specPath, b, 0o600); err != nil {
+		return nil, fmt.Errorf("write spec: %w", err)
+	}
+	console, err := os.OpenFile(filepath.Join(dir, consoleName), os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("create console: %w", err)
+	}
+	defer console.Close() // the shim has its own copy once started
+	doneR, doneW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("create pipe: %w", err)
+	}
+	defer doneW.Close() // likewise
+
+	cmd := &exec.Cmd{
+		Path:       exe,
+		Args:       []string{exe, "lifeguard-instance", spec.ID},
+		Env:        shimEnviron(specPath),
+		Dir:        dir,
+		Stdout:     console,
+		Stderr:     console,
+		ExtraFiles: []*os.File{doneW}, // fd 3 in the shim, doneFD
+		SysProcAttr: &syscall.SysProcAttr{
+			Setpgid:   true,
+			Pdeathsig: syscall.SIGTERM,
+		},
+	}
+	p := &Process{
+		id:           spec.ID,
+		dir:          dir,
+		root:         root,
+		log:          log,
+		userDataDone: make(chan struct{}),
+		exited:       make(chan struct{}),
+	}
+	started := make(chan error, 1)
+	go p.supervise(cmd, doneR, started)
+	if err := <-started; err != nil {
+		doneR.Close()
+		return nil, fmt.Errorf("start supervisor: %w", err)
+	}
+	p.pid = cmd.Process.Pid
+	p.proc = cmd.Process
+	return p, nil
+}
+
+// shimEnviron is the shim's own environment: the sandbox's, plus the spec
+// file's path. A race-enabled binary sleeps a second on exit by default
+// (GORACE atexit_sleep_ms), which would make every Stop take a second in
+// `go test -race`; the shim has no goroutines to wait for, so it does not.
+// The stages get the environment from the spec file, untouched.
+func shimEnviron(specPath string) []string {
+	goRace := "atexit_sleep_ms=0"
+	if v := os.Getenv("GORACE"); v != "" {
+		goRace = v + " " + goRace
+	}
+	return mergeEnv(os.Environ(), []string{"GORACE=" + goRace, shimEnv + "=" + specPath})
+}
+
+// supervise starts the shim and waits for it. The parent-death signal is
+// tied to the thread that forked the shim, not to the sandbox process: if
+// that thread exited (as a goroutine's locked thread does when the
+// goroutine ends), the shim would be told its parent died. So the fork
+// happens on a thread locked to this goroutine, which lives until the shim
+// has exited.
+func (p *Process) supervise(cmd *exec.Cmd, doneR *os.File, started chan<- error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := cmd.Start(); err != nil {
+		started <- err
+		return
+	}
+	started <- nil
+
+	var wg sync.WaitGroup
+	wg.Go(func() { p.watchUserData(doneR) })
+	err := cmd.Wait()
+	wg.Wait() // the shim held the only write end, so the reader has seen EOF
+
+	p.mu.Lock()
+	stopping := p.stopping
+	p.mu.Unlock()
+	if !stopping {
+		p.log.Warn("instance exited on its own", keyInstance, p.id, keyErr, err)
+	}
+	close(p.exited)
+}
+
+// watchUserData closes userDataDone when the shim says the user data has
+// finished, and returns when the shim has exited.
+func (p *Process) watchUserData(r *os.File) {
+	defer r.Close()
+	buf := make([]byte, 16)
+	done := false
+	for {
+		n, err := r.Read(buf)
+		if n > 0 && !done {
+			done = true
+			close(p.userDataDone)
+		}
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				p.log.Warn("read user data status", keyInstance, p.id, keyErr, err)
+			}
+			return
+		}
+	}
+}
+
+// Console returns the instance's console output so far: at most the last
+// 64 KiB, as EC2's GetConsoleOutput. It never returns nil: when the output
+// cannot be read, it returns an empty slice.
+func (p *Process) Console() []byte {
+	f, err := os.Open(filepath.Join(p.dir, consoleName))
+	if err != nil {
+		return []byte{}
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return []byte{}
+	}
+	off := max(fi.Size()-consoleLimit, 0)
+	buf := make([]byte, fi.Size()-off)
+	n, err := f.ReadAt(buf, off)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return []byte{}
+	}
+	return buf[:n]
+}
+
+// UserDataDone is closed when every stage of the user data has finished
+// (the instance itself keeps running, as on EC2). It is never closed if the
+// instance stops before then; select on Exited too.
+func (p *Process) UserDataDone() <-chan struct{} { return p.userDataDone }
+
+// Exited is closed when the supervising process has exited, after Stop or
+// because it died.
+func (p *Process) Exited() <-chan struct{} { return p.exited }
+
+// RootDir returns the directory under which absolute write_files paths are
+// placed: <Dir>/root. Stages find it in LIFEGUARD_SANDBOX_ROOT.
+func (p *Process) RootDir() string { return p.root }
+
+// Pid returns the process ID of the instance's supervising process, which
+// is also the ID of its process group.
+func (p *Process) Pid() int { return p.pid }
+
+// Stop terminates the instance: the supervisor sends SIGTERM to every
+// process the instance started and SIGKILL to what is left after grace.
+// Stop returns nil when no process of the instance remains. If the
+// supervisor has not exited grace + 2 s after the SIGTERM, Stop kills it and
+// its process group itself. If ctx ends first, Stop returns ctx's error
+// and the supervisor carries on with its cleanup. Calling Stop again, or
+// concurrently, is fine.
+func (p *Process) Stop(ctx context.Context, grace time.Duration) error {
+	grace = max(grace, 0)
+	select {
+	case <-p.exited:
+		return nil
+	default:
+	}
+	p.mu.Lock()
+	first := !p.stopping
+	p.stopping = true
+	p.mu.Unlock()
+	if first {
+		p.requestStop(grace)
+	}
+
+	timer := time.NewTimer(grace + stopMargin)
+	defer timer.Stop()
+	select {
+	case <-p.exited:
+		if first {
+			p.log.Info("instance stopped", keyInstance, p.id)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("stop instance %s: %w", p.id, ctx.Err())
+	case <-timer.C:
+	}
+
+	p.log.Warn("instance supervisor did not exit in time; killing its processes", keyInstance, p.id, keyGrace, grace)
+	p.killAll()
+	select {
+	case <-p.exited:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("stop instance %s: %w", p.id, ctx.Err())
+	}
+}
+
+// requestStop tells the shim the grace period, then signals it.
+func (p *Process) requestStop(grace time.Duration) {
+	b, err := json.Marshal(stopRequest{Grace: grace})
+	if err == nil {
+		tmp := filepath.Join(p.dir, stopName+".tmp")
+		err = os.WriteFile(tmp, b, 0o600)
+		if err == nil {
+			err = os.Rename(tmp, filepath.Join(p.dir, stopName))
+		}
+	}
+	if err != nil {
+		p.log.Warn("write stop request; the supervisor uses its default grace", keyInstance, p.id, keyErr, err)
+	}
+	// Signal goes through a pidfd, so it cannot reach a process that
+	// reused the PID.
+	if err := p.proc.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		p.log.Warn("signal instance supervisor", keyInstance, p.id, keyErr, err)
+	}
+}
+
+// killAll SIGKILLs the shim, its process group and every process below it.
+func (p *Process) killAll() {
+	pids, err := family(p.pid, 0)
+	if err != nil {
+		p.log.Warn("list instance processes", keyInstance, p.id, keyErr, err)
+	}
+	select {
+	case <-p.exited:
+		return // reaped: its PID and group ID may belong to others now
+	default:
+	}
+	_ = syscall.Kill(-p.pid, syscall.SIGKILL)
+	for _, pid := range pids {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+}

@@ -1,0 +1,291 @@
+package sandbox_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	"github.com/aws/smithy-go"
+	"go.uber.org/goleak"
+
+	"github.com/lifeguardhq/lifeguard/internal/sandbox"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/world"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// start runs a sandbox without processes on a free port for one test.
+func start(t *testing.T, cfg sandbox.Config) (*sandbox.Server, string) {
+	t.Helper()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.NoProcesses = true
+	srv, err := sandbox.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	endpoint, err := srv.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+		http.DefaultClient.CloseIdleConnections()
+	})
+	return srv, endpoint
+}
+
+func asgClient(endpoint string, maxAttempts int) *autoscaling.Client {
+	return autoscaling.NewFromConfig(aws.Config{
+		Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
+		Credentials: credentials.NewStaticCredentialsProvider("x", "x", ""),
+		Retryer: func() aws.Retryer {
+			return retry.NewStandard(func(o *retry.StandardOptions) {
+				o.MaxAttempts = maxAttempts
+				o.MaxBackoff = time.Millisecond
+			})
+		},
+	})
+}
+
+func post(t *testing.T, endpoint string, header http.Header, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, endpoint+"/", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestBadRequestsGetAWSErrorEnvelopes(t *testing.T) {
+	_, endpoint := start(t, sandbox.Config{})
+	cases := []struct {
+		name   string
+		header http.Header
+		body   string
+		status int
+		want   string
+	}{
+		{"unknown version", nil, "Action=Foo&Version=1999-01-01", 400, "<Code>InvalidAction</Code>"},
+		{"no version", nil, "Action=DescribeAutoScalingGroups", 400, "<Code>MissingParameter</Code>"},
+		{"unknown Auto Scaling action", nil, "Action=LaunchRockets&Version=2011-01-01", 400, "<Code>InvalidAction</Code>"},
+		{"no action", nil, "Version=2011-01-01", 400, "<Code>MissingAction</Code>"},
+		{"unknown EC2 action", nil, "Action=LaunchRockets&Version=2016-11-15", 400, "<Response><Errors><Error><Code>InvalidAction</Code>"},
+		{"missing required parameter", nil, "Action=SetDesiredCapacity&Version=2011-01-01&DesiredCapacity=1", 400, "Value null at &#39;autoScalingGroupName&#39; failed to satisfy constraint: Member must not be null"},
+		{"malformed integer", nil, "Action=SetDesiredCapacity&Version=2011-01-01&AutoScalingGroupName=g&DesiredCapacity=lots", 400, "<Code>ValidationError</Code>"},
+		{"JSON service the sandbox does not serve", http.Header{"X-Amz-Target": {"Kinesis_20131202.ListStreams"}, "Content-Type": {"application/x-amz-json-1.1"}}, "{}", 400, `"__type":"com.amazon.coral.service#UnknownOperationException"`},
+		{"undecodable body", nil, "Action=%zz", 400, "<Code>MalformedQueryString</Code>"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			status, body := post(t, endpoint, c.header, c.body)
+			if status != c.status || !strings.Contains(body, c.want) {
+				t.Errorf("%d %s\nwant %d containing %s", status, body, c.status, c.want)
+			}
+		})
+	}
+	// The server is still up after all of that.
+	if status, _ := post(t, endpoint, nil, "Action=DescribeAutoScalingGroups&Version=2011-01-01"); status != 200 {
+		t.Errorf("DescribeAutoScalingGroups after bad requests: %d", status)
+	}
+}
+
+func apiCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
+}
+
+func TestFaults(t *testing.T) {
+	t.Run("full throttling surfaces Auto Scaling's code after the SDK's retries", func(t *testing.T) {
+		srv, endpoint := start(t, sandbox.Config{})
+		if err := srv.SetFault(sandbox.Fault{Throttle: 1}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := asgClient(endpoint, 2).DescribeAutoScalingGroups(context.Background(), &autoscaling.DescribeAutoScalingGroupsInput{})
+		if got := apiCode(err); got != "Throttling" {
+			t.Errorf("error %v, want Throttling", err)
+		}
+	})
+	t.Run("a share of throttling is retried away by the SDK", func(t *testing.T) {
+		srv, endpoint := start(t, sandbox.Config{Seed: 1})
+		if err := srv.SetFault(sandbox.Fault{Throttle: 0.3, Errors: 0.1}); err != nil {
+			t.Fatal(err)
+		}
+		c := asgClient(endpoint, 10)
+		for i := range 30 {
+			if _, err := c.DescribeAutoScalingGroups(context.Background(), &autoscaling.DescribeAutoScalingGroupsInput{}); err != nil {
+				t.Fatalf("call %d: %v", i, err)
+			}
+		}
+	})
+	t.Run("the same seed draws the same faults", func(t *testing.T) {
+		draw := func() string {
+			srv, endpoint := start(t, sandbox.Config{Seed: 42})
+			if err := srv.SetFault(sandbox.Fault{Throttle: 0.5}); err != nil {
+				t.Fatal(err)
+			}
+			var b strings.Builder
+			for range 40 {
+				status, _ := post(t, endpoint, nil, "Action=DescribeAutoScalingGroups&Version=2011-01-01")
+				b.WriteString(map[bool]string{true: "T", false: "."}[status == 400])
+			}
+			return b.String()
+		}
+		a, b := draw(), draw()
+		if a != b || !strings.Contains(a, "T") || !strings.Contains(a, ".") {
+			t.Errorf("draws %s and %s; want equal and mixed", a, b)
+		}
+	})
+	t.Run("latency delays calls", func(t *testing.T) {
+		srv, endpoint := start(t, sandbox.Config{})
+		if err := srv.SetFault(sandbox.Fault{Latency: sandbox.Duration(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		_, err := asgClient(endpoint, 1).DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{})
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("error %v, want the call to be still waiting at its deadline", err)
+		}
+	})
+	t.Run("cut affects one instance's port only", func(t *testing.T) {
+		srv, endpoint := start(t, sandbox.Config{})
+		c := asgClient(endpoint, 1)
+		ctx := context.Background()
+		if _, err := c.CreateLaunchConfiguration(ctx, &autoscaling.CreateLaunchConfigurationInput{LaunchConfigurationName: aws.String("lc"), ImageId: aws.String("ami-0abcdef1234567890"), InstanceType: aws.String("t3.micro")}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{AutoScalingGroupName: aws.String("g"), LaunchConfigurationName: aws.String("lc"), MinSize: aws.Int32(2), MaxSize: aws.Int32(2), AvailabilityZones: []string{"us-east-1a"}}); err != nil {
+			t.Fatal(err)
+		}
+		var infos []sandbox.InstanceInfo
+		for seq := int64(0); len(infos) < 2; {
+			evs, err := srv.World().EventsAfter(ctx, seq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			seq = evs[len(evs)-1].Seq
+			infos = infos[:0]
+			for _, in := range srv.Instances() {
+				if in.State == world.StateInService && in.API != "" {
+					infos = append(infos, in)
+				}
+			}
+		}
+		if err := srv.SetFault(sandbox.Fault{Instance: infos[0].ID, Cut: true}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := asgClient(infos[0].API, 1).DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{}); err == nil || apiCode(err) != "" {
+			t.Errorf("cut instance's call: %v, want a connection error", err)
+		}
+		if _, err := asgClient(infos[1].API, 1).DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{}); err != nil {
+			t.Errorf("other instance's call: %v", err)
+		}
+		if _, err := c.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{}); err != nil {
+			t.Errorf("main port's call: %v", err)
+		}
+	})
+	t.Run("bad faults are refused with the field named", func(t *testing.T) {
+		srv, _ := start(t, sandbox.Config{})
+		for f, want := range map[*sandbox.Fault]string{
+			{Throttle: 2}:                         "throttle:",
+			{Instance: "i-00000000000000000"}:     "instance: i-00000000000000000 is not an instance of this sandbox",
+			{ErrorStatus: 418, Errors: 0.1}:       "error_status: 418",
+			{ThrottleCode: "Slow", Throttle: 0.1}: "throttle_code:",
+		} {
+			if err := srv.SetFault(*f); err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("SetFault(%+v) = %v, want %q", *f, err, want)
+			}
+		}
+	})
+}
+
+func TestAdminAPI(t *testing.T) {
+	srv, endpoint := start(t, sandbox.Config{})
+	t.Run("clock advances and refuses going back", func(t *testing.T) {
+		resp, err := http.Post(endpoint+"/_sandbox/clock", "application/json", strings.NewReader(`{"advance":"2h"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st sandbox.ClockState
+		_ = json.NewDecoder(resp.Body).Decode(&st)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || time.Duration(st.Offset) != 2*time.Hour || srv.Clock().Offset() != 2*time.Hour {
+			t.Errorf("%d %+v", resp.StatusCode, st)
+		}
+		resp, err = http.Post(endpoint+"/_sandbox/clock", "application/json", strings.NewReader(`{"advance":"-1h"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 400 || !strings.Contains(string(b), "advance: must be a positive duration") {
+			t.Errorf("%d %s", resp.StatusCode, b)
+		}
+	})
+	t.Run("events stream as JSON lines", func(t *testing.T) {
+		resp, err := http.Get(endpoint + "/_sandbox/events")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		var kinds []string
+		for sc.Scan() {
+			var e world.Event
+			if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+				t.Fatalf("line %q: %v", sc.Text(), err)
+			}
+			kinds = append(kinds, e.Kind)
+		}
+		if len(kinds) == 0 || kinds[0] != world.EvClock {
+			t.Errorf("events %v, want the clock advance first", kinds)
+		}
+	})
+	t.Run("spot for an unknown instance is refused", func(t *testing.T) {
+		resp, err := http.Post(endpoint+"/_sandbox/faults", "application/json", strings.NewReader(`{"instance":"i-00000000000000000","spot":"2m"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 400 {
+			t.Errorf("status %d, want 400", resp.StatusCode)
+		}
+	})
+	t.Run("unknown admin path names the real ones", func(t *testing.T) {
+		resp, err := http.Get(endpoint + "/_sandbox/nope")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 404 || !strings.Contains(string(b), "health, clock, faults, events, instances") {
+			t.Errorf("%d %s", resp.StatusCode, b)
+		}
+	})
+}
