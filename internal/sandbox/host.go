@@ -15,7 +15,6 @@ import (
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/imds"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/instance"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/world"
-	"github.com/lifeguardhq/lifeguard/internal/simclock"
 )
 
 // host backs each simulated instance with its own IMDS server, its own API
@@ -25,7 +24,6 @@ type host struct {
 	dir       string
 	region    string
 	log       *slog.Logger
-	clock     simclock.Clock
 	api       http.Handler // the sandbox router, served on every instance's API port
 	processes bool         // false: instances get IMDS and API ports but run nothing
 
@@ -61,7 +59,10 @@ func (h *host) Boot(b world.Boot) (err error) {
 	h.mu.Lock()
 	src := h.src
 	h.mu.Unlock()
-	hi.imds, err = imds.Start("127.0.0.1:0", imds.NewHandler(src, b.InstanceID, h.clock.Now))
+	// Tokens expire on the wall clock: a token's TTL is transport, not
+	// lifecycle semantics, and pushing the simulated clock must not make
+	// every instance's next IMDS call fail with 401.
+	hi.imds, err = imds.Start("127.0.0.1:0", imds.NewHandler(src, b.InstanceID, time.Now))
 	if err != nil {
 		return fmt.Errorf("start IMDS: %w", err)
 	}

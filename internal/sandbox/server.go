@@ -133,7 +133,7 @@ func New(cfg Config) (*Server, error) {
 	} else if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
 		return nil, fmt.Errorf("state directory %s: %w", cfg.StateDir, err)
 	}
-	s.host = &host{dir: s.cfg.StateDir, region: cfg.Region, log: log, clock: s.clock, processes: !cfg.NoProcesses}
+	s.host = &host{dir: s.cfg.StateDir, region: cfg.Region, log: log, processes: !cfg.NoProcesses}
 	s.world = world.New(world.Config{
 		Region: cfg.Region, Account: cfg.Account, RelaxLimits: cfg.RelaxLimits, Seed: cfg.Seed, StopGrace: cfg.StopGrace,
 	}, s.clock, s.host, log)
