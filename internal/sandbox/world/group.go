@@ -129,12 +129,17 @@ func (w *World) CreateAutoScalingGroup(in CreateGroupInput) error {
 			g.Hooks = append(g.Hooks, &h)
 		}
 	}
+	// All the hooks share one target: one test message checks it.
+	if len(g.Hooks) > 0 {
+		if err := w.testNotificationLocked(g, g.Hooks[0]); err != nil {
+			return err
+		}
+	}
 	w.groups[g.Name] = g
 	delete(w.deleted, g.Name)
 	w.emitLocked(Event{Kind: EvGroupCreated, Group: g.Name, Detail: fmt.Sprintf("min %d, max %d, desired %d", g.Min, g.Max, g.Desired)})
 	for _, h := range g.Hooks {
 		w.emitLocked(Event{Kind: EvHookPut, Group: g.Name, Hook: h.Name, Detail: h.Transition})
-		w.testNotificationLocked(g, h)
 	}
 	w.reconcileLocked(g, fmt.Sprintf("At %s a user request created an AutoScalingGroup changing the desired capacity from 0 to %d.", stamp(g.Created), g.Desired))
 	return nil

@@ -47,14 +47,6 @@ func (w *World) validHookLocked(h *Hook) error {
 	if h.RoleARN != "" && !roleARNPattern.MatchString(h.RoleARN) {
 		return awsproto.Validation("ARN %s is not a valid IAM role ARN.", h.RoleARN)
 	}
-	if t := h.NotificationTargetARN; t != "" {
-		if !strings.HasPrefix(t, "arn:aws:sqs:") && !strings.HasPrefix(t, "arn:aws:sns:") {
-			return awsproto.Validation("Unable to publish test message to notification target %s using IAM role %s Please check your target and role configuration and try to put lifecycle hook again.", t, h.RoleARN)
-		}
-		if strings.HasSuffix(t, ".fifo") {
-			return awsproto.Validation("Unable to publish test message to notification target %s using IAM role %s Please check your target and role configuration and try to put lifecycle hook again.", t, h.RoleARN)
-		}
-	}
 	return nil
 }
 
@@ -104,13 +96,15 @@ func (w *World) PutLifecycleHook(h Hook, set HookFields) error {
 	if err := w.validHookLocked(&h); err != nil {
 		return err
 	}
+	if err := w.testNotificationLocked(g, &h); err != nil {
+		return err
+	}
 	if i >= 0 {
 		*g.Hooks[i] = h
 	} else {
 		g.Hooks = append(g.Hooks, &h)
 	}
 	w.emitLocked(Event{Kind: EvHookPut, Group: g.Name, Hook: h.Name, Detail: fmt.Sprintf("%s, heartbeat %ds, default %s", h.Transition, h.HeartbeatTimeout, h.DefaultResult)})
-	w.testNotificationLocked(g, &h)
 	return nil
 }
 
@@ -362,9 +356,12 @@ func (w *World) completeLocked(in *Instance, a *Action, result, how string) {
 
 // Notification bodies ------------------------------------------------------
 
-func (w *World) testNotificationLocked(g *Group, h *Hook) {
+// testNotificationLocked publishes the TEST_NOTIFICATION a hook with a
+// target gets when it is put; a target that cannot take it fails the call
+// as on AWS.
+func (w *World) testNotificationLocked(g *Group, h *Hook) error {
 	if h.NotificationTargetARN == "" {
-		return
+		return nil
 	}
 	body := map[string]any{
 		"AccountId":            w.cfg.Account,
@@ -375,42 +372,63 @@ func (w *World) testNotificationLocked(g *Group, h *Hook) {
 		"Event":                "autoscaling:TEST_NOTIFICATION",
 		"Time":                 w.clock.Now().UTC().Format(awsproto.TimeFormat),
 	}
-	w.notifyLocked(h.NotificationTargetARN, fmt.Sprintf("Auto Scaling: test notification for group \"%s\"", g.Name), body)
+	if err := w.notifyLocked(h.NotificationTargetARN, fmt.Sprintf("Auto Scaling: test notification for group \"%s\"", g.Name), body); err != nil {
+		return awsproto.Validation("Unable to publish test message to notification target %s using IAM role %s Please check your target and role configuration and try to put lifecycle hook again.", h.NotificationTargetARN, h.RoleARN)
+	}
+	return nil
 }
 
 func (w *World) actionNotificationLocked(g *Group, in *Instance, a *Action) {
+	detail := map[string]any{
+		"Origin":               "EC2",
+		"Destination":          "AutoScalingGroup",
+		"LifecycleHookName":    a.Hook.Name,
+		"LifecycleTransition":  a.Hook.Transition,
+		"AutoScalingGroupName": g.Name,
+		"EC2InstanceId":        in.ID,
+		"LifecycleActionToken": a.Token,
+	}
+	verb, detailType := "LAUNCHING", "EC2 Instance-launch Lifecycle Action"
+	if a.Hook.Transition == TransitionTerminating {
+		detail["Origin"], detail["Destination"] = "AutoScalingGroup", "EC2"
+		verb, detailType = "TERMINATING", "EC2 Instance-terminate Lifecycle Action"
+	}
+	if a.Hook.NotificationMetadata != "" {
+		detail["NotificationMetadata"] = a.Hook.NotificationMetadata
+	}
+	w.putAutoScalingEventLocked(AutoScalingEvent{DetailType: detailType, Resources: []string{g.ARN}, Detail: detail})
 	if a.Hook.NotificationTargetARN == "" {
 		return
 	}
 	body := map[string]any{
-		"Origin":               "EC2",
-		"Destination":          "AutoScalingGroup",
-		"LifecycleHookName":    a.Hook.Name,
-		"AccountId":            w.cfg.Account,
-		"RequestId":            w.uuidLocked(),
-		"LifecycleTransition":  a.Hook.Transition,
-		"AutoScalingGroupName": g.Name,
-		"Service":              "AWS Auto Scaling",
-		"Time":                 a.Started.UTC().Format(awsproto.TimeFormat),
-		"EC2InstanceId":        in.ID,
-		"LifecycleActionToken": a.Token,
+		"AccountId": w.cfg.Account,
+		"RequestId": w.uuidLocked(),
+		"Service":   "AWS Auto Scaling",
+		"Time":      a.Started.UTC().Format(awsproto.TimeFormat),
 	}
-	verb := "LAUNCHING"
-	if a.Hook.Transition == TransitionTerminating {
-		body["Origin"], body["Destination"] = "AutoScalingGroup", "EC2"
-		verb = "TERMINATING"
+	for k, v := range detail {
+		body[k] = v
 	}
-	if a.Hook.NotificationMetadata != "" {
-		body["NotificationMetadata"] = a.Hook.NotificationMetadata
-	}
-	w.notifyLocked(a.Hook.NotificationTargetARN, fmt.Sprintf("Auto Scaling: Lifecycle action '%s' for instance %s in progress.", verb, in.ID), body)
+	// A target deleted since the hook was put loses the message, as on AWS.
+	_ = w.notifyLocked(a.Hook.NotificationTargetARN, fmt.Sprintf("Auto Scaling: Lifecycle action '%s' for instance %s in progress.", verb, in.ID), body)
 }
 
-func (w *World) notifyLocked(target, subject string, body map[string]any) {
+// notifyLocked publishes a JSON body to an SQS queue or SNS topic ARN.
+func (w *World) notifyLocked(target, subject string, body map[string]any) error {
 	b, _ := json.Marshal(body)
-	n := Notification{TargetARN: target, Subject: subject, Body: string(b)}
-	w.emitLocked(Event{Kind: EvNotification, Detail: target + " " + subject})
-	for _, nt := range w.notifier {
-		nt.Notify(n)
+	var err error
+	switch {
+	case strings.HasPrefix(target, "arn:aws:sqs:"):
+		err = w.deliverLocked(target, Delivery{Body: string(b), SenderID: "AROAAUTOSCALING:AutoScaling"})
+	case strings.HasPrefix(target, "arn:aws:sns:"):
+		_, err = w.publishLocked(target, PublishInput{Subject: subject, Message: string(b)})
+	default:
+		err = fmt.Errorf("%s is not an SQS queue or SNS topic ARN", target)
 	}
+	detail := target + " " + subject
+	if err != nil {
+		detail += " (not delivered: " + err.Error() + ")"
+	}
+	w.emitLocked(Event{Kind: EvNotification, Detail: detail})
+	return err
 }

@@ -159,7 +159,7 @@ type Group struct {
 	Hooks                  []*Hook // in creation order
 	NotificationConfigs    []NotificationConfig
 	Created                time.Time
-	Status                 string // "" or "Delete in progress"
+	Status                 string   // "" or "Delete in progress"
 	Instances              []string // ids, launch order; terminated ones leave
 	LastScaling            time.Time
 

@@ -457,6 +457,7 @@ func (w *World) endActivityLocked(a *Activity, status, msg string) {
 	a.StatusCode, a.StatusMessage, a.Progress = status, msg, 100
 	a.End = w.clock.Now().UTC()
 	w.emitLocked(Event{Kind: EvActivity, Group: a.Group, Instance: a.InstanceID, Detail: a.Description + ": " + status})
+	w.activityEndedLocked(a)
 }
 
 // Activities returns a group's activities (all groups' when group is

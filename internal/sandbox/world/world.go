@@ -64,32 +64,21 @@ type World struct {
 
 	wg sync.WaitGroup // host calls and timers in flight
 
-	mu       sync.Mutex
-	closed   bool
-	rng      *rand.Rand
-	events   eventLog
-	lcs      map[string]*LaunchConfiguration
-	lts      map[string]*LaunchTemplate // by id
-	groups   map[string]*Group
-	deleted  map[string]*Group // deleted groups, for IncludeDeletedGroups
-	insts    map[string]*Instance
-	ips      ipPool
-	acts     []*Activity // all activities, oldest first
-	notifier []Notifier
-}
+	mu      sync.Mutex
+	closed  bool
+	rng     *rand.Rand
+	events  eventLog
+	lcs     map[string]*LaunchConfiguration
+	lts     map[string]*LaunchTemplate // by id
+	groups  map[string]*Group
+	deleted map[string]*Group // deleted groups, for IncludeDeletedGroups
+	insts   map[string]*Instance
+	ips     ipPool
+	acts    []*Activity // all activities, oldest first
 
-// Notifier is told of lifecycle actions and group notifications so that
-// messaging services can deliver them. It is called with the world's lock
-// held and must not call back into the world.
-type Notifier interface {
-	Notify(n Notification)
-}
-
-// Notification is a message Auto Scaling publishes to a target ARN.
-type Notification struct {
-	TargetARN string
-	Subject   string
-	Body      string // JSON
+	sqs sqsState
+	sns snsState
+	bus busState
 }
 
 // New returns an empty world. A nil host runs instances without processes.
@@ -125,6 +114,9 @@ func New(cfg Config, clock simclock.Clock, host Host, log *slog.Logger) *World {
 		insts:   map[string]*Instance{},
 	}
 	w.events.changed = make(chan struct{})
+	w.sqs.init()
+	w.sns.init()
+	w.bus.init()
 	return w
 }
 
@@ -136,13 +128,6 @@ func (w *World) Account() string { return w.cfg.Account }
 
 // Now returns the world's current time.
 func (w *World) Now() time.Time { return w.clock.Now() }
-
-// AddNotifier registers a messaging service to be told of notifications.
-func (w *World) AddNotifier(n Notifier) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.notifier = append(w.notifier, n)
-}
 
 // Close terminates every running instance (without lifecycle hooks, as when
 // the account is closed) and waits for all background work to end.
@@ -196,6 +181,6 @@ func (w *World) goHost(f func()) { w.wg.Go(f) }
 
 type nopHost struct{}
 
-func (nopHost) Boot(Boot) error                    { return nil }
-func (nopHost) Stop(string, time.Duration) error   { return nil }
-func (nopHost) Console(string) []byte              { return nil }
+func (nopHost) Boot(Boot) error                  { return nil }
+func (nopHost) Stop(string, time.Duration) error { return nil }
+func (nopHost) Console(string) []byte            { return nil }

@@ -271,7 +271,9 @@ func TestUnhealthyInstanceIsReplaced(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.wait(t, "replacement", func(e world.Event) bool { return e.Kind == world.EvInstanceLaunched && e.Instance != id })
-	f.wait(t, "unhealthy one terminated", func(e world.Event) bool { return e.Kind == world.EvInstanceState && e.Instance == id && e.State == world.StateTerminated })
+	f.wait(t, "unhealthy one terminated", func(e world.Event) bool {
+		return e.Kind == world.EvInstanceState && e.Instance == id && e.State == world.StateTerminated
+	})
 }
 
 func TestSubnetsMapToZonesByHash(t *testing.T) {
