@@ -173,6 +173,9 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	if flusher != nil {
+		flusher.Flush() // the client has its headers before the first event
+	}
 	for {
 		evs, err := s.world.EventsAfter(r.Context(), after)
 		if err != nil {

@@ -26,6 +26,7 @@ type service struct {
 	version  string // query services: the Version parameter
 	target   string // JSON services: the X-Amz-Target prefix
 	ns       string // query XML namespace, or JSON error type namespace
+	queryNS  string // a JSON service that also speaks query (SQS): its XML namespace
 	throttle string // the service's own throttling code
 	handler  http.Handler
 }
@@ -132,17 +133,24 @@ func (rt *router) applyFault(w http.ResponseWriter, r *http.Request, svc *servic
 		if code == "RequestLimitExceeded" {
 			msg = "Request limit exceeded."
 		}
-		writeError(w, svc, reqID, &awsproto.Error{Code: code, Message: msg})
+		writeError(w, r, svc, reqID, &awsproto.Error{Code: code, Message: msg})
 		return false
 	case o.status != 0:
-		writeError(w, svc, reqID, &awsproto.Error{Code: "ServiceUnavailable", Message: "Service is unavailable. Please try again later.", Status: o.status, Receiver: true})
+		writeError(w, r, svc, reqID, &awsproto.Error{Code: "ServiceUnavailable", Message: "Service is unavailable. Please try again later.", Status: o.status, Receiver: true})
 		return false
 	}
 	return true
 }
 
-// writeError writes an error in the service's own protocol.
-func writeError(w http.ResponseWriter, svc *service, reqID string, e *awsproto.Error) {
+// writeError writes an error in the protocol of the request.
+func writeError(w http.ResponseWriter, r *http.Request, svc *service, reqID string, e *awsproto.Error) {
+	if svc.queryNS != "" && r.Header.Get("X-Amz-Target") == "" {
+		awsproto.WriteQueryError(w, svc.queryNS, reqID, e)
+		return
+	}
+	if svc.queryNS != "" {
+		e.QueryCode = e.Code // the SDK then reports the same code in both protocols
+	}
 	switch svc.protocol {
 	case protoEC2:
 		awsproto.WriteEC2Error(w, reqID, e)

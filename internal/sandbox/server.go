@@ -1,6 +1,6 @@
 // Package sandbox is lifeguard's local AWS: one HTTP listener that speaks
-// the real wire protocols of Auto Scaling and EC2 (and, as they are added,
-// SQS, SNS, EventBridge, DynamoDB and Elastic Load Balancing), an Auto
+// the real wire protocols of Auto Scaling, EC2, SQS (JSON and query), SNS
+// and EventBridge, an Auto
 // Scaling simulator whose instances are local processes running their user
 // data, a per-instance IMDSv2, fault injection and an event log.
 //
@@ -22,6 +22,9 @@ import (
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/autoscaling"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/awsproto"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/ec2"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/events"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/sns"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/sqs"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/world"
 	"github.com/lifeguardhq/lifeguard/internal/simclock"
 )
@@ -142,6 +145,10 @@ func New(cfg Config) (*Server, error) {
 	for _, svc := range []*service{
 		{name: "autoscaling", protocol: protoQuery, version: "2011-01-01", ns: awsproto.NSAutoScaling, throttle: "Throttling", handler: autoscaling.New(s.world)},
 		{name: "ec2", protocol: protoEC2, version: "2016-11-15", ns: awsproto.NSEC2, throttle: "RequestLimitExceeded", handler: ec2.New(s.world)},
+		// SQS speaks both protocols: JSON for current SDKs, query for older clients.
+		{name: "sqs", protocol: protoJSON10, version: "2012-11-05", target: "AmazonSQS", ns: "com.amazonaws.sqs", queryNS: awsproto.NSSQS, throttle: "RequestThrottled", handler: sqs.New(s.world)},
+		{name: "sns", protocol: protoQuery, version: "2010-03-31", ns: awsproto.NSSNS, throttle: "Throttling", handler: sns.New(s.world)},
+		{name: "events", protocol: protoJSON11, target: events.TargetPrefix, ns: "com.amazonaws.eventbridge", throttle: "ThrottlingException", handler: events.New(s.world)},
 	} {
 		if svc.version != "" {
 			rt.byVersion[svc.version] = svc

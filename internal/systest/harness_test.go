@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -236,6 +238,22 @@ func (ev *events) waitFor(t *testing.T, what string, match func(event) bool) eve
 			t.Fatalf("no event for %s within 90 s", what)
 		}
 	}
+}
+
+// waitAll consumes events until every named predicate has matched one, in
+// any order.
+func (ev *events) waitAll(t *testing.T, preds map[string]func(event) bool) {
+	t.Helper()
+	left := maps.Clone(preds)
+	names := slices.Sorted(maps.Keys(left))
+	ev.waitFor(t, strings.Join(names, " and "), func(e event) bool {
+		for name, p := range left {
+			if p(e) {
+				delete(left, name)
+			}
+		}
+		return len(left) == 0
+	})
 }
 
 func stateIs(instance, state string) func(event) bool {

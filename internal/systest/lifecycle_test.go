@@ -44,7 +44,7 @@ func apiError(t *testing.T, err error) (string, string) {
 
 func imdsGet(t *testing.T, endpoint, path string) (string, error) {
 	t.Helper()
-	c := imds.New(imds.Options{Endpoint: endpoint, EnableFallback: aws.FalseTernary})
+	c := imds.New(imds.Options{Endpoint: endpoint, EnableFallback: aws.FalseTernary, ClientEnableState: imds.ClientEnabled})
 	out, err := c.GetMetadata(context.Background(), &imds.GetMetadataInput{Path: path})
 	if err != nil {
 		return "", err
@@ -359,11 +359,10 @@ func TestLifecycleTimeoutsWithRealLimits(t *testing.T) {
 		}
 		done := ev.waitFor(t, "abandon", func(e event) bool { return e.Kind == "action-completed" && e.Instance == id })
 		token = done.Token
-		ev.waitFor(t, id+" Terminated", stateIs(id, "Terminated"))
-		repl := ev.waitFor(t, "replacement", func(e event) bool { return e.Kind == "instance-launched" && e.Group == "abandon" })
-		if repl.Instance == id {
-			t.Fatal("replacement has the abandoned instance's id")
-		}
+		ev.waitAll(t, map[string]func(event) bool{
+			id + " terminated": stateIs(id, "Terminated"),
+			"a replacement":    func(e event) bool { return e.Kind == "instance-launched" && e.Group == "abandon" && e.Instance != id },
+		})
 		acts, err := c.asg.DescribeScalingActivities(ctx, &autoscaling.DescribeScalingActivitiesInput{AutoScalingGroupName: aws.String("abandon")})
 		if err != nil {
 			t.Fatal(err)

@@ -41,6 +41,10 @@ func fieldPaths(v any) []string {
 			if v.IsNil() {
 				return
 			}
+			if k := v.Elem().Kind(); k != reflect.Struct && k != reflect.Slice && k != reflect.Map {
+				set[prefix] = true // a pointer to a scalar was sent, even when zero
+				return
+			}
 			walk(prefix, v.Elem())
 		case reflect.Struct:
 			if v.Type() == reflect.TypeOf(time.Time{}) {
@@ -186,10 +190,34 @@ func TestDifferentialAgainstMoto(t *testing.T) {
 			return c.ec2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{"i-00000000000000000"}})
 		}},
 	}
+	// Where moto answers differently from AWS, the sandbox must give AWS's
+	// code (aws-wire.md and lifecycle-semantics.md §11 give the texts).
+	motoWrong := map[string]string{
+		"CreateLaunchConfiguration with a taken name": "AlreadyExists",   // moto overwrites it
+		"CreateAutoScalingGroup with a taken name":    "AlreadyExists",   // moto overwrites it
+		"SetDesiredCapacity above max":                "ValidationError", // moto accepts it
+	}
+	// Fields the sandbox does not model (listed in its deviations).
+	notModelled := []string{
+		"Reservations[].Instances[].NetworkInterfaces", "Reservations[].Instances[].BlockDeviceMappings",
+		"Reservations[].Instances[].PublicDnsName", "Reservations[].Instances[].PublicIpAddress",
+		"Reservations[].Instances[].KernelId", "Reservations[].Instances[].ProductCodes",
+		"Reservations[].Instances[].SourceDestCheck", "Reservations[].Instances[].SriovNetSupport",
+		"Reservations[].Instances[].SubnetId", "Reservations[].Instances[].VpcId",
+		"Reservations[].Instances[].EbsOptimized", "Reservations[].Instances[].Placement.GroupName",
+		// moto sends these where AWS sends them only when set, or only for stopped instances.
+		"LaunchConfigurations[].AssociatePublicIpAddress", "Reservations[].Instances[].StateReason",
+	}
 	for _, s := range steps {
 		t.Run(s.name, func(t *testing.T) {
 			mout, merr := s.call(moto)
 			sout, serr := s.call(mine)
+			if want, ok := motoWrong[s.name]; ok {
+				if got := errCode(serr); got != want {
+					t.Fatalf("sandbox %s, want AWS's %s (moto answers %s)", got, want, errCode(merr))
+				}
+				return
+			}
 			if errCode(merr) != errCode(serr) {
 				t.Fatalf("error codes differ: moto %s, sandbox %s", errCode(merr), errCode(serr))
 			}
@@ -198,7 +226,7 @@ func TestDifferentialAgainstMoto(t *testing.T) {
 			}
 			mp, sp := fieldPaths(mout), fieldPaths(sout)
 			for _, f := range mp {
-				if !slices.Contains(sp, f) {
+				if !slices.Contains(sp, f) && !slices.ContainsFunc(notModelled, func(p string) bool { return strings.HasPrefix(f, p) }) {
 					t.Errorf("moto sends %s; the sandbox does not", f)
 				}
 			}

@@ -1,10 +1,1053 @@
 package world
 
-// busState holds the simulated EventBridge rules and targets.
-type busState struct{}
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
 
-func (s *busState) init() {}
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/awsproto"
+)
+
+// This file is the simulated EventBridge: event buses, rules with event
+// patterns, targets, and delivery. Auto Scaling puts its aws.autoscaling
+// events on the default bus through putAutoScalingEventLocked; clients put
+// their own through PutEvents. A matching, enabled rule delivers to each
+// of its targets at once, with the world's lock held:
+//
+//   - an SQS queue gets the event (or its Input/InputPath/InputTransformer
+//     form) as the message body, with no SNS ebEnvelope;
+//   - an SNS topic gets it as the message;
+//   - a Lambda function's invocation is recorded (LambdaInvocations), for
+//     a controller to act on;
+//   - another event bus of the account gets the event itself, and routes
+//     it no further (one hop, as on AWS).
+//
+// A delivery that fails goes to the target's dead-letter queue when it has
+// one, and is recorded in the event log either way; nobody's call fails.
+// Schedule expressions are accepted and stored but never fire.
+
+// EvEventBridge is the event kind of EventBridge deliveries.
+const EvEventBridge = "eventbridge"
+
+// DefaultEventBus is the name of the account's default event bus.
+const DefaultEventBus = "default"
+
+// Rule states.
+const (
+	RuleEnabled  = "ENABLED"
+	RuleDisabled = "DISABLED"
+	// RuleEnabledWithCloudTrail also matches CloudTrail management events;
+	// the sandbox has none, so it behaves as ENABLED.
+	RuleEnabledWithCloudTrail = "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"
+)
+
+// EventBridge limits (the service quotas and the API model's constraints).
+const (
+	ebMaxTargetsPerRule   = 5   // "Each rule can have up to five (5) targets"
+	ebMaxTargetsPerCall   = 100 // TargetList, TargetIdList
+	ebMaxRulesPerBus      = 300
+	ebMaxBuses            = 100 // including default
+	ebMaxPutEvents        = 10  // PutEventsRequestEntryList
+	ebMaxPutEventsBytes   = 256 * 1024
+	ebMaxPatternLen       = 4096
+	ebMaxDescriptionLen   = 512
+	ebMaxScheduleLen      = 256
+	ebMaxListLimit        = 100
+	ebMaxLambdaRecords    = 1000
+	ebSenderID            = "AROAEVENTBRIDGE:events.amazonaws.com"
+	ebTimeFormat          = "2006-01-02T15:04:05Z"
+	ebLimitText           = "The requested resource exceeds the maximum number allowed."
+	ebSourceNotAuthorized = "Not authorized for the source."
+)
+
+var (
+	ebRuleNamePattern = regexp.MustCompile(`^[\.\-_A-Za-z0-9]+$`)
+	ebBusNamePattern  = regexp.MustCompile(`^[/\.\-_A-Za-z0-9]+$`)
+	ebTargetIDPattern = regexp.MustCompile(`^[\.\-_A-Za-z0-9]+$`)
+	ebPathKeyPattern  = regexp.MustCompile(`^[A-Za-z0-9_\-]+$`)
+	ebRateExpression  = regexp.MustCompile(`^rate\(([1-9][0-9]*) (minute|minutes|hour|hours|day|days)\)$`)
+	ebCronExpression  = regexp.MustCompile(`^cron\(\S+ \S+ \S+ \S+ \S+ \S+\)$`)
+)
+
+// EventBus is an event bus as DescribeEventBus shows it.
+type EventBus struct {
+	Name, ARN, Description string
+	// Created and Modified are zero for the default bus, which exists
+	// before the world's clock starts.
+	Created, Modified time.Time
+}
+
+// EventRule is a rule as DescribeRule shows it.
+type EventRule struct {
+	Name, ARN, EventBusName string
+	EventPattern            string
+	// ScheduleExpression is stored and shown, but never fires.
+	ScheduleExpression string
+	State              string
+	Description        string
+	RoleARN            string
+	CreatedBy          string // the account
+}
+
+// PutRuleInput creates or replaces a rule. Omitted fields are not kept
+// from the rule it replaces (as on AWS); its targets are.
+type PutRuleInput struct {
+	Name               string
+	EventBusName       string // name or ARN; default bus when empty
+	EventPattern       string
+	ScheduleExpression string
+	State              string // ENABLED when empty
+	Description        string
+	RoleARN            string
+	Tags               []KV
+}
+
+// EventTarget is a rule's target.
+type EventTarget struct {
+	ID, ARN, RoleARN string
+	// At most one of Input (constant JSON), InputPath (a JSONPath such as
+	// $.detail) and InputTransformer shapes what the target receives; with
+	// none it receives the whole event.
+	Input            string
+	InputPath        string
+	InputTransformer *TargetInputTransformer
+	SQSParameters    *TargetSQSParameters
+	DeadLetter       *TargetDeadLetter
+	RetryPolicy      *TargetRetryPolicy
+}
+
+// TargetInputTransformer fills a template with values taken from the event.
+type TargetInputTransformer struct {
+	InputPathsMap map[string]string
+	InputTemplate string
+}
+
+// TargetSQSParameters carries the message group of a FIFO queue target.
+type TargetSQSParameters struct{ MessageGroupID string }
+
+// TargetDeadLetter names the SQS queue that gets events a target could not
+// take.
+type TargetDeadLetter struct{ ARN string }
+
+// TargetRetryPolicy is stored and shown; delivery in the sandbox is immediate
+// and never retried.
+type TargetRetryPolicy struct {
+	MaximumRetryAttempts     *int
+	MaximumEventAgeInSeconds *int
+}
+
+// TargetFailure is a failed entry of PutTargets or RemoveTargets.
+type TargetFailure struct {
+	TargetID, ErrorCode, ErrorMessage string
+}
+
+// PutEventsEntry is one event a client puts.
+type PutEventsEntry struct {
+	Source, DetailType, Detail string
+	Resources                  []string
+	Time                       time.Time // the call's time when zero
+	EventBusName               string    // name or ARN; default bus when empty
+	TraceHeader                string
+}
+
+// PutEventsResult is the outcome of one PutEventsEntry: an EventID or an
+// error code and message.
+type PutEventsResult struct {
+	EventID, ErrorCode, ErrorMessage string
+}
+
+// LambdaInvocation is an event a rule sent to a Lambda function target.
+type LambdaInvocation struct {
+	Seq         int64
+	Time        time.Time
+	FunctionARN string
+	RuleARN     string
+	TargetID    string
+	EventID     string
+	// Payload is what the function would receive: the event, or its
+	// Input/InputPath/InputTransformer form.
+	Payload string
+}
+
+// busState holds the simulated EventBridge buses, rules and targets, and
+// the Lambda invocations the rules made.
+type busState struct {
+	buses   map[string]*ebBus
+	lambda  []LambdaInvocation
+	lambdaN int64
+}
+
+type ebBus struct {
+	EventBus
+	rules map[string]*ebRule
+}
+
+type ebRule struct {
+	EventRule
+	pattern *EventPattern // nil for a schedule-only rule
+	tags    []KV
+	targets map[string]*EventTarget
+}
+
+func (s *busState) init() {
+	s.buses = map[string]*ebBus{}
+}
+
+// ebEvent is an event on its way to rules: its ebEnvelope as JSON and
+// decoded for matching, plus what the event log shows of it.
+type ebEvent struct {
+	id, source, detailType string
+	body                   []byte
+	decoded                map[string]any
+	group, instance        string
+}
+
+// ebEnvelope is the JSON every target receives, in AWS's field order.
+type ebEnvelope struct {
+	Version    string          `json:"version"`
+	ID         string          `json:"id"`
+	DetailType string          `json:"detail-type"`
+	Source     string          `json:"source"`
+	Account    string          `json:"account"`
+	Time       string          `json:"time"`
+	Region     string          `json:"region"`
+	Resources  []string        `json:"resources"`
+	Detail     json.RawMessage `json:"detail"`
+}
+
+// Errors ---------------------------------------------------------------------
+
+func ebValidation(format string, args ...any) *awsproto.Error {
+	return awsproto.Errorf("ValidationException", format, args...)
+}
+
+// ebConstraint is Coral's message for a member that breaks its model
+// constraint.
+func ebConstraint(value, member, constraint string) *awsproto.Error {
+	return ebValidation("1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: %s", value, member, constraint)
+}
+
+func ebNull(member string) *awsproto.Error {
+	return ebValidation("1 validation error detected: Value null at '%s' failed to satisfy constraint: Member must not be null", member)
+}
+
+func ebNotFound(format string, args ...any) *awsproto.Error {
+	return awsproto.Errorf("ResourceNotFoundException", format, args...)
+}
+
+func ebLimit() *awsproto.Error { return awsproto.Errorf("LimitExceededException", ebLimitText) }
+
+func ebRuleNotFound(rule, bus string) *awsproto.Error {
+	return ebNotFound("Rule %s does not exist on EventBus %s.", rule, bus)
+}
+
+// ebCheckName validates a rule or target name against the model.
+func ebCheckName(value, member string, re *regexp.Regexp, maxLen int) error {
+	switch {
+	case value == "":
+		return ebNull(member)
+	case len(value) > maxLen:
+		return ebConstraint(value, member, fmt.Sprintf("Member must have length less than or equal to %d", maxLen))
+	case !re.MatchString(value):
+		return ebConstraint(value, member, "Member must satisfy regular expression pattern: "+strings.Trim(re.String(), "^$"))
+	}
+	return nil
+}
+
+// Buses ----------------------------------------------------------------------
+
+func (w *World) ebBusARN(name string) string {
+	return "arn:aws:events:" + w.cfg.Region + ":" + w.cfg.Account + ":event-bus/" + name
+}
+
+// ebBusName turns an event bus name or ARN into a name; empty means default.
+func ebBusName(nameOrARN string) string {
+	if nameOrARN == "" {
+		return DefaultEventBus
+	}
+	if strings.HasPrefix(nameOrARN, "arn:") {
+		if _, name, ok := strings.Cut(nameOrARN, ":event-bus/"); ok {
+			return name
+		}
+	}
+	return nameOrARN
+}
+
+// ebBusLocked finds a bus by name or ARN. The default bus always exists.
+func (w *World) ebBusLocked(nameOrARN string) (*ebBus, error) {
+	name := ebBusName(nameOrARN)
+	if b, ok := w.bus.buses[name]; ok {
+		return b, nil
+	}
+	if name == DefaultEventBus {
+		b := &ebBus{EventBus: EventBus{Name: name, ARN: w.ebBusARN(name)}, rules: map[string]*ebRule{}}
+		w.bus.buses[name] = b
+		return b, nil
+	}
+	return nil, ebNotFound("Event bus %s does not exist.", name)
+}
+
+// CreateEventBus creates a custom event bus and returns its ARN.
+func (w *World) CreateEventBus(name, description string) (string, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := ebCheckName(name, "name", ebBusNamePattern, 256); err != nil {
+		return "", err
+	}
+	if len(description) > ebMaxDescriptionLen {
+		return "", ebConstraint(description, "description", fmt.Sprintf("Member must have length less than or equal to %d", ebMaxDescriptionLen))
+	}
+	if strings.HasPrefix(name, "aws.") || strings.Contains(name, "/") {
+		return "", ebValidation("Event bus name must not start with 'aws.' or contain '/' (partner event buses are not modelled).")
+	}
+	if _, err := w.ebBusLocked(DefaultEventBus); err != nil {
+		return "", err
+	}
+	if _, ok := w.bus.buses[name]; ok {
+		return "", awsproto.Errorf("ResourceAlreadyExistsException", "Event bus %s already exists.", name)
+	}
+	if len(w.bus.buses) >= ebMaxBuses {
+		return "", ebLimit()
+	}
+	now := w.clock.Now().UTC()
+	b := &ebBus{EventBus: EventBus{Name: name, ARN: w.ebBusARN(name), Description: description, Created: now, Modified: now}, rules: map[string]*ebRule{}}
+	w.bus.buses[name] = b
+	return b.ARN, nil
+}
+
+// DeleteEventBus deletes a custom event bus and its rules. Deleting a bus
+// that does not exist succeeds, as on AWS.
+func (w *World) DeleteEventBus(name string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if name == "" {
+		return ebNull("name")
+	}
+	name = ebBusName(name)
+	if name == DefaultEventBus {
+		return ebValidation("Cannot delete event bus default.")
+	}
+	delete(w.bus.buses, name)
+	return nil
+}
+
+// DescribeEventBus returns a bus by name or ARN (default when empty).
+func (w *World) DescribeEventBus(name string) (EventBus, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	b, err := w.ebBusLocked(name)
+	if err != nil {
+		return EventBus{}, err
+	}
+	return b.EventBus, nil
+}
+
+// ListEventBuses lists buses by name, at most limit (1–100; 100 when 0)
+// after the page token; it returns the next page's token, or "".
+func (w *World) ListEventBuses(prefix string, limit int, token string) ([]EventBus, string, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, err := w.ebBusLocked(DefaultEventBus); err != nil {
+		return nil, "", err
+	}
+	names := ebSortedKeys(w.bus.buses, prefix)
+	page, next, err := ebPaginate(names, limit, token)
+	if err != nil {
+		return nil, "", err
+	}
+	out := make([]EventBus, 0, len(page))
+	for _, n := range page {
+		out = append(out, w.bus.buses[n].EventBus)
+	}
+	return out, next, nil
+}
+
+func ebSortedKeys[V any](m map[string]V, prefix string) []string {
+	var keys []string
+	for k := range m {
+		if strings.HasPrefix(k, prefix) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// ebPaginate returns the names after the token's, at most limit of them,
+// and the token for the rest.
+func ebPaginate(names []string, limit int, token string) ([]string, string, error) {
+	if limit == 0 {
+		limit = ebMaxListLimit
+	}
+	if limit < 1 || limit > ebMaxListLimit {
+		return nil, "", ebConstraint(fmt.Sprint(limit), "limit", "Member must have value between 1 and 100")
+	}
+	start := 0
+	if token != "" {
+		after, err := base64.RawURLEncoding.DecodeString(token)
+		if err != nil {
+			return nil, "", ebValidation("The NextToken provided is invalid.")
+		}
+		start, _ = slices.BinarySearch(names, string(after))
+		if start < len(names) && names[start] == string(after) {
+			start++
+		}
+	}
+	names = names[start:]
+	if len(names) <= limit {
+		return names, "", nil
+	}
+	return names[:limit], base64.RawURLEncoding.EncodeToString([]byte(names[limit-1])), nil
+}
+
+// Rules ----------------------------------------------------------------------
+
+func (w *World) ebRuleARN(bus, name string) string {
+	prefix := "arn:aws:events:" + w.cfg.Region + ":" + w.cfg.Account + ":rule/"
+	if bus == DefaultEventBus {
+		return prefix + name
+	}
+	return prefix + bus + "/" + name
+}
+
+func (w *World) ebRuleLocked(bus, name string) (*ebBus, *ebRule, error) {
+	if name == "" {
+		return nil, nil, ebNull("name")
+	}
+	b, err := w.ebBusLocked(bus)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, ok := b.rules[name]
+	if !ok {
+		return nil, nil, ebRuleNotFound(name, b.Name)
+	}
+	return b, r, nil
+}
+
+// ebValidSchedule accepts rate(N unit) and six-field cron(...) expressions.
+func ebValidSchedule(s string) bool {
+	if m := ebRateExpression.FindStringSubmatch(s); m != nil {
+		one := m[1] == "1"
+		plural := strings.HasSuffix(m[2], "s")
+		return one != plural
+	}
+	return ebCronExpression.MatchString(s)
+}
+
+// PutRule creates or replaces a rule and returns its ARN. The event
+// pattern is validated (InvalidEventPatternException); a schedule
+// expression is checked for form and stored, but the sandbox never runs
+// scheduled rules.
+func (w *World) PutRule(in PutRuleInput) (string, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := ebCheckName(in.Name, "name", ebRuleNamePattern, 64); err != nil {
+		return "", err
+	}
+	switch {
+	case len(in.EventPattern) > ebMaxPatternLen:
+		return "", ebConstraint(in.EventPattern, "eventPattern", fmt.Sprintf("Member must have length less than or equal to %d", ebMaxPatternLen))
+	case len(in.Description) > ebMaxDescriptionLen:
+		return "", ebConstraint(in.Description, "description", fmt.Sprintf("Member must have length less than or equal to %d", ebMaxDescriptionLen))
+	case len(in.ScheduleExpression) > ebMaxScheduleLen:
+		return "", ebConstraint(in.ScheduleExpression, "scheduleExpression", fmt.Sprintf("Member must have length less than or equal to %d", ebMaxScheduleLen))
+	}
+	state := in.State
+	switch state {
+	case "":
+		state = RuleEnabled
+	case RuleEnabled, RuleDisabled, RuleEnabledWithCloudTrail:
+	default:
+		return "", ebConstraint(state, "state", "Member must satisfy enum value set: [ENABLED, DISABLED, ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS]")
+	}
+	b, err := w.ebBusLocked(in.EventBusName)
+	if err != nil {
+		return "", err
+	}
+	if in.EventPattern == "" && in.ScheduleExpression == "" {
+		return "", ebValidation("Parameter(s) EventPattern or ScheduleExpression must be specified.")
+	}
+	var pattern *EventPattern
+	if in.EventPattern != "" {
+		if pattern, err = CompileEventPattern(in.EventPattern); err != nil {
+			return "", err
+		}
+	}
+	if in.ScheduleExpression != "" {
+		if b.Name != DefaultEventBus {
+			return "", ebValidation("ScheduleExpression is supported only on the default event bus.")
+		}
+		if !ebValidSchedule(in.ScheduleExpression) {
+			return "", ebValidation("Parameter ScheduleExpression is not valid.")
+		}
+	}
+	old, exists := b.rules[in.Name]
+	if !exists && len(b.rules) >= ebMaxRulesPerBus {
+		return "", ebLimit()
+	}
+	r := &ebRule{
+		EventRule: EventRule{
+			Name: in.Name, ARN: w.ebRuleARN(b.Name, in.Name), EventBusName: b.Name,
+			EventPattern: in.EventPattern, ScheduleExpression: in.ScheduleExpression,
+			State: state, Description: in.Description, RoleARN: in.RoleARN, CreatedBy: w.cfg.Account,
+		},
+		pattern: pattern,
+		tags:    slices.Clone(in.Tags),
+		targets: map[string]*EventTarget{},
+	}
+	if exists {
+		r.targets = old.targets
+		if in.Tags == nil {
+			r.tags = old.tags
+		}
+	}
+	b.rules[in.Name] = r
+	return r.ARN, nil
+}
+
+// DescribeRule returns a rule.
+func (w *World) DescribeRule(bus, name string) (EventRule, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_, r, err := w.ebRuleLocked(bus, name)
+	if err != nil {
+		return EventRule{}, err
+	}
+	return r.EventRule, nil
+}
+
+// ListRules lists a bus's rules by name; see ListEventBuses for paging.
+func (w *World) ListRules(bus, prefix string, limit int, token string) ([]EventRule, string, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	b, err := w.ebBusLocked(bus)
+	if err != nil {
+		return nil, "", err
+	}
+	page, next, err := ebPaginate(ebSortedKeys(b.rules, prefix), limit, token)
+	if err != nil {
+		return nil, "", err
+	}
+	out := make([]EventRule, 0, len(page))
+	for _, n := range page {
+		out = append(out, b.rules[n].EventRule)
+	}
+	return out, next, nil
+}
+
+// ListRuleNamesByTarget lists the names of a bus's rules that have a
+// target with the given ARN.
+func (w *World) ListRuleNamesByTarget(bus, targetARN string, limit int, token string) ([]string, string, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if targetARN == "" {
+		return nil, "", ebNull("targetArn")
+	}
+	b, err := w.ebBusLocked(bus)
+	if err != nil {
+		return nil, "", err
+	}
+	var names []string
+	for _, n := range ebSortedKeys(b.rules, "") {
+		for _, t := range b.rules[n].targets {
+			if t.ARN == targetARN {
+				names = append(names, n)
+				break
+			}
+		}
+	}
+	return ebPaginate(names, limit, token)
+}
+
+// DeleteRule deletes a rule. A rule with targets cannot be deleted until
+// they are removed; force only matters for rules managed by an AWS service
+// (none in the sandbox), as on AWS. Deleting a rule that does not exist
+// succeeds.
+func (w *World) DeleteRule(bus, name string, force bool) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if name == "" {
+		return ebNull("name")
+	}
+	b, err := w.ebBusLocked(bus)
+	if err != nil {
+		return err
+	}
+	r, ok := b.rules[name]
+	if !ok {
+		return nil
+	}
+	_ = force // only managed rules need it
+	if len(r.targets) > 0 {
+		return ebValidation("Rule can't be deleted since it has targets.")
+	}
+	delete(b.rules, name)
+	return nil
+}
+
+// EnableRule sets a rule's state to ENABLED.
+func (w *World) EnableRule(bus, name string) error { return w.ebSetRuleState(bus, name, RuleEnabled) }
+
+// DisableRule sets a rule's state to DISABLED: it matches nothing until
+// enabled again.
+func (w *World) DisableRule(bus, name string) error { return w.ebSetRuleState(bus, name, RuleDisabled) }
+
+func (w *World) ebSetRuleState(bus, name, state string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_, r, err := w.ebRuleLocked(bus, name)
+	if err != nil {
+		return err
+	}
+	r.State = state
+	return nil
+}
+
+// Targets --------------------------------------------------------------------
+
+// ebCheckTargetLocked validates a target of PutTargets (the index-th) and
+// returns its entry failure, or nil.
+func (w *World) ebCheckTargetLocked(t *EventTarget, index int) *TargetFailure {
+	fail := func(code, format string, args ...any) *TargetFailure {
+		return &TargetFailure{TargetID: t.ID, ErrorCode: code, ErrorMessage: fmt.Sprintf(format, args...)}
+	}
+	member := fmt.Sprintf("targets.%d.member", index+1)
+	if err := ebCheckName(t.ID, member+".id", ebTargetIDPattern, 64); err != nil {
+		return fail("ValidationException", "%s", strings.TrimPrefix(err.(*awsproto.Error).Message, "1 validation error detected: "))
+	}
+	parts := strings.SplitN(t.ARN, ":", 6)
+	if len(parts) < 6 || parts[0] != "arn" || parts[2] == "" || len(t.ARN) > 1600 {
+		return fail("ValidationException", "Parameter %s is not valid. Reason: Provided Arn is not in correct format.", t.ARN)
+	}
+	switch parts[2] {
+	case "sqs", "sns", "lambda":
+	case "events":
+		if !strings.HasPrefix(parts[5], "event-bus/") {
+			return fail("ValidationException", "The lifeguard sandbox delivers to event buses only among events targets, not %s.", t.ARN)
+		}
+	default:
+		return fail("ValidationException", "The lifeguard sandbox does not deliver to %s targets (%s); use an SQS queue, an SNS topic, a Lambda function or an event bus.", parts[2], t.ARN)
+	}
+	set := 0
+	for _, b := range []bool{t.Input != "", t.InputPath != "", t.InputTransformer != nil} {
+		if b {
+			set++
+		}
+	}
+	if set > 1 {
+		return fail("ValidationException", "Only one of Input, InputPath, or InputTransformer must be provided.")
+	}
+	if t.Input != "" {
+		if len(t.Input) > 8192 {
+			return fail("ValidationException", "Value '%s' at '%s.input' failed to satisfy constraint: Member must have length less than or equal to 8192", t.Input, member)
+		}
+		if !json.Valid([]byte(t.Input)) {
+			return fail("ValidationException", "Parameter Input is not valid. Reason: Input must be valid JSON text.")
+		}
+	}
+	if t.InputPath != "" {
+		if _, err := ebCompileInputPath(t.InputPath); err != nil {
+			return fail("ValidationException", "Parameter InputPath is not valid. Reason: %v", err)
+		}
+	}
+	if tr := t.InputTransformer; tr != nil {
+		if tr.InputTemplate == "" {
+			return fail("ValidationException", "Value null at '%s.inputTransformer.inputTemplate' failed to satisfy constraint: Member must not be null", member)
+		}
+		if len(tr.InputPathsMap) > 100 {
+			return fail("ValidationException", "Value at '%s.inputTransformer.inputPathsMap' failed to satisfy constraint: Member must have length less than or equal to 100", member)
+		}
+		for k, p := range tr.InputPathsMap {
+			if !ebPathKeyPattern.MatchString(k) || len(k) > 256 {
+				return fail("ValidationException", "Parameter InputPathsMap is not valid. Reason: key %q must match [A-Za-z0-9\\_\\-]+.", k)
+			}
+			if strings.HasPrefix(k, "aws.events.") {
+				return fail("ValidationException", "Parameter InputPathsMap is not valid. Reason: aws.events is a reserved prefix.")
+			}
+			if _, err := ebCompileInputPath(p); err != nil {
+				return fail("ValidationException", "Parameter InputPathsMap is not valid. Reason: %v", err)
+			}
+		}
+	}
+	if parts[2] == "sqs" && strings.HasSuffix(t.ARN, ".fifo") && t.SQSParameters == nil {
+		return fail("ValidationException", "Parameter(s) SqsParameters must be specified for target: %s.", t.ID)
+	}
+	if t.DeadLetter != nil && !strings.HasPrefix(t.DeadLetter.ARN, "arn:aws:sqs:") {
+		return fail("ValidationException", "Parameter DeadLetterConfig.Arn is not valid. Reason: The dead-letter queue must be an SQS queue ARN.")
+	}
+	return nil
+}
+
+// PutTargets adds targets to a rule or replaces those with the same id.
+// Targets that fail validation come back as entry failures and the rest
+// are applied; a rule would end with more than five targets fails the
+// whole call with LimitExceededException.
+func (w *World) PutTargets(bus, rule string, targets []EventTarget) ([]TargetFailure, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if rule == "" {
+		return nil, ebNull("rule")
+	}
+	if targets == nil {
+		return nil, ebNull("targets")
+	}
+	if len(targets) == 0 || len(targets) > ebMaxTargetsPerCall {
+		return nil, ebConstraint(fmt.Sprintf("[%d targets]", len(targets)), "targets", "Member must have length less than or equal to 100 and greater than or equal to 1")
+	}
+	_, r, err := w.ebRuleLocked(bus, rule)
+	if err != nil {
+		return nil, err
+	}
+	var failed []TargetFailure
+	next := map[string]*EventTarget{}
+	for id, t := range r.targets {
+		next[id] = t
+	}
+	for i := range targets {
+		t := ebCloneTarget(targets[i])
+		if f := w.ebCheckTargetLocked(t, i); f != nil {
+			failed = append(failed, *f)
+			continue
+		}
+		next[t.ID] = t
+	}
+	if len(next) > ebMaxTargetsPerRule {
+		return nil, ebLimit()
+	}
+	r.targets = next
+	return failed, nil
+}
+
+func ebCloneTarget(t EventTarget) *EventTarget {
+	c := t
+	if t.InputTransformer != nil {
+		tr := *t.InputTransformer
+		tr.InputPathsMap = make(map[string]string, len(t.InputTransformer.InputPathsMap))
+		for k, v := range t.InputTransformer.InputPathsMap {
+			tr.InputPathsMap[k] = v
+		}
+		c.InputTransformer = &tr
+	}
+	if t.SQSParameters != nil {
+		p := *t.SQSParameters
+		c.SQSParameters = &p
+	}
+	if t.DeadLetter != nil {
+		d := *t.DeadLetter
+		c.DeadLetter = &d
+	}
+	if t.RetryPolicy != nil {
+		p := *t.RetryPolicy
+		c.RetryPolicy = &p
+	}
+	return &c
+}
+
+// ListTargetsByRule lists a rule's targets by id; see ListEventBuses for
+// paging.
+func (w *World) ListTargetsByRule(bus, rule string, limit int, token string) ([]EventTarget, string, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if rule == "" {
+		return nil, "", ebNull("rule")
+	}
+	_, r, err := w.ebRuleLocked(bus, rule)
+	if err != nil {
+		return nil, "", err
+	}
+	page, next, err := ebPaginate(ebSortedKeys(r.targets, ""), limit, token)
+	if err != nil {
+		return nil, "", err
+	}
+	out := make([]EventTarget, 0, len(page))
+	for _, id := range page {
+		out = append(out, *ebCloneTarget(*r.targets[id]))
+	}
+	return out, next, nil
+}
+
+// RemoveTargets removes targets from a rule; ids it does not have come
+// back as entry failures. force only matters for managed rules.
+func (w *World) RemoveTargets(bus, rule string, ids []string, force bool) ([]TargetFailure, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if rule == "" {
+		return nil, ebNull("rule")
+	}
+	if ids == nil {
+		return nil, ebNull("ids")
+	}
+	if len(ids) == 0 || len(ids) > ebMaxTargetsPerCall {
+		return nil, ebConstraint(fmt.Sprintf("[%d ids]", len(ids)), "ids", "Member must have length less than or equal to 100 and greater than or equal to 1")
+	}
+	_, r, err := w.ebRuleLocked(bus, rule)
+	if err != nil {
+		return nil, err
+	}
+	_ = force
+	var failed []TargetFailure
+	for _, id := range ids {
+		if _, ok := r.targets[id]; !ok {
+			failed = append(failed, TargetFailure{TargetID: id, ErrorCode: "ResourceNotFoundException", ErrorMessage: fmt.Sprintf("Rule '%s' does not have a target with the Id '%s'.", r.Name, id)})
+			continue
+		}
+		delete(r.targets, id)
+	}
+	return failed, nil
+}
+
+// Events ---------------------------------------------------------------------
+
+// PutEvents puts client events on their buses and delivers them to the
+// matching rules' targets. Each entry gets an event id or an error code:
+// a missing Source, DetailType or Detail (InvalidArgument), a Detail that
+// is not a JSON object (MalformedDetail), or a source starting with "aws."
+// (NotAuthorizedForSourceException: only AWS services may use those). An
+// event for a bus that does not exist is accepted and dropped, as on AWS.
+func (w *World) PutEvents(entries []PutEventsEntry) ([]PutEventsResult, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if entries == nil {
+		return nil, ebNull("entries")
+	}
+	if len(entries) == 0 || len(entries) > ebMaxPutEvents {
+		return nil, ebConstraint(fmt.Sprintf("[%d entries]", len(entries)), "entries", "Member must have length less than or equal to 10 and greater than or equal to 1")
+	}
+	size := 0
+	for _, e := range entries {
+		size += len(e.Source) + len(e.DetailType) + len(e.Detail) + 14
+		for _, r := range e.Resources {
+			size += len(r)
+		}
+	}
+	if size > ebMaxPutEventsBytes {
+		return nil, ebValidation("Total size of the entries in the request is over the limit.")
+	}
+	out := make([]PutEventsResult, len(entries))
+	for i, e := range entries {
+		out[i] = w.ebPutEntryLocked(e)
+	}
+	return out, nil
+}
+
+func (w *World) ebPutEntryLocked(e PutEventsEntry) PutEventsResult {
+	invalid := func(param string) PutEventsResult {
+		return PutEventsResult{ErrorCode: "InvalidArgument", ErrorMessage: fmt.Sprintf("Parameter %s is not valid. Reason: %s is a required argument.", param, param)}
+	}
+	switch {
+	case e.Source == "":
+		return invalid("Source")
+	case e.DetailType == "":
+		return invalid("DetailType")
+	case e.Detail == "":
+		return invalid("Detail")
+	}
+	detail, err := ebDecodeJSON([]byte(e.Detail))
+	if _, ok := detail.(map[string]any); err != nil || !ok {
+		return PutEventsResult{ErrorCode: "MalformedDetail", ErrorMessage: "Detail is malformed."}
+	}
+	if strings.HasPrefix(e.Source, "aws.") {
+		return PutEventsResult{ErrorCode: "NotAuthorizedForSourceException", ErrorMessage: ebSourceNotAuthorized}
+	}
+	var compact bytes.Buffer
+	_ = json.Compact(&compact, []byte(e.Detail))
+	t := e.Time
+	if t.IsZero() {
+		t = w.clock.Now()
+	}
+	ev := w.ebNewEventLocked(e.Source, e.DetailType, e.Resources, t, compact.Bytes())
+	b, err := w.ebBusLocked(e.EventBusName)
+	if err != nil {
+		w.emitLocked(Event{Kind: EvEventBridge, Detail: fmt.Sprintf("event %s from %s dropped: %v", ev.id, ev.source, err)})
+		return PutEventsResult{EventID: ev.id}
+	}
+	w.ebRouteLocked(b, ev, 0)
+	return PutEventsResult{EventID: ev.id}
+}
+
+// ebNewEventLocked builds an event's ebEnvelope.
+func (w *World) ebNewEventLocked(source, detailType string, resources []string, t time.Time, detail []byte) ebEvent {
+	if resources == nil {
+		resources = []string{}
+	}
+	env := ebEnvelope{
+		Version: "0", ID: w.uuidLocked(), DetailType: detailType, Source: source,
+		Account: w.cfg.Account, Time: t.UTC().Format(ebTimeFormat), Region: w.cfg.Region,
+		Resources: resources, Detail: detail,
+	}
+	body := ebMarshal(env)
+	decoded, _ := ebDecodeEvent(body)
+	return ebEvent{id: env.ID, source: source, detailType: detailType, body: body, decoded: decoded}
+}
+
+// ebMarshal marshals v compactly without escaping <, > and &, as AWS
+// writes JSON.
+func ebMarshal(v any) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return []byte("null")
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n")
+}
 
 // putAutoScalingEventLocked puts an aws.autoscaling event on the default
 // bus, delivering it to every matching rule's targets.
-func (w *World) putAutoScalingEventLocked(e AutoScalingEvent) {}
+func (w *World) putAutoScalingEventLocked(e AutoScalingEvent) {
+	detail := e.Detail
+	if detail == nil {
+		detail = map[string]any{}
+	}
+	ev := w.ebNewEventLocked("aws.autoscaling", e.DetailType, e.Resources, w.clock.Now(), ebMarshal(detail))
+	ev.group, _ = detail["AutoScalingGroupName"].(string)
+	ev.instance, _ = detail["EC2InstanceId"].(string)
+	b, err := w.ebBusLocked(DefaultEventBus)
+	if err != nil {
+		return
+	}
+	w.ebRouteLocked(b, ev, 0)
+}
+
+// ebRouteLocked delivers an event to the targets of a bus's enabled rules
+// that match it, in rule then target order. hops counts the buses the
+// event crossed to get here.
+func (w *World) ebRouteLocked(b *ebBus, ev ebEvent, hops int) {
+	if ev.decoded == nil {
+		return
+	}
+	for _, name := range ebSortedKeys(b.rules, "") {
+		r := b.rules[name]
+		if r.State == RuleDisabled || r.pattern == nil || !r.pattern.Match(ev.decoded) {
+			continue
+		}
+		for _, id := range ebSortedKeys(r.targets, "") {
+			w.ebDeliverTargetLocked(r, r.targets[id], ev, hops)
+		}
+	}
+}
+
+// ebDeliverTargetLocked hands an event to one target and records the outcome.
+func (w *World) ebDeliverTargetLocked(r *ebRule, t *EventTarget, ev ebEvent, hops int) {
+	payload, err := ebTransform(t, r, ev, w.clock.Now())
+	if err == nil {
+		err = w.ebSendLocked(r, t, ev, payload, hops)
+	}
+	detail := fmt.Sprintf("%s %q from %s via rule %s to %s", ev.id, ev.detailType, ev.source, r.ARN, t.ARN)
+	if err != nil {
+		detail += " (not delivered: " + err.Error() + ")"
+		if dlq := t.DeadLetter; dlq != nil {
+			derr := w.deliverLocked(dlq.ARN, Delivery{Body: string(ev.body), SenderID: ebSenderID, Attributes: map[string]MessageAttribute{
+				"RULE_ARN":      {DataType: "String", StringValue: r.ARN},
+				"TARGET_ARN":    {DataType: "String", StringValue: t.ARN},
+				"ERROR_CODE":    {DataType: "String", StringValue: "SDK_CLIENT_ERROR"},
+				"ERROR_MESSAGE": {DataType: "String", StringValue: err.Error()},
+			}})
+			if derr != nil {
+				detail += " (dead-letter queue " + dlq.ARN + ": " + derr.Error() + ")"
+			} else {
+				detail += " (sent to dead-letter queue " + dlq.ARN + ")"
+			}
+		}
+	}
+	w.emitLocked(Event{Kind: EvEventBridge, Group: ev.group, Instance: ev.instance, Detail: detail})
+}
+
+func (w *World) ebSendLocked(r *ebRule, t *EventTarget, ev ebEvent, payload string, hops int) error {
+	service := strings.SplitN(t.ARN, ":", 4)[2]
+	switch service {
+	case "sqs":
+		d := Delivery{Body: payload, SenderID: ebSenderID}
+		if t.SQSParameters != nil {
+			d.GroupID, d.DedupID = t.SQSParameters.MessageGroupID, ev.id
+		}
+		return w.deliverLocked(t.ARN, d)
+	case "sns":
+		_, err := w.publishLocked(t.ARN, PublishInput{Message: payload})
+		return err
+	case "lambda":
+		w.bus.lambdaN++
+		if len(w.bus.lambda) >= ebMaxLambdaRecords {
+			w.bus.lambda = append(w.bus.lambda[:0], w.bus.lambda[ebMaxLambdaRecords/2:]...)
+		}
+		w.bus.lambda = append(w.bus.lambda, LambdaInvocation{
+			Seq: w.bus.lambdaN, Time: w.clock.Now().UTC(), FunctionARN: t.ARN,
+			RuleARN: r.ARN, TargetID: t.ID, EventID: ev.id, Payload: payload,
+		})
+		return nil
+	case "events":
+		if hops > 0 {
+			return fmt.Errorf("an event that came from another event bus is not routed to a third")
+		}
+		region, account := ebARNField(t.ARN, 3), ebARNField(t.ARN, 4)
+		if region != w.cfg.Region || account != w.cfg.Account {
+			return fmt.Errorf("event bus %s is outside the sandbox's account and region", t.ARN)
+		}
+		b, err := w.ebBusLocked(ebBusName(t.ARN))
+		if err != nil {
+			return err
+		}
+		w.ebRouteLocked(b, ev, hops+1)
+		return nil
+	default:
+		return fmt.Errorf("the sandbox does not deliver to %s", service)
+	}
+}
+
+func ebARNField(arn string, i int) string {
+	parts := strings.SplitN(arn, ":", 6)
+	if i < len(parts) {
+		return parts[i]
+	}
+	return ""
+}
+
+// LambdaInvocations returns the recorded Lambda invocations with Seq >
+// after, oldest first. The world keeps the last 1000 at most (dropping
+// the older half when full).
+func (w *World) LambdaInvocations(after int64) []LambdaInvocation {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []LambdaInvocation
+	for _, inv := range w.bus.lambda {
+		if inv.Seq > after {
+			out = append(out, inv)
+		}
+	}
+	return out
+}
+
+// TestEventPattern reports whether an event (the full ebEnvelope, which must
+// have id, account, source, time, region and detail-type) matches a
+// pattern.
+func (w *World) TestEventPattern(pattern, event string) (bool, error) {
+	if pattern == "" {
+		return false, ebNull("eventPattern")
+	}
+	if event == "" {
+		return false, ebNull("event")
+	}
+	if len(pattern) > ebMaxPatternLen {
+		return false, ebConstraint(pattern, "eventPattern", fmt.Sprintf("Member must have length less than or equal to %d", ebMaxPatternLen))
+	}
+	p, err := CompileEventPattern(pattern)
+	if err != nil {
+		return false, err
+	}
+	ev, err := ebDecodeEvent([]byte(event))
+	if err != nil {
+		return false, err
+	}
+	for _, f := range []string{"id", "account", "source", "time", "region", "detail-type"} {
+		if _, ok := ev[f]; !ok {
+			return false, ebValidation("Parameter Event is not valid.")
+		}
+	}
+	return p.Match(ev), nil
+}

@@ -1,0 +1,715 @@
+// Package events serves the EventBridge API (awsJson1_1, X-Amz-Target
+// AWSEvents.<Op>) over the sandbox's world. It is a stateless translator:
+// it decodes the JSON request, calls *world.World, and encodes the result
+// with the member names of the EventBridge API model. Operations it does
+// not serve answer UnknownOperationException; target parameters it does
+// not model come back as failed entries.
+//
+// It is written from the API model's member names and the wire
+// documentation, never from the SDK's generated code, so the sandbox and
+// the client under test cannot share a misunderstanding.
+package events
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/awsproto"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/world"
+)
+
+// TargetPrefix is the X-Amz-Target prefix of the EventBridge API.
+const TargetPrefix = "AWSEvents"
+
+// Error type namespaces: the service's own errors, and the framework's
+// (unknown operation, undecodable body).
+const (
+	nsService = "com.amazonaws.eventbridge"
+	nsCoral   = "com.amazon.coral.service"
+)
+
+// maxBody bounds a request body. PutEvents, the largest request, carries
+// at most 256 KiB of entries.
+const maxBody = 1 << 20
+
+// Handler is the EventBridge endpoint. It is safe for concurrent use; all
+// state lives in the world.
+type Handler struct {
+	w *world.World
+}
+
+// New returns a handler over w.
+func New(w *world.World) *Handler { return &Handler{w: w} }
+
+type op func(*Handler, []byte) (any, error)
+
+var ops = map[string]op{
+	"CreateEventBus":        (*Handler).createEventBus,
+	"DeleteEventBus":        (*Handler).deleteEventBus,
+	"DescribeEventBus":      (*Handler).describeEventBus,
+	"ListEventBuses":        (*Handler).listEventBuses,
+	"PutRule":               (*Handler).putRule,
+	"DescribeRule":          (*Handler).describeRule,
+	"ListRules":             (*Handler).listRules,
+	"ListRuleNamesByTarget": (*Handler).listRuleNamesByTarget,
+	"DeleteRule":            (*Handler).deleteRule,
+	"EnableRule":            (*Handler).enableRule,
+	"DisableRule":           (*Handler).disableRule,
+	"PutTargets":            (*Handler).putTargets,
+	"ListTargetsByRule":     (*Handler).listTargetsByRule,
+	"RemoveTargets":         (*Handler).removeTargets,
+	"PutEvents":             (*Handler).putEvents,
+	"TestEventPattern":      (*Handler).testEventPattern,
+}
+
+// ServeHTTP serves one awsJson1_1 request. The operation comes from
+// X-Amz-Target; the body is the operation's input as JSON.
+func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	reqID := awsproto.NewRequestID()
+	target := r.Header.Get("X-Amz-Target")
+	prefix, name, _ := strings.Cut(target, ".")
+	serve, ok := ops[name]
+	if prefix != TargetPrefix || !ok {
+		writeError(rw, reqID, unknownOperation(target))
+		return
+	}
+	if r.Method != http.MethodPost {
+		writeError(rw, reqID, awsproto.Errorf("UnknownOperationException", "EventBridge operations take POST, not %s.", r.Method))
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(rw, r.Body, maxBody))
+	if err != nil {
+		writeError(rw, reqID, serialization("the request body could not be read: %v", err))
+		return
+	}
+	result, err := serve(h, body)
+	if err != nil {
+		writeError(rw, reqID, awsproto.AsError(err, "ValidationException"))
+		return
+	}
+	awsproto.WriteJSON(rw, awsproto.JSON11, reqID, result)
+}
+
+func writeError(rw http.ResponseWriter, reqID string, e *awsproto.Error) {
+	ns := nsService
+	switch e.Code {
+	case "UnknownOperationException", "SerializationException", "InternalFailure":
+		ns = nsCoral
+	}
+	awsproto.WriteJSONError(rw, ns, awsproto.JSON11, reqID, e)
+}
+
+func unknownOperation(target string) *awsproto.Error {
+	if target == "" {
+		return awsproto.Errorf("UnknownOperationException", "The request has no X-Amz-Target header; EventBridge takes AWSEvents.<Operation>.")
+	}
+	return awsproto.Errorf("UnknownOperationException", "The lifeguard sandbox does not serve %s.", target)
+}
+
+func serialization(format string, args ...any) *awsproto.Error {
+	return awsproto.Errorf("SerializationException", format, args...)
+}
+
+// decode reads a request body into v; an empty body is an empty object.
+func decode(body []byte, v any) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return serialization("Unexpected value for member %s: expected %s.", te.Field, te.Type)
+		}
+		return serialization("The request body is not valid JSON: %v", err)
+	}
+	return nil
+}
+
+// limit checks an optional Limit member (1–100) and returns it, 0 when
+// absent.
+func limit(l *int64) (int, error) {
+	if l == nil {
+		return 0, nil
+	}
+	if *l < 1 || *l > 100 {
+		return 0, awsproto.Errorf("ValidationException", "1 validation error detected: Value '%d' at 'limit' failed to satisfy constraint: Member must have value between 1 and 100", *l)
+	}
+	return int(*l), nil
+}
+
+// epoch renders a time as awsJson does: seconds since the epoch.
+type epoch time.Time
+
+func (t epoch) MarshalJSON() ([]byte, error) {
+	tt := time.Time(t)
+	return []byte(strconv.FormatFloat(float64(tt.UnixMilli())/1000, 'f', -1, 64)), nil
+}
+
+func epochPtr(t time.Time) *epoch {
+	if t.IsZero() {
+		return nil
+	}
+	e := epoch(t)
+	return &e
+}
+
+// parseTime reads an awsJson timestamp: epoch seconds (the SDK's form) or
+// an RFC 3339 string.
+func parseTime(raw json.RawMessage) (time.Time, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return time.Time{}, nil
+	}
+	var f float64
+	if err := json.Unmarshal(raw, &f); err == nil {
+		if math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > 1e11 {
+			return time.Time{}, serialization("Timestamp %s is out of range.", raw)
+		}
+		sec, frac := math.Modf(f)
+		return time.Unix(int64(sec), int64(frac*1e9)).UTC(), nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err == nil {
+		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, serialization("Timestamp %s is not a number of seconds since the epoch.", raw)
+}
+
+// Event buses -----------------------------------------------------------------
+
+type eventBusOut struct {
+	Name             string `json:"Name"`
+	Arn              string `json:"Arn"`
+	Description      string `json:"Description,omitempty"`
+	CreationTime     *epoch `json:"CreationTime,omitempty"`
+	LastModifiedTime *epoch `json:"LastModifiedTime,omitempty"`
+}
+
+func busOut(b world.EventBus) eventBusOut {
+	return eventBusOut{Name: b.Name, Arn: b.ARN, Description: b.Description, CreationTime: epochPtr(b.Created), LastModifiedTime: epochPtr(b.Modified)}
+}
+
+type tag struct {
+	Key   string `json:"Key"`
+	Value string `json:"Value"`
+}
+
+func (h *Handler) createEventBus(body []byte) (any, error) {
+	var in struct {
+		Name             string
+		Description      string
+		EventSourceName  string
+		KmsKeyIdentifier string
+		DeadLetterConfig json.RawMessage
+		LogConfig        json.RawMessage
+		Tags             []tag
+	}
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	for _, p := range []struct {
+		name string
+		set  bool
+	}{
+		{"EventSourceName", in.EventSourceName != ""}, {"KmsKeyIdentifier", in.KmsKeyIdentifier != ""},
+		{"DeadLetterConfig", present(in.DeadLetterConfig)}, {"LogConfig", present(in.LogConfig)},
+	} {
+		if p.set {
+			return nil, notModelled(p.name)
+		}
+	}
+	arn, err := h.w.CreateEventBus(in.Name, in.Description)
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		EventBusArn string `json:"EventBusArn"`
+		Description string `json:"Description,omitempty"`
+	}{arn, in.Description}, nil
+}
+
+func present(raw json.RawMessage) bool { return len(raw) > 0 && string(raw) != "null" }
+
+func notModelled(param string) *awsproto.Error {
+	return awsproto.Errorf("ValidationException", "The lifeguard sandbox does not model %s; remove it from the request.", param)
+}
+
+func (h *Handler) deleteEventBus(body []byte) (any, error) {
+	var in struct{ Name string }
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	return nil, h.w.DeleteEventBus(in.Name)
+}
+
+func (h *Handler) describeEventBus(body []byte) (any, error) {
+	var in struct{ Name string }
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	b, err := h.w.DescribeEventBus(in.Name)
+	if err != nil {
+		return nil, err
+	}
+	return busOut(b), nil
+}
+
+func (h *Handler) listEventBuses(body []byte) (any, error) {
+	var in struct {
+		NamePrefix string
+		NextToken  string
+		Limit      *int64
+	}
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	n, err := limit(in.Limit)
+	if err != nil {
+		return nil, err
+	}
+	buses, next, err := h.w.ListEventBuses(in.NamePrefix, n, in.NextToken)
+	if err != nil {
+		return nil, err
+	}
+	out := struct {
+		EventBuses []eventBusOut `json:"EventBuses"`
+		NextToken  string        `json:"NextToken,omitempty"`
+	}{EventBuses: []eventBusOut{}, NextToken: next}
+	for _, b := range buses {
+		out.EventBuses = append(out.EventBuses, busOut(b))
+	}
+	return out, nil
+}
+
+// Rules -----------------------------------------------------------------------
+
+type ruleOut struct {
+	Name               string `json:"Name"`
+	Arn                string `json:"Arn"`
+	EventPattern       string `json:"EventPattern,omitempty"`
+	State              string `json:"State"`
+	Description        string `json:"Description,omitempty"`
+	ScheduleExpression string `json:"ScheduleExpression,omitempty"`
+	RoleArn            string `json:"RoleArn,omitempty"`
+	EventBusName       string `json:"EventBusName"`
+}
+
+func toRuleOut(r world.EventRule) ruleOut {
+	return ruleOut{
+		Name: r.Name, Arn: r.ARN, EventPattern: r.EventPattern, State: r.State, Description: r.Description,
+		ScheduleExpression: r.ScheduleExpression, RoleArn: r.RoleARN, EventBusName: r.EventBusName,
+	}
+}
+
+// ruleRef is the input of the operations that name one rule.
+type ruleRef struct {
+	Name         string
+	EventBusName string
+}
+
+func (h *Handler) putRule(body []byte) (any, error) {
+	var in struct {
+		Name               string
+		ScheduleExpression string
+		EventPattern       string
+		State              string
+		Description        string
+		RoleArn            string
+		Tags               []tag
+		EventBusName       string
+	}
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	var tags []world.KV
+	for _, t := range in.Tags {
+		tags = append(tags, world.KV{Key: t.Key, Value: t.Value})
+	}
+	arn, err := h.w.PutRule(world.PutRuleInput{
+		Name: in.Name, EventBusName: in.EventBusName, EventPattern: in.EventPattern,
+		ScheduleExpression: in.ScheduleExpression, State: in.State, Description: in.Description,
+		RoleARN: in.RoleArn, Tags: tags,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		RuleArn string `json:"RuleArn"`
+	}{arn}, nil
+}
+
+func (h *Handler) describeRule(body []byte) (any, error) {
+	var in ruleRef
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	r, err := h.w.DescribeRule(in.EventBusName, in.Name)
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		ruleOut
+		CreatedBy string `json:"CreatedBy"`
+	}{toRuleOut(r), r.CreatedBy}, nil
+}
+
+func (h *Handler) listRules(body []byte) (any, error) {
+	var in struct {
+		NamePrefix   string
+		EventBusName string
+		NextToken    string
+		Limit        *int64
+	}
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	n, err := limit(in.Limit)
+	if err != nil {
+		return nil, err
+	}
+	rules, next, err := h.w.ListRules(in.EventBusName, in.NamePrefix, n, in.NextToken)
+	if err != nil {
+		return nil, err
+	}
+	out := struct {
+		Rules     []ruleOut `json:"Rules"`
+		NextToken string    `json:"NextToken,omitempty"`
+	}{Rules: []ruleOut{}, NextToken: next}
+	for _, r := range rules {
+		out.Rules = append(out.Rules, toRuleOut(r))
+	}
+	return out, nil
+}
+
+func (h *Handler) listRuleNamesByTarget(body []byte) (any, error) {
+	var in struct {
+		TargetArn    string
+		EventBusName string
+		NextToken    string
+		Limit        *int64
+	}
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	n, err := limit(in.Limit)
+	if err != nil {
+		return nil, err
+	}
+	names, next, err := h.w.ListRuleNamesByTarget(in.EventBusName, in.TargetArn, n, in.NextToken)
+	if err != nil {
+		return nil, err
+	}
+	if names == nil {
+		names = []string{}
+	}
+	return struct {
+		RuleNames []string `json:"RuleNames"`
+		NextToken string   `json:"NextToken,omitempty"`
+	}{names, next}, nil
+}
+
+func (h *Handler) deleteRule(body []byte) (any, error) {
+	var in struct {
+		ruleRef
+		Force bool
+	}
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	return nil, h.w.DeleteRule(in.EventBusName, in.Name, in.Force)
+}
+
+func (h *Handler) enableRule(body []byte) (any, error) {
+	var in ruleRef
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	return nil, h.w.EnableRule(in.EventBusName, in.Name)
+}
+
+func (h *Handler) disableRule(body []byte) (any, error) {
+	var in ruleRef
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	return nil, h.w.DisableRule(in.EventBusName, in.Name)
+}
+
+// Targets ---------------------------------------------------------------------
+
+// wireTarget is a Target as the API model names its members. The
+// parameters of target types the sandbox does not deliver to are kept raw
+// only to be refused.
+type wireTarget struct {
+	Id               string                `json:"Id"`
+	Arn              string                `json:"Arn"`
+	RoleArn          string                `json:"RoleArn,omitempty"`
+	Input            string                `json:"Input,omitempty"`
+	InputPath        string                `json:"InputPath,omitempty"`
+	InputTransformer *wireInputTransformer `json:"InputTransformer,omitempty"`
+	SqsParameters    *wireSqsParameters    `json:"SqsParameters,omitempty"`
+	DeadLetterConfig *wireDeadLetterConfig `json:"DeadLetterConfig,omitempty"`
+	RetryPolicy      *wireRetryPolicy      `json:"RetryPolicy,omitempty"`
+
+	KinesisParameters           json.RawMessage `json:"KinesisParameters,omitempty"`
+	RunCommandParameters        json.RawMessage `json:"RunCommandParameters,omitempty"`
+	EcsParameters               json.RawMessage `json:"EcsParameters,omitempty"`
+	BatchParameters             json.RawMessage `json:"BatchParameters,omitempty"`
+	HttpParameters              json.RawMessage `json:"HttpParameters,omitempty"`
+	RedshiftDataParameters      json.RawMessage `json:"RedshiftDataParameters,omitempty"`
+	SageMakerPipelineParameters json.RawMessage `json:"SageMakerPipelineParameters,omitempty"`
+	AppSyncParameters           json.RawMessage `json:"AppSyncParameters,omitempty"`
+}
+
+type wireInputTransformer struct {
+	InputPathsMap map[string]string `json:"InputPathsMap,omitempty"`
+	InputTemplate string            `json:"InputTemplate"`
+}
+
+type wireSqsParameters struct {
+	MessageGroupId string `json:"MessageGroupId,omitempty"`
+}
+
+type wireDeadLetterConfig struct {
+	Arn string `json:"Arn,omitempty"`
+}
+
+type wireRetryPolicy struct {
+	MaximumRetryAttempts     *int `json:"MaximumRetryAttempts,omitempty"`
+	MaximumEventAgeInSeconds *int `json:"MaximumEventAgeInSeconds,omitempty"`
+}
+
+// unmodelled names the first target parameter the sandbox does not model.
+func (t wireTarget) unmodelled() string {
+	for _, p := range []struct {
+		name string
+		raw  json.RawMessage
+	}{
+		{"KinesisParameters", t.KinesisParameters}, {"RunCommandParameters", t.RunCommandParameters},
+		{"EcsParameters", t.EcsParameters}, {"BatchParameters", t.BatchParameters},
+		{"HttpParameters", t.HttpParameters}, {"RedshiftDataParameters", t.RedshiftDataParameters},
+		{"SageMakerPipelineParameters", t.SageMakerPipelineParameters}, {"AppSyncParameters", t.AppSyncParameters},
+	} {
+		if present(p.raw) {
+			return p.name
+		}
+	}
+	return ""
+}
+
+func (t wireTarget) toWorld() world.EventTarget {
+	out := world.EventTarget{ID: t.Id, ARN: t.Arn, RoleARN: t.RoleArn, Input: t.Input, InputPath: t.InputPath}
+	if tr := t.InputTransformer; tr != nil {
+		out.InputTransformer = &world.TargetInputTransformer{InputPathsMap: tr.InputPathsMap, InputTemplate: tr.InputTemplate}
+	}
+	if p := t.SqsParameters; p != nil {
+		out.SQSParameters = &world.TargetSQSParameters{MessageGroupID: p.MessageGroupId}
+	}
+	if d := t.DeadLetterConfig; d != nil {
+		out.DeadLetter = &world.TargetDeadLetter{ARN: d.Arn}
+	}
+	if p := t.RetryPolicy; p != nil {
+		out.RetryPolicy = &world.TargetRetryPolicy{MaximumRetryAttempts: p.MaximumRetryAttempts, MaximumEventAgeInSeconds: p.MaximumEventAgeInSeconds}
+	}
+	return out
+}
+
+func fromWorld(t world.EventTarget) wireTarget {
+	out := wireTarget{Id: t.ID, Arn: t.ARN, RoleArn: t.RoleARN, Input: t.Input, InputPath: t.InputPath}
+	if tr := t.InputTransformer; tr != nil {
+		out.InputTransformer = &wireInputTransformer{InputPathsMap: tr.InputPathsMap, InputTemplate: tr.InputTemplate}
+	}
+	if p := t.SQSParameters; p != nil {
+		out.SqsParameters = &wireSqsParameters{MessageGroupId: p.MessageGroupID}
+	}
+	if d := t.DeadLetter; d != nil {
+		out.DeadLetterConfig = &wireDeadLetterConfig{Arn: d.ARN}
+	}
+	if p := t.RetryPolicy; p != nil {
+		out.RetryPolicy = &wireRetryPolicy{MaximumRetryAttempts: p.MaximumRetryAttempts, MaximumEventAgeInSeconds: p.MaximumEventAgeInSeconds}
+	}
+	return out
+}
+
+type failedEntry struct {
+	TargetId     string `json:"TargetId,omitempty"`
+	ErrorCode    string `json:"ErrorCode,omitempty"`
+	ErrorMessage string `json:"ErrorMessage,omitempty"`
+}
+
+type failedEntries struct {
+	FailedEntryCount int           `json:"FailedEntryCount"`
+	FailedEntries    []failedEntry `json:"FailedEntries"`
+}
+
+func toFailed(fs []world.TargetFailure) failedEntries {
+	out := failedEntries{FailedEntryCount: len(fs), FailedEntries: []failedEntry{}}
+	for _, f := range fs {
+		out.FailedEntries = append(out.FailedEntries, failedEntry{f.TargetID, f.ErrorCode, f.ErrorMessage})
+	}
+	return out
+}
+
+func (h *Handler) putTargets(body []byte) (any, error) {
+	var in struct {
+		Rule         string
+		EventBusName string
+		Targets      []wireTarget
+	}
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	var refused []world.TargetFailure
+	var targets []world.EventTarget
+	if in.Targets != nil {
+		targets = make([]world.EventTarget, 0, len(in.Targets))
+	}
+	for _, t := range in.Targets {
+		if p := t.unmodelled(); p != "" {
+			refused = append(refused, world.TargetFailure{TargetID: t.Id, ErrorCode: "ValidationException",
+				ErrorMessage: fmt.Sprintf("The lifeguard sandbox does not model %s; remove it from the target.", p)})
+			continue
+		}
+		targets = append(targets, t.toWorld())
+	}
+	var failed []world.TargetFailure
+	var err error
+	if len(targets) > 0 || len(in.Targets) == 0 {
+		failed, err = h.w.PutTargets(in.EventBusName, in.Rule, targets)
+	} else {
+		// Every target was refused here: the rule must still exist.
+		_, err = h.w.DescribeRule(in.EventBusName, in.Rule)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return toFailed(append(refused, failed...)), nil
+}
+
+func (h *Handler) listTargetsByRule(body []byte) (any, error) {
+	var in struct {
+		Rule         string
+		EventBusName string
+		NextToken    string
+		Limit        *int64
+	}
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	n, err := limit(in.Limit)
+	if err != nil {
+		return nil, err
+	}
+	targets, next, err := h.w.ListTargetsByRule(in.EventBusName, in.Rule, n, in.NextToken)
+	if err != nil {
+		return nil, err
+	}
+	out := struct {
+		Targets   []wireTarget `json:"Targets"`
+		NextToken string       `json:"NextToken,omitempty"`
+	}{Targets: []wireTarget{}, NextToken: next}
+	for _, t := range targets {
+		out.Targets = append(out.Targets, fromWorld(t))
+	}
+	return out, nil
+}
+
+func (h *Handler) removeTargets(body []byte) (any, error) {
+	var in struct {
+		Rule         string
+		EventBusName string
+		Ids          []string
+		Force        bool
+	}
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	failed, err := h.w.RemoveTargets(in.EventBusName, in.Rule, in.Ids, in.Force)
+	if err != nil {
+		return nil, err
+	}
+	return toFailed(failed), nil
+}
+
+// Events ----------------------------------------------------------------------
+
+func (h *Handler) putEvents(body []byte) (any, error) {
+	var in struct {
+		Entries []struct {
+			Time         json.RawMessage
+			Source       string
+			Resources    []string
+			DetailType   string
+			Detail       string
+			EventBusName string
+			TraceHeader  string
+		}
+		EndpointId string
+	}
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	if in.EndpointId != "" {
+		return nil, notModelled("EndpointId (global endpoints)")
+	}
+	var entries []world.PutEventsEntry
+	if in.Entries != nil {
+		entries = make([]world.PutEventsEntry, 0, len(in.Entries))
+	}
+	for _, e := range in.Entries {
+		t, err := parseTime(e.Time)
+		if err != nil {
+			return nil, err
+		}
+		entries = append(entries, world.PutEventsEntry{
+			Source: e.Source, DetailType: e.DetailType, Detail: e.Detail, Resources: e.Resources,
+			Time: t, EventBusName: e.EventBusName, TraceHeader: e.TraceHeader,
+		})
+	}
+	results, err := h.w.PutEvents(entries)
+	if err != nil {
+		return nil, err
+	}
+	type entryOut struct {
+		EventId      string `json:"EventId,omitempty"`
+		ErrorCode    string `json:"ErrorCode,omitempty"`
+		ErrorMessage string `json:"ErrorMessage,omitempty"`
+	}
+	out := struct {
+		FailedEntryCount int        `json:"FailedEntryCount"`
+		Entries          []entryOut `json:"Entries"`
+	}{Entries: []entryOut{}}
+	for _, r := range results {
+		if r.ErrorCode != "" {
+			out.FailedEntryCount++
+		}
+		out.Entries = append(out.Entries, entryOut{r.EventID, r.ErrorCode, r.ErrorMessage})
+	}
+	return out, nil
+}
+
+func (h *Handler) testEventPattern(body []byte) (any, error) {
+	var in struct {
+		EventPattern string
+		Event        string
+	}
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	ok, err := h.w.TestEventPattern(in.EventPattern, in.Event)
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		Result bool `json:"Result"`
+	}{ok}, nil
+}

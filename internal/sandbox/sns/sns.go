@@ -1,0 +1,534 @@
+// Package sns serves the SNS API (awsquery, version 2010-03-31) over the
+// sandbox's world: topics, subscriptions (sqs, http, https; lambda is
+// recorded only), Publish and PublishBatch, filter policies and tags. It is
+// a stateless translator from form parameters to *world.World calls and
+// from their results to the XML the AWS SDKs and CLIs expect. Operations it
+// does not serve answer InvalidAction.
+//
+// It is written from the wire documentation and captured bodies, never from
+// the SDK's generated code, so the sandbox and the client under test cannot
+// share a misunderstanding.
+package sns
+
+import (
+	"encoding/base64"
+	"encoding/xml"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/awsproto"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/world"
+)
+
+// Version is the API version this handler serves.
+const Version = "2010-03-31"
+
+// Handler is the SNS endpoint. It is safe for concurrent use; all state
+// lives in the world.
+type Handler struct {
+	w *world.World
+}
+
+// New returns a handler over w.
+func New(w *world.World) *Handler { return &Handler{w: w} }
+
+// request is one call's parameters and the sandbox endpoint it came to.
+type request struct {
+	awsproto.Params
+	// base is the endpoint's URL as the caller reached it
+	// ("http://127.0.0.1:4566"), for SubscribeURL and UnsubscribeURL.
+	base string
+	// signed is whether the request carries an AWS signature (header or
+	// presigned query); a browser's GET of a SubscribeURL does not.
+	signed bool
+}
+
+type op func(*Handler, request) (any, error)
+
+var ops = map[string]op{
+	"CreateTopic":               (*Handler).createTopic,
+	"DeleteTopic":               (*Handler).deleteTopic,
+	"ListTopics":                (*Handler).listTopics,
+	"GetTopicAttributes":        (*Handler).getTopicAttributes,
+	"SetTopicAttributes":        (*Handler).setTopicAttributes,
+	"Subscribe":                 (*Handler).subscribe,
+	"ConfirmSubscription":       (*Handler).confirmSubscription,
+	"Unsubscribe":               (*Handler).unsubscribe,
+	"ListSubscriptions":         (*Handler).listSubscriptions,
+	"ListSubscriptionsByTopic":  (*Handler).listSubscriptionsByTopic,
+	"GetSubscriptionAttributes": (*Handler).getSubscriptionAttributes,
+	"SetSubscriptionAttributes": (*Handler).setSubscriptionAttributes,
+	"Publish":                   (*Handler).publish,
+	"PublishBatch":              (*Handler).publishBatch,
+	"TagResource":               (*Handler).tagResource,
+	"UntagResource":             (*Handler).untagResource,
+	"ListTagsForResource":       (*Handler).listTagsForResource,
+}
+
+// ServeHTTP serves one awsquery request, POSTed as a form or, for the
+// SubscribeURL and UnsubscribeURL in SNS messages, a GET with the
+// parameters in the query string. The caller has matched Version.
+func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	reqID := awsproto.NewRequestID()
+	if err := r.ParseForm(); err != nil {
+		awsproto.WriteQueryError(rw, awsproto.NSSNS, reqID, awsproto.Errorf("MalformedQueryString", "The request body could not be parsed: %v", err))
+		return
+	}
+	action := r.Form.Get("Action")
+	serve, ok := ops[action]
+	if !ok {
+		awsproto.WriteQueryError(rw, awsproto.NSSNS, reqID, awsproto.InvalidAction(action, Version))
+		return
+	}
+	result, err := serve(h, request{Params: awsproto.NewParams(r.Form), base: baseURL(r), signed: r.Header.Get("Authorization") != "" || r.Form.Has("X-Amz-Signature")})
+	if err != nil {
+		awsproto.WriteQueryError(rw, awsproto.NSSNS, reqID, awsproto.AsError(err, "InvalidParameter"))
+		return
+	}
+	awsproto.WriteQuery(rw, awsproto.NSSNS, action, reqID, result)
+}
+
+// baseURL is the endpoint as the caller reached it, from the Host header.
+func baseURL(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	host := r.Host
+	if host == "" {
+		host = "localhost"
+	}
+	return scheme + "://" + host
+}
+
+// Parameters -----------------------------------------------------------------
+
+// required reads a required string parameter: absent or empty is
+// InvalidParameter naming it.
+func required(r request, name string) (string, error) {
+	v := r.String(name)
+	if v == "" {
+		return "", awsproto.Errorf("InvalidParameter", "Invalid parameter: %s", name)
+	}
+	return v, nil
+}
+
+// messageAttributes reads MessageAttributes.entry.N.Name and
+// .Value.{DataType,StringValue,BinaryValue} (binary values are base64).
+func messageAttributes(p awsproto.Params) (map[string]world.MessageAttribute, error) {
+	entries := p.Flat("MessageAttributes.entry")
+	if len(entries) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]world.MessageAttribute, len(entries))
+	for _, e := range entries {
+		a := world.MessageAttribute{DataType: e.String("Value.DataType"), StringValue: e.String("Value.StringValue")}
+		if b, ok := e.Optional("Value.BinaryValue"); ok {
+			raw, err := base64.StdEncoding.DecodeString(b)
+			if err != nil {
+				return nil, &awsproto.ParamError{Name: "MessageAttributes.entry.Value.BinaryValue", Value: b, Want: "base64"}
+			}
+			a.BinaryValue = raw
+		}
+		out[e.String("Name")] = a
+	}
+	return out, nil
+}
+
+// attrMap marshals as an awsquery map: <entry><key/><value/></entry>…,
+// sorted by key.
+type attrMap map[string]string
+
+// MarshalXML writes the map's entries.
+func (m attrMap) MarshalXML(e *xml.Encoder, start xml.StartElement) error {
+	type entry struct {
+		Key   string `xml:"key"`
+		Value string `xml:"value"`
+	}
+	if err := e.EncodeToken(start); err != nil {
+		return err
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if err := e.EncodeElement(entry{k, m[k]}, xml.StartElement{Name: xml.Name{Local: "entry"}}); err != nil {
+			return err
+		}
+	}
+	return e.EncodeToken(start.End())
+}
+
+type attributesResult struct {
+	Attributes attrMap
+}
+
+// Topics ---------------------------------------------------------------------
+
+type tag struct {
+	Key   string
+	Value string
+}
+
+func parseTags(r request) ([]world.TopicTag, error) {
+	members := r.Members("Tags")
+	tags := make([]world.TopicTag, 0, len(members))
+	for _, m := range members {
+		if !m.Has("Key") {
+			return nil, awsproto.Errorf("InvalidParameter", "Invalid parameter: Tags Reason: Tag keys must be between 1 and 128 characters long")
+		}
+		tags = append(tags, world.TopicTag{Key: m.String("Key"), Value: m.String("Value")})
+	}
+	return tags, nil
+}
+
+type createTopicResult struct {
+	TopicArn string
+}
+
+func (h *Handler) createTopic(r request) (any, error) {
+	name, err := required(r, "Name")
+	if err != nil {
+		return nil, err
+	}
+	tags, err := parseTags(r)
+	if err != nil {
+		return nil, err
+	}
+	arn, err := h.w.CreateTopic(world.CreateTopicInput{
+		Name:                 name,
+		Attributes:           r.Map("Attributes"),
+		Tags:                 tags,
+		DataProtectionPolicy: r.String("DataProtectionPolicy"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return createTopicResult{TopicArn: arn}, nil
+}
+
+func (h *Handler) deleteTopic(r request) (any, error) {
+	arn, err := required(r, "TopicArn")
+	if err != nil {
+		return nil, err
+	}
+	return awsproto.NoOutput{}, h.w.DeleteTopic(arn)
+}
+
+type topicMember struct {
+	TopicArn string
+}
+
+type listTopicsResult struct {
+	Topics    awsproto.Members[topicMember]
+	NextToken string `xml:",omitempty"`
+}
+
+func (h *Handler) listTopics(r request) (any, error) {
+	arns, next, err := h.w.ListTopics(r.String("NextToken"))
+	if err != nil {
+		return nil, err
+	}
+	res := listTopicsResult{Topics: awsproto.Members[topicMember]{}, NextToken: next}
+	for _, a := range arns {
+		res.Topics = append(res.Topics, topicMember{TopicArn: a})
+	}
+	return res, nil
+}
+
+func (h *Handler) getTopicAttributes(r request) (any, error) {
+	arn, err := required(r, "TopicArn")
+	if err != nil {
+		return nil, err
+	}
+	m, err := h.w.GetTopicAttributes(arn)
+	if err != nil {
+		return nil, err
+	}
+	return attributesResult{Attributes: m}, nil
+}
+
+func (h *Handler) setTopicAttributes(r request) (any, error) {
+	arn, err := required(r, "TopicArn")
+	if err != nil {
+		return nil, err
+	}
+	name, err := required(r, "AttributeName")
+	if err != nil {
+		return nil, err
+	}
+	return awsproto.NoOutput{}, h.w.SetTopicAttributes(arn, name, r.String("AttributeValue"))
+}
+
+// Tags -----------------------------------------------------------------------
+
+func (h *Handler) tagResource(r request) (any, error) {
+	arn, err := required(r, "ResourceArn")
+	if err != nil {
+		return nil, err
+	}
+	tags, err := parseTags(r)
+	if err != nil {
+		return nil, err
+	}
+	return nil, h.w.TagTopic(arn, tags)
+}
+
+func (h *Handler) untagResource(r request) (any, error) {
+	arn, err := required(r, "ResourceArn")
+	if err != nil {
+		return nil, err
+	}
+	return nil, h.w.UntagTopic(arn, r.Strings("TagKeys"))
+}
+
+type listTagsResult struct {
+	Tags awsproto.Members[tag]
+}
+
+func (h *Handler) listTagsForResource(r request) (any, error) {
+	arn, err := required(r, "ResourceArn")
+	if err != nil {
+		return nil, err
+	}
+	tags, err := h.w.TopicTags(arn)
+	if err != nil {
+		return nil, err
+	}
+	res := listTagsResult{Tags: awsproto.Members[tag]{}}
+	for _, t := range tags {
+		res.Tags = append(res.Tags, tag(t))
+	}
+	return res, nil
+}
+
+// Subscriptions ----------------------------------------------------------------
+
+type subscriptionArnResult struct {
+	SubscriptionArn string
+}
+
+func (h *Handler) subscribe(r request) (any, error) {
+	topic, err := required(r, "TopicArn")
+	if err != nil {
+		return nil, err
+	}
+	protocol, err := required(r, "Protocol")
+	if err != nil {
+		return nil, err
+	}
+	ret, _, err := r.Bool("ReturnSubscriptionArn")
+	if err != nil {
+		return nil, err
+	}
+	arn, err := h.w.Subscribe(world.SubscribeInput{
+		TopicARN:              topic,
+		Protocol:              protocol,
+		Endpoint:              r.String("Endpoint"),
+		Attributes:            r.Map("Attributes"),
+		ReturnSubscriptionARN: ret,
+		BaseURL:               r.base,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return subscriptionArnResult{SubscriptionArn: arn}, nil
+}
+
+func (h *Handler) confirmSubscription(r request) (any, error) {
+	topic, err := required(r, "TopicArn")
+	if err != nil {
+		return nil, err
+	}
+	token, err := required(r, "Token")
+	if err != nil {
+		return nil, err
+	}
+	// AuthenticateOnUnsubscribe is accepted and ignored: the sandbox does
+	// not check signatures, so it cannot restrict Unsubscribe to them.
+	arn, err := h.w.ConfirmSubscription(topic, token, r.signed)
+	if err != nil {
+		return nil, err
+	}
+	return subscriptionArnResult{SubscriptionArn: arn}, nil
+}
+
+func (h *Handler) unsubscribe(r request) (any, error) {
+	arn, err := required(r, "SubscriptionArn")
+	if err != nil {
+		return nil, err
+	}
+	return awsproto.NoOutput{}, h.w.Unsubscribe(arn)
+}
+
+type subscriptionMember struct {
+	SubscriptionArn string
+	Owner           string
+	Protocol        string
+	Endpoint        string
+	TopicArn        string
+}
+
+type listSubscriptionsResult struct {
+	Subscriptions awsproto.Members[subscriptionMember]
+	NextToken     string `xml:",omitempty"`
+}
+
+// subscriptionList renders subscriptions as the List calls show them: a
+// pending one's ARN is "PendingConfirmation".
+func subscriptionList(subs []world.Subscription, next string) listSubscriptionsResult {
+	res := listSubscriptionsResult{Subscriptions: awsproto.Members[subscriptionMember]{}, NextToken: next}
+	for _, s := range subs {
+		arn := s.ARN
+		if s.Pending {
+			arn = "PendingConfirmation"
+		}
+		res.Subscriptions = append(res.Subscriptions, subscriptionMember{SubscriptionArn: arn, Owner: s.Owner, Protocol: s.Protocol, Endpoint: s.Endpoint, TopicArn: s.TopicARN})
+	}
+	return res
+}
+
+func (h *Handler) listSubscriptions(r request) (any, error) {
+	subs, next, err := h.w.ListSubscriptions(r.String("NextToken"))
+	if err != nil {
+		return nil, err
+	}
+	return subscriptionList(subs, next), nil
+}
+
+func (h *Handler) listSubscriptionsByTopic(r request) (any, error) {
+	topic, err := required(r, "TopicArn")
+	if err != nil {
+		return nil, err
+	}
+	subs, next, err := h.w.ListSubscriptionsByTopic(topic, r.String("NextToken"))
+	if err != nil {
+		return nil, err
+	}
+	return subscriptionList(subs, next), nil
+}
+
+func (h *Handler) getSubscriptionAttributes(r request) (any, error) {
+	arn, err := required(r, "SubscriptionArn")
+	if err != nil {
+		return nil, err
+	}
+	m, err := h.w.GetSubscriptionAttributes(arn)
+	if err != nil {
+		return nil, err
+	}
+	return attributesResult{Attributes: m}, nil
+}
+
+func (h *Handler) setSubscriptionAttributes(r request) (any, error) {
+	arn, err := required(r, "SubscriptionArn")
+	if err != nil {
+		return nil, err
+	}
+	name, err := required(r, "AttributeName")
+	if err != nil {
+		return nil, err
+	}
+	return awsproto.NoOutput{}, h.w.SetSubscriptionAttributes(arn, name, r.String("AttributeValue"))
+}
+
+// Publishing -------------------------------------------------------------------
+
+// publishRequest reads the message parameters shared by Publish and a
+// PublishBatch entry.
+func publishRequest(p awsproto.Params) (world.PublishRequest, error) {
+	if s, ok := p.Optional("Subject"); ok && s == "" {
+		return world.PublishRequest{}, awsproto.Errorf("InvalidParameter", "Invalid parameter: Subject")
+	}
+	attrs, err := messageAttributes(p)
+	if err != nil {
+		return world.PublishRequest{}, err
+	}
+	return world.PublishRequest{
+		Subject:          p.String("Subject"),
+		Message:          p.String("Message"),
+		MessageStructure: p.String("MessageStructure"),
+		Attributes:       attrs,
+		GroupID:          p.String("MessageGroupId"),
+		DedupID:          p.String("MessageDeduplicationId"),
+	}, nil
+}
+
+type publishResult struct {
+	MessageId      string
+	SequenceNumber string `xml:",omitempty"`
+}
+
+func (h *Handler) publish(r request) (any, error) {
+	topic, target := r.String("TopicArn"), r.String("TargetArn")
+	switch {
+	case r.String("PhoneNumber") != "":
+		return nil, awsproto.Errorf("InvalidParameter", "Invalid parameter: PhoneNumber Reason: the lifeguard sandbox does not send SMS messages")
+	case topic != "" && target != "":
+		return nil, awsproto.Errorf("InvalidParameter", "Invalid parameter: TopicArn or TargetArn Reason: Only one of TopicArn and TargetArn may be specified")
+	case topic == "" && target == "":
+		return nil, awsproto.Errorf("InvalidParameter", "Invalid parameter: TopicArn or TargetArn Reason: no value for required parameter")
+	case target != "":
+		if strings.Contains(target, ":endpoint/") {
+			return nil, awsproto.Errorf("InvalidParameter", "Invalid parameter: TargetArn Reason: the lifeguard sandbox does not model platform endpoints")
+		}
+		topic = target
+	}
+	req, err := publishRequest(r.Params)
+	if err != nil {
+		return nil, err
+	}
+	req.TopicARN = topic
+	res, err := h.w.Publish(req)
+	if err != nil {
+		return nil, err
+	}
+	return publishResult{MessageId: res.MessageID, SequenceNumber: res.SequenceNumber}, nil
+}
+
+type batchSuccess struct {
+	Id             string
+	MessageId      string
+	SequenceNumber string `xml:",omitempty"`
+}
+
+type batchFailure struct {
+	Id          string
+	Code        string
+	Message     string
+	SenderFault bool
+}
+
+type publishBatchResult struct {
+	Successful awsproto.Members[batchSuccess]
+	Failed     awsproto.Members[batchFailure]
+}
+
+func (h *Handler) publishBatch(r request) (any, error) {
+	topic, err := required(r, "TopicArn")
+	if err != nil {
+		return nil, err
+	}
+	members := r.Members("PublishBatchRequestEntries")
+	entries := make([]world.PublishBatchEntry, 0, len(members))
+	for _, m := range members {
+		req, err := publishRequest(m)
+		entries = append(entries, world.PublishBatchEntry{ID: m.String("Id"), PublishRequest: req, Err: err})
+	}
+	results, err := h.w.PublishBatch(topic, entries)
+	if err != nil {
+		return nil, err
+	}
+	res := publishBatchResult{Successful: awsproto.Members[batchSuccess]{}, Failed: awsproto.Members[batchFailure]{}}
+	for _, br := range results {
+		if br.Err != nil {
+			res.Failed = append(res.Failed, batchFailure{Id: br.ID, Code: br.Err.Code, Message: br.Err.Message, SenderFault: !br.Err.Receiver})
+			continue
+		}
+		res.Successful = append(res.Successful, batchSuccess{Id: br.ID, MessageId: br.MessageID, SequenceNumber: br.SequenceNumber})
+	}
+	return res, nil
+}

@@ -1,0 +1,123 @@
+package sqs_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/smithy-go"
+	"go.uber.org/goleak"
+
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/sqs"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/world"
+	"github.com/lifeguardhq/lifeguard/internal/simclock"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// waitBound bounds every wait for the sandbox: it answers in
+// microseconds, and long polls here wait up to 20 s, so a wait that reaches
+// the bound is a bug, not a slow machine.
+const waitBound = 10 * time.Second
+
+// env is one world behind one SQS endpoint, driven by the real SDK.
+type env struct {
+	w      *world.World
+	clock  *simclock.Sim
+	client *awssqs.Client
+	url    string
+	http   *http.Client
+}
+
+func newEnv(t testing.TB, cfg world.Config) *env {
+	t.Helper()
+	e := &env{clock: simclock.NewSim()}
+	e.w = world.New(cfg, e.clock, nil, nil)
+	srv := httptest.NewServer(sqs.New(e.w))
+	// Cleanups run last-in first-out: the server goes, then the world.
+	t.Cleanup(e.w.Close)
+	t.Cleanup(srv.Close)
+	e.url, e.http = srv.URL, srv.Client()
+	e.client = awssqs.NewFromConfig(aws.Config{
+		Region:           "us-east-1",
+		BaseEndpoint:     aws.String(srv.URL),
+		Credentials:      credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
+		HTTPClient:       srv.Client(),
+		RetryMaxAttempts: 1,
+	})
+	return e
+}
+
+// createQueue creates a queue through the SDK and returns its URL.
+func (e *env) createQueue(t testing.TB, name string, attrs map[string]string) string {
+	t.Helper()
+	out, err := e.client.CreateQueue(context.Background(), &awssqs.CreateQueueInput{QueueName: aws.String(name), Attributes: attrs})
+	if err != nil {
+		t.Fatalf("CreateQueue %s: %v", name, err)
+	}
+	return aws.ToString(out.QueueUrl)
+}
+
+// apiError returns an SDK error's code and message.
+func apiError(t *testing.T, err error) (string, string) {
+	t.Helper()
+	var ae smithy.APIError
+	if !errors.As(err, &ae) {
+		t.Fatalf("got %v, want an API error", err)
+	}
+	return ae.ErrorCode(), ae.ErrorMessage()
+}
+
+// post sends a raw request and returns the status, headers and body.
+func (e *env) post(t *testing.T, path string, header http.Header, body string) (int, http.Header, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, e.url+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header = header
+	resp, err := e.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+// query posts an awsquery form as AWS CLI 2.9 does.
+func (e *env) query(t *testing.T, form string) (int, string) {
+	t.Helper()
+	status, _, body := e.post(t, "/", http.Header{"Content-Type": {"application/x-www-form-urlencoded; charset=utf-8"}}, form)
+	return status, body
+}
+
+// jsonCall posts an awsJson1_0 request as the Go SDK does.
+func (e *env) jsonCall(t *testing.T, op, body string) (int, http.Header, string) {
+	t.Helper()
+	return e.post(t, "/", http.Header{
+		"Content-Type":      {"application/x-amz-json-1.0"},
+		"X-Amz-Target":      {"AmazonSQS." + op},
+		"X-Amzn-Query-Mode": {"true"},
+	}, body)
+}
+
+func form(kv ...string) string {
+	v := url.Values{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		v.Add(kv[i], kv[i+1])
+	}
+	return v.Encode()
+}

@@ -1,0 +1,280 @@
+// Package sqs serves the SQS API over the sandbox's world, in both of the
+// protocols SQS clients speak: awsJson1_0 (X-Amz-Target: AmazonSQS.<Op>,
+// used by the Go SDK since sqs v1.28 and by current botocore) and awsquery
+// (Action=<Op>&Version=2012-11-05, used by older clients such as AWS CLI
+// 2.9). It is a stateless translator: it decodes a request, calls
+// *world.World, and encodes the result. Operations it does not serve
+// answer UnknownOperationException (JSON) or InvalidAction (query).
+//
+// It is written from the wire documentation and captured bodies, never
+// from the SDK's generated code, so the sandbox and the client under test
+// cannot share a misunderstanding.
+package sqs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/awsproto"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/world"
+)
+
+// version is the API version of SQS's query protocol.
+const version = "2012-11-05"
+
+// targetPrefix is the X-Amz-Target prefix of SQS's JSON protocol.
+const targetPrefix = "AmazonSQS."
+
+// JSON error type namespaces: SQS's own errors, and the protocol layer's.
+const (
+	nsJSON      = "com.amazonaws.sqs"
+	nsJSONCoral = "com.amazon.coral.service"
+)
+
+// maxJSONBody bounds a JSON request: a 1 MiB message with base64 binary
+// attributes fits with room to spare.
+const maxJSONBody = 4 << 20
+
+// Handler is the SQS endpoint. It is safe for concurrent use; all state
+// lives in the world. A ReceiveMessage that long-polls holds its request
+// open for up to 20 seconds without holding the world's lock.
+type Handler struct {
+	w *world.World
+}
+
+// New returns a handler over w.
+func New(w *world.World) *Handler { return &Handler{w: w} }
+
+// call is what every operation sees of its request.
+type call struct {
+	ctx  context.Context
+	base string // scheme://host of the request, for queue URLs
+	path string // the request path: query clients may name the queue there
+}
+
+// output is an operation's result in both encodings.
+type output interface {
+	// jsonBody returns the value to marshal as the JSON body.
+	jsonBody() any
+	// xmlResult returns the <OpResult> content, or awsproto.NoOutput{}.
+	xmlResult() any
+}
+
+// operation serves one SQS operation from either protocol.
+type operation interface {
+	fromJSON(h *Handler, c call, body []byte) (output, error)
+	fromQuery(h *Handler, c call, p awsproto.Params) (output, error)
+}
+
+// op is an operation whose input In is decoded from JSON by encoding/json
+// (In's field names are the JSON member names) or from the query form by
+// query.
+type op[In any] struct {
+	query func(awsproto.Params) (In, error)
+	run   func(*Handler, call, In) (output, error)
+}
+
+func (o op[In]) fromJSON(h *Handler, c call, body []byte) (output, error) {
+	var in In
+	if len(strings.TrimSpace(string(body))) > 0 {
+		if err := json.Unmarshal(body, &in); err != nil {
+			return nil, &protocolError{e: awsproto.Errorf("SerializationException", "The request body could not be read: %v", err)}
+		}
+	}
+	return o.run(h, c, in)
+}
+
+func (o op[In]) fromQuery(h *Handler, c call, p awsproto.Params) (output, error) {
+	in, err := o.query(p)
+	if err != nil {
+		return nil, err
+	}
+	return o.run(h, c, in)
+}
+
+var ops = map[string]operation{
+	"CreateQueue":                  op[createQueueIn]{createQueueQuery, (*Handler).createQueue},
+	"GetQueueUrl":                  op[getQueueURLIn]{getQueueURLQuery, (*Handler).getQueueURL},
+	"ListQueues":                   op[listQueuesIn]{listQueuesQuery, (*Handler).listQueues},
+	"DeleteQueue":                  op[queueIn]{queueQuery, (*Handler).deleteQueue},
+	"GetQueueAttributes":           op[getQueueAttributesIn]{getQueueAttributesQuery, (*Handler).getQueueAttributes},
+	"SetQueueAttributes":           op[setQueueAttributesIn]{setQueueAttributesQuery, (*Handler).setQueueAttributes},
+	"TagQueue":                     op[tagQueueIn]{tagQueueQuery, (*Handler).tagQueue},
+	"UntagQueue":                   op[untagQueueIn]{untagQueueQuery, (*Handler).untagQueue},
+	"ListQueueTags":                op[queueIn]{queueQuery, (*Handler).listQueueTags},
+	"PurgeQueue":                   op[queueIn]{queueQuery, (*Handler).purgeQueue},
+	"ListDeadLetterSourceQueues":   op[listDLQSourcesIn]{listDLQSourcesQuery, (*Handler).listDeadLetterSourceQueues},
+	"SendMessage":                  op[sendMessageIn]{sendMessageQuery, (*Handler).sendMessage},
+	"SendMessageBatch":             op[sendMessageBatchIn]{sendMessageBatchQuery, (*Handler).sendMessageBatch},
+	"ReceiveMessage":               op[receiveMessageIn]{receiveMessageQuery, (*Handler).receiveMessage},
+	"DeleteMessage":                op[receiptIn]{receiptQuery, (*Handler).deleteMessage},
+	"DeleteMessageBatch":           op[receiptBatchIn]{deleteBatchQuery, (*Handler).deleteMessageBatch},
+	"ChangeMessageVisibility":      op[receiptIn]{receiptQuery, (*Handler).changeMessageVisibility},
+	"ChangeMessageVisibilityBatch": op[receiptBatchIn]{changeVisibilityBatchQuery, (*Handler).changeMessageVisibilityBatch},
+}
+
+// ServeHTTP serves one SQS request: JSON when it carries X-Amz-Target,
+// query otherwise (the form is parsed here; ParseForm is idempotent).
+func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	reqID := awsproto.NewRequestID()
+	c := call{ctx: r.Context(), base: baseURL(r), path: r.URL.Path}
+	if target := r.Header.Get("X-Amz-Target"); target != "" {
+		h.serveJSON(rw, r, c, reqID, target)
+		return
+	}
+	h.serveQuery(rw, r, c, reqID)
+}
+
+func (h *Handler) serveJSON(rw http.ResponseWriter, r *http.Request, c call, reqID, target string) {
+	name, ok := strings.CutPrefix(target, targetPrefix)
+	o, known := ops[name]
+	if !ok || !known {
+		writeJSONError(rw, reqID, &protocolError{e: awsproto.Errorf("UnknownOperationException", "The lifeguard sandbox does not serve operation %s.", target)})
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(rw, r.Body, maxJSONBody))
+	if err != nil {
+		writeJSONError(rw, reqID, &protocolError{e: awsproto.Errorf("SerializationException", "The request body could not be read: %v", err)})
+		return
+	}
+	out, err := o.fromJSON(h, c, body)
+	if err != nil {
+		writeJSONError(rw, reqID, err)
+		return
+	}
+	awsproto.WriteJSON(rw, awsproto.JSON10, reqID, out.jsonBody())
+}
+
+func (h *Handler) serveQuery(rw http.ResponseWriter, r *http.Request, c call, reqID string) {
+	if err := r.ParseForm(); err != nil {
+		awsproto.WriteQueryError(rw, awsproto.NSSQS, reqID, awsproto.Errorf("MalformedQueryString", "The request body could not be parsed: %v", err))
+		return
+	}
+	action := r.Form.Get("Action")
+	o, ok := ops[action]
+	if !ok {
+		awsproto.WriteQueryError(rw, awsproto.NSSQS, reqID, awsproto.InvalidAction(action, version))
+		return
+	}
+	out, err := o.fromQuery(h, c, awsproto.NewParams(r.Form))
+	if err != nil {
+		writeQueryError(rw, reqID, err)
+		return
+	}
+	awsproto.WriteQuery(rw, awsproto.NSSQS, action, reqID, out.xmlResult())
+}
+
+// protocolError is an error of the JSON protocol layer itself
+// (SerializationException, UnknownOperationException), which has no query
+// code.
+type protocolError struct{ e *awsproto.Error }
+
+func (p *protocolError) Error() string { return p.e.Error() }
+
+// jsonTypes maps SQS's query error codes, which the world uses, to the
+// JSON protocol's error shape names where they differ by more than the
+// AWS.SimpleQueueService. prefix.
+var jsonTypes = map[string]string{
+	world.SQSNonExistentQueue: "QueueDoesNotExist",
+	"QueueAlreadyExists":      "QueueNameExists",
+}
+
+// jsonType returns the JSON error shape name of a query error code.
+func jsonType(code string) string {
+	if t, ok := jsonTypes[code]; ok {
+		return t
+	}
+	return strings.TrimPrefix(code, "AWS.SimpleQueueService.")
+}
+
+func writeJSONError(rw http.ResponseWriter, reqID string, err error) {
+	var pe *protocolError
+	if errors.As(err, &pe) {
+		awsproto.WriteJSONError(rw, nsJSONCoral, awsproto.JSON10, reqID, pe.e)
+		return
+	}
+	e := awsproto.AsError(err, "InvalidParameterValue")
+	je := *e
+	je.Code, je.QueryCode = jsonType(e.Code), e.Code
+	awsproto.WriteJSONError(rw, nsJSON, awsproto.JSON10, reqID, &je)
+}
+
+func writeQueryError(rw http.ResponseWriter, reqID string, err error) {
+	e := awsproto.AsError(err, "InvalidParameterValue")
+	if e.Code == world.SQSNonExistentQueue {
+		qe := *e
+		qe.Message = "The specified queue does not exist for this wsdl version."
+		e = &qe
+	}
+	awsproto.WriteQueryError(rw, awsproto.NSSQS, reqID, e)
+}
+
+// Queue URLs ------------------------------------------------------------------
+
+// baseURL is the scheme and host the client reached us on: queue URLs
+// point back to it, so a URL an instance gets through its own port works
+// wherever it is used.
+func baseURL(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	host := r.Host
+	if host == "" {
+		host = "localhost"
+	}
+	return scheme + "://" + host
+}
+
+func (h *Handler) queueURL(c call, name string) string {
+	return c.base + "/" + h.w.Account() + "/" + name
+}
+
+// queueName resolves a queue URL to the queue's name: its last path
+// segment, whatever the host. Query clients may instead post to the
+// queue's own path with no QueueUrl parameter.
+func (c call) queueName(queueURL string) (string, error) {
+	if queueURL == "" && c.path != "" && c.path != "/" {
+		queueURL = c.path
+	}
+	if queueURL == "" {
+		return "", missing("QueueUrl")
+	}
+	path := queueURL
+	if u, err := url.Parse(queueURL); err == nil && u.Path != "" {
+		path = u.Path
+	}
+	path = strings.TrimRight(path, "/")
+	name := path[strings.LastIndexByte(path, '/')+1:]
+	if name == "" {
+		return "", awsproto.Errorf(world.SQSNonExistentQueue, "The specified queue does not exist.")
+	}
+	return name, nil
+}
+
+func missing(param string) error {
+	return awsproto.Errorf("MissingParameter", "The request must contain the parameter %s.", param)
+}
+
+func invalidValue(param string, value any, reason string) error {
+	return awsproto.Errorf("InvalidParameterValue", "Value %v for parameter %s is invalid. Reason: %s", value, param, reason)
+}
+
+// Simple outputs ---------------------------------------------------------------
+
+// noOutput is the result of an operation without an output shape.
+type noOutput struct{}
+
+func (noOutput) jsonBody() any  { return nil }
+func (noOutput) xmlResult() any { return awsproto.NoOutput{} }
+
+// same is an output whose JSON and XML forms are one struct.
+type same struct{ v any }
+
+func (s same) jsonBody() any  { return s.v }
+func (s same) xmlResult() any { return s.v }

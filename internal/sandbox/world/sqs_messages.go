@@ -1,0 +1,918 @@
+package world
+
+import (
+	"context"
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/awsproto"
+)
+
+// This file holds SQS messages: sending, receiving (with long polling),
+// deleting, changing visibility and dead-letter redrive.
+//
+// A message's state is computed from the world clock when it is looked at,
+// never by timers: it is visible once visibleAt has passed, in flight while
+// it has been received and visibleAt is still ahead, delayed while it has
+// never been received and visibleAt is still ahead, and gone once the
+// queue's retention period has passed since it was enqueued.
+
+// sqsMessage is one message on a queue.
+type sqsMessage struct {
+	id        string
+	body      string
+	md5Body   string
+	attrs     map[string]MessageAttribute
+	system    map[string]MessageAttribute // AWSTraceHeader
+	senderID  string
+	groupID   string
+	dedupID   string
+	seq       string // FIFO sequence number
+	dlqSource string // ARN of the queue it was moved from
+
+	sent     time.Time // SentTimestamp
+	enqueued time.Time // retention counts from here
+	// visibleAt is when the message can next be received: the end of its
+	// delay, then of its visibility timeout.
+	visibleAt    time.Time
+	received     int
+	firstReceive time.Time
+	receivedAt   time.Time // of the latest receive
+	handle       string    // of the latest receive
+}
+
+func (m *sqsMessage) inFlight(now time.Time) bool {
+	return m.received > 0 && m.visibleAt.After(now)
+}
+
+// sqsDedup remembers a FIFO message for its deduplication window.
+type sqsDedup struct {
+	messageID, seq string
+	expires        time.Time
+}
+
+// Message system attribute names.
+const (
+	sqsSysSenderID     = "SenderId"
+	sqsSysSent         = "SentTimestamp"
+	sqsSysReceiveCount = "ApproximateReceiveCount"
+	sqsSysFirstReceive = "ApproximateFirstReceiveTimestamp"
+	sqsSysGroupID      = "MessageGroupId"
+	sqsSysDedupID      = "MessageDeduplicationId"
+	sqsSysSequence     = "SequenceNumber"
+	sqsSysTraceHeader  = "AWSTraceHeader"
+	sqsSysDLQSource    = "DeadLetterQueueSourceArn"
+)
+
+// sqsSequenceBase makes FIFO sequence numbers look like SQS's: 20 digits.
+const sqsSequenceBase = 10_000_000_000_000_000_000
+
+// SendMessageInput is one message to send.
+type SendMessageInput struct {
+	Body string
+	// DelaySeconds overrides the queue's delay (standard queues only).
+	DelaySeconds *int
+	Attributes   map[string]MessageAttribute
+	// SystemAttributes may hold AWSTraceHeader (DataType String).
+	SystemAttributes map[string]MessageAttribute
+	// GroupID and DedupID are MessageGroupId and MessageDeduplicationId.
+	GroupID, DedupID string
+	// SenderID is recorded as SenderId; the account id when empty.
+	SenderID string
+}
+
+// SentMessage is what SendMessage reports for one message.
+type SentMessage struct {
+	MessageID                    string
+	MD5OfMessageBody             string
+	MD5OfMessageAttributes       string // "" without attributes
+	MD5OfMessageSystemAttributes string // "" without system attributes
+	SequenceNumber               string // FIFO queues only
+}
+
+// SendMessageBatchEntry is one entry of SendMessageBatch.
+type SendMessageBatchEntry struct {
+	ID string
+	SendMessageInput
+}
+
+// SendMessageBatchResult is the outcome of one batch entry: Err is nil on
+// success.
+type SendMessageBatchResult struct {
+	ID string
+	SentMessage
+	Err *awsproto.Error
+}
+
+// ReceiveMessageInput is a ReceiveMessage request. Nil fields take the
+// queue's settings (MaxNumberOfMessages: 1).
+type ReceiveMessageInput struct {
+	MaxNumberOfMessages *int
+	VisibilityTimeout   *int
+	WaitTimeSeconds     *int
+	// AttributeNames are the system attributes to return (All for every
+	// one); unknown names are ignored.
+	AttributeNames []string
+	// MessageAttributeNames select message attributes: a name, All or .*
+	// for every one, or "prefix.*".
+	MessageAttributeNames []string
+}
+
+// ReceivedMessage is a message as ReceiveMessage returns it.
+type ReceivedMessage struct {
+	MessageID     string
+	ReceiptHandle string
+	Body          string
+	MD5OfBody     string
+	// Attributes are the requested system attributes.
+	Attributes map[string]string
+	// MessageAttributes are the requested message attributes, and
+	// MD5OfMessageAttributes their digest ("" when there are none).
+	MessageAttributes      map[string]MessageAttribute
+	MD5OfMessageAttributes string
+}
+
+// ReceiptEntry is one entry of DeleteMessageBatch or
+// ChangeMessageVisibilityBatch.
+type ReceiptEntry struct {
+	ID                string
+	ReceiptHandle     string
+	VisibilityTimeout int // ChangeMessageVisibilityBatch only
+}
+
+// ReceiptResult is the outcome of one ReceiptEntry: Err is nil on success.
+type ReceiptResult struct {
+	ID  string
+	Err *awsproto.Error
+}
+
+// deliverLocked puts a message on the queue named by its ARN: the contract
+// other services (SNS, EventBridge, Auto Scaling) use with the lock held.
+// It fails with AWS.SimpleQueueService.NonExistentQueue when there is no
+// such queue, and with the queue's own checks (size, FIFO group and
+// deduplication ids) otherwise.
+func (w *World) deliverLocked(queueARN string, d Delivery) error {
+	q, ok := w.sqsQueueByARNLocked(queueARN)
+	if !ok {
+		return sqsNoQueue()
+	}
+	in := SendMessageInput{Body: d.Body, Attributes: d.Attributes, GroupID: d.GroupID, DedupID: d.DedupID, SenderID: d.SenderID}
+	if _, err := w.sqsSendLocked(q, in, w.clock.Now()); err != nil {
+		return err
+	}
+	q.notifyLocked()
+	return nil
+}
+
+// SendMessage puts one message on a queue.
+func (w *World) SendMessage(queue string, in SendMessageInput) (SentMessage, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	q, err := w.sqsQueueLocked(queue)
+	if err != nil {
+		return SentMessage{}, err
+	}
+	sent, e := w.sqsSendLocked(q, in, w.clock.Now())
+	if e != nil {
+		return SentMessage{}, e
+	}
+	q.notifyLocked()
+	return sent, nil
+}
+
+// SendMessageBatch sends up to ten messages. Batch-level problems (no
+// entries, more than ten, ids repeated or malformed, more than 1 MiB in
+// all) fail the call; a problem with one message fails only its entry.
+func (w *World) SendMessageBatch(queue string, entries []SendMessageBatchEntry) ([]SendMessageBatchResult, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	q, err := w.sqsQueueLocked(queue)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(entries))
+	total := 0
+	for i, e := range entries {
+		ids[i] = e.ID
+		total += sqsMessageSize(e.Body, e.Attributes)
+	}
+	if err := sqsCheckBatch(ids, "SendMessageBatchRequestEntry"); err != nil {
+		return nil, err
+	}
+	if total > sqsMaxPayload {
+		return nil, sqsErr("AWS.SimpleQueueService.BatchRequestTooLong", "Batch requests cannot be longer than %d bytes. You have sent %d bytes.", sqsMaxPayload, total)
+	}
+	now := w.clock.Now()
+	out := make([]SendMessageBatchResult, len(entries))
+	for i, e := range entries {
+		sent, err := w.sqsSendLocked(q, e.SendMessageInput, now)
+		out[i] = SendMessageBatchResult{ID: e.ID, SentMessage: sent, Err: err}
+	}
+	q.notifyLocked()
+	return out, nil
+}
+
+// sqsCheckBatch applies SQS's batch-level rules to the entries' ids.
+func sqsCheckBatch(ids []string, entryName string) error {
+	if len(ids) == 0 {
+		return sqsErr("AWS.SimpleQueueService.EmptyBatchRequest", "There should be at least one %s in the request.", entryName)
+	}
+	if len(ids) > sqsMaxBatchEntries {
+		return sqsErr("AWS.SimpleQueueService.TooManyEntriesInBatchRequest", "Maximum number of entries per request are %d. You have sent %d.", sqsMaxBatchEntries, len(ids))
+	}
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if !sqsValidBatchID(id) {
+			return sqsErr("AWS.SimpleQueueService.InvalidBatchEntryId", "A batch entry id can only contain alphanumeric characters, hyphens and underscores. It can be at most 80 letters long.")
+		}
+		if seen[id] {
+			return sqsErr("AWS.SimpleQueueService.BatchEntryIdsNotDistinct", "Id %s repeated.", id)
+		}
+		seen[id] = true
+	}
+	return nil
+}
+
+func sqsValidBatchID(id string) bool {
+	if id == "" || len(id) > sqsMaxNameLen {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// sqsSendLocked checks and enqueues one message. The caller notifies
+// receivers.
+func (w *World) sqsSendLocked(q *sqsQueue, in SendMessageInput, now time.Time) (SentMessage, *awsproto.Error) {
+	w.sqsExpireLocked(q, now)
+	if err := sqsCheckSend(q, &in); err != nil {
+		return SentMessage{}, err
+	}
+	sent := SentMessage{
+		MD5OfMessageBody:             sqsMD5(in.Body),
+		MD5OfMessageAttributes:       sqsAttributesMD5(in.Attributes),
+		MD5OfMessageSystemAttributes: sqsAttributesMD5(in.SystemAttributes),
+	}
+	var dedupKey string
+	if q.fifo {
+		if in.DedupID == "" {
+			sum := sha256.Sum256([]byte(in.Body))
+			in.DedupID = hex.EncodeToString(sum[:])
+		}
+		dedupKey = in.DedupID
+		if q.attrs[sqsAttrDedupScope] == sqsDedupScopeGroup {
+			dedupKey = in.GroupID + "\x00" + in.DedupID
+		}
+		if d, ok := q.dedup[dedupKey]; ok && now.Before(d.expires) {
+			// A duplicate within the window is accepted and dropped.
+			sent.MessageID, sent.SequenceNumber = d.messageID, d.seq
+			return sent, nil
+		}
+	}
+	delay := q.seconds(sqsAttrDelay)
+	if in.DelaySeconds != nil {
+		delay = time.Duration(*in.DelaySeconds) * time.Second
+	}
+	senderID := in.SenderID
+	if senderID == "" {
+		senderID = w.cfg.Account
+	}
+	m := &sqsMessage{
+		id: w.uuidLocked(), body: in.Body, md5Body: sent.MD5OfMessageBody,
+		attrs: maps.Clone(in.Attributes), system: maps.Clone(in.SystemAttributes),
+		senderID: senderID, groupID: in.GroupID, dedupID: in.DedupID,
+		sent: now, enqueued: now, visibleAt: now.Add(delay),
+	}
+	if q.fifo {
+		m.seq = q.nextSeqLocked()
+		q.dedup[dedupKey] = sqsDedup{messageID: m.id, seq: m.seq, expires: now.Add(sqsDedupWindow)}
+	}
+	q.msgs = append(q.msgs, m)
+	q.byID[m.id] = m
+	sent.MessageID, sent.SequenceNumber = m.id, m.seq
+	w.emitLocked(Event{Kind: EvSQS, Detail: "message sent " + q.name + " " + m.id})
+	return sent, nil
+}
+
+func (q *sqsQueue) nextSeqLocked() string {
+	q.seq++
+	return strconv.FormatUint(sqsSequenceBase+q.seq, 10)
+}
+
+// sqsCheckSend applies SQS's rules for one message on a queue.
+func sqsCheckSend(q *sqsQueue, in *SendMessageInput) *awsproto.Error {
+	if in.Body == "" {
+		return sqsMissing("MessageBody")
+	}
+	if r, ok := sqsInvalidRune(in.Body); ok {
+		return sqsErr("InvalidMessageContents", "Invalid binary character '#x%X' was found in the message body, the set of allowed characters is #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF", r)
+	}
+	if err := sqsCheckMessageAttributes(in.Attributes); err != nil {
+		return err
+	}
+	if err := sqsCheckSystemAttributes(in.SystemAttributes); err != nil {
+		return err
+	}
+	if limit := q.num(sqsAttrMaxSize); sqsMessageSize(in.Body, in.Attributes) > limit {
+		return sqsErr(sqsInvalidParameter, "One or more parameters are invalid. Reason: Message must be shorter than %d bytes.", limit)
+	}
+	if d := in.DelaySeconds; d != nil {
+		if *d < 0 || *d > sqsMaxDelay {
+			return sqsInvalidValue("DelaySeconds", *d, "DelaySeconds must be >= 0 and <= 900.")
+		}
+		if q.fifo && *d != 0 {
+			return sqsInvalidValue("DelaySeconds", *d, "The request include parameter that is not valid for this queue type.")
+		}
+	}
+	if in.GroupID != "" && !sqsValidFifoID(in.GroupID) {
+		return sqsInvalidValue("MessageGroupId", in.GroupID, "MessageGroupId can only include alphanumeric and punctuation characters. 1 to 128 in length.")
+	}
+	if in.DedupID != "" && !sqsValidFifoID(in.DedupID) {
+		return sqsInvalidValue("MessageDeduplicationId", in.DedupID, "MessageDeduplicationId can only include alphanumeric and punctuation characters. 1 to 128 in length.")
+	}
+	if !q.fifo {
+		if in.DedupID != "" {
+			return sqsInvalidValue("MessageDeduplicationId", in.DedupID, "The request include parameter that is not valid for this queue type.")
+		}
+		return nil
+	}
+	if in.GroupID == "" {
+		return sqsMissing("MessageGroupId")
+	}
+	if in.DedupID == "" && q.attrs[sqsAttrContentDedup] != "true" {
+		return sqsErr(sqsInvalidParameter, "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly")
+	}
+	return nil
+}
+
+// sqsValidFifoID checks a group or deduplication id: 1 to 128 printable ASCII
+// characters.
+func sqsValidFifoID(s string) bool {
+	if len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '!' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// sqsInvalidRune returns the first character SQS does not accept in a
+// message: #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000
+// to #x10FFFF, in valid UTF-8.
+func sqsInvalidRune(s string) (rune, bool) {
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			return rune(s[i]), true
+		}
+		i += size
+		switch {
+		case r == 0x9 || r == 0xA || r == 0xD,
+			r >= 0x20 && r <= 0xD7FF,
+			r >= 0xE000 && r <= 0xFFFD,
+			r >= 0x10000 && r <= 0x10FFFF:
+			continue
+		}
+		return r, true
+	}
+	return 0, false
+}
+
+// sqsTransportType returns the MD5 transport byte of a data type: 1 for
+// String and Number (and their custom types), 2 for Binary, 0 otherwise.
+func sqsTransportType(dataType string) byte {
+	base, _, _ := strings.Cut(dataType, ".")
+	switch base {
+	case "String", "Number":
+		return 1
+	case "Binary":
+		return 2
+	}
+	return 0
+}
+
+func sqsCheckMessageAttributes(attrs map[string]MessageAttribute) *awsproto.Error {
+	if len(attrs) > sqsMaxAttributes {
+		return sqsErr(sqsInvalidParameter, "Number of message attributes [%d] exceeds the allowed maximum [%d].", len(attrs), sqsMaxAttributes)
+	}
+	for _, name := range slices.Sorted(maps.Keys(attrs)) {
+		a := attrs[name]
+		if !sqsValidAttributeName(name) {
+			return sqsErr(sqsInvalidParameter, "Message (user) attribute name '%s' is invalid. Names can contain alphanumeric characters, hyphens, underscores and periods, must not start or end with a period or repeat it, must not start with 'AWS.' or 'Amazon.', and can be up to 256 characters long.", name)
+		}
+		if err := sqsCheckAttributeValue("message (user)", name, a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func sqsCheckSystemAttributes(attrs map[string]MessageAttribute) *awsproto.Error {
+	for _, name := range slices.Sorted(maps.Keys(attrs)) {
+		a := attrs[name]
+		if name != sqsSysTraceHeader {
+			return sqsErr(sqsInvalidParameter, "Message system attribute name '%s' is invalid.", name)
+		}
+		if a.DataType != "String" {
+			return sqsErr(sqsInvalidParameter, "The type of message system attribute '%s' is invalid. You must use only the following supported type: String.", name)
+		}
+		if err := sqsCheckAttributeValue("message system", name, a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func sqsCheckAttributeValue(kind, name string, a MessageAttribute) *awsproto.Error {
+	tt := sqsTransportType(a.DataType)
+	if tt == 0 || len(a.DataType) > 256 || strings.HasSuffix(a.DataType, ".") {
+		return sqsErr(sqsInvalidParameter, "The type of %s attribute '%s' is invalid. You must use only the following supported type prefixes: Binary, Number, String.", kind, name)
+	}
+	if tt == 2 && len(a.BinaryValue) == 0 || tt == 1 && a.StringValue == "" {
+		return sqsErr(sqsInvalidParameter, "%s attribute '%s' must contain a non-empty value of %s attribute type '%s'.", sqsUpperFirst(kind), name, kind, a.DataType)
+	}
+	if tt == 1 {
+		if r, bad := sqsInvalidRune(a.StringValue); bad {
+			return sqsErr(sqsInvalidParameter, "%s attribute '%s' contains the invalid character '#x%X'.", sqsUpperFirst(kind), name, r)
+		}
+	}
+	if strings.HasPrefix(a.DataType, "Number") {
+		if f, err := strconv.ParseFloat(strings.TrimSpace(a.StringValue), 64); err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+			return sqsErr(sqsInvalidParameter, "Can't cast the value of %s attribute '%s' to a number.", kind, name)
+		}
+	}
+	return nil
+}
+
+func sqsUpperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+func sqsValidAttributeName(name string) bool {
+	if name == "" || len(name) > 256 || name[0] == '.' || name[len(name)-1] == '.' || strings.Contains(name, "..") {
+		return false
+	}
+	lower := strings.ToLower(name)
+	if strings.HasPrefix(lower, "aws.") || strings.HasPrefix(lower, "amazon.") {
+		return false
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// sqsMessageSize is what counts against MaximumMessageSize: the body and
+// every attribute's name, type and value.
+func sqsMessageSize(body string, attrs map[string]MessageAttribute) int {
+	n := len(body)
+	for name, a := range attrs {
+		n += len(name) + len(a.DataType) + len(a.StringValue) + len(a.BinaryValue)
+	}
+	return n
+}
+
+func sqsMD5(s string) string {
+	sum := md5.Sum([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+// sqsAttributesMD5 is SQS's digest of message attributes: for each, in
+// name order, the name, the data type, a transport byte (1 String or
+// Number, 2 Binary) and the value, strings and values each preceded by
+// their length as four big-endian bytes. No attributes digest to "".
+func sqsAttributesMD5(attrs map[string]MessageAttribute) string {
+	if len(attrs) == 0 {
+		return ""
+	}
+	h := md5.New()
+	field := func(b []byte) {
+		var n [4]byte
+		binary.BigEndian.PutUint32(n[:], uint32(len(b)))
+		h.Write(n[:])
+		h.Write(b)
+	}
+	for _, name := range slices.Sorted(maps.Keys(attrs)) {
+		a := attrs[name]
+		field([]byte(name))
+		field([]byte(a.DataType))
+		tt := sqsTransportType(a.DataType)
+		h.Write([]byte{tt})
+		if tt == 2 {
+			field(a.BinaryValue)
+		} else {
+			field([]byte(a.StringValue))
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// ReceiveMessage receives up to MaxNumberOfMessages messages, making them
+// invisible for the visibility timeout. With a wait (WaitTimeSeconds, or
+// the queue's ReceiveMessageWaitTimeSeconds) it long-polls: it returns as
+// soon as a message can be received, or empty-handed when the wait (real
+// time) is over or ctx ends. It never holds the world's lock while
+// waiting. A message received more often than its queue's redrive policy
+// allows moves to the dead-letter queue instead of being returned.
+func (w *World) ReceiveMessage(ctx context.Context, queue string, in ReceiveMessageInput) ([]ReceivedMessage, error) {
+	max := 1
+	if n := in.MaxNumberOfMessages; n != nil {
+		if *n < 1 || *n > sqsMaxBatchEntries {
+			return nil, sqsInvalidValue("MaxNumberOfMessages", *n, "Must be between 1 and 10, if provided.")
+		}
+		max = *n
+	}
+	if v := in.VisibilityTimeout; v != nil && (*v < 0 || *v > sqsMaxVisibility) {
+		return nil, sqsInvalidValue("VisibilityTimeout", *v, "Must be >= 0 and <= 43200, if provided.")
+	}
+	if v := in.WaitTimeSeconds; v != nil && (*v < 0 || *v > sqsMaxWait) {
+		return nil, sqsInvalidValue("WaitTimeSeconds", *v, "Must be >= 0 and <= 20, if provided.")
+	}
+	var deadline time.Time
+	for first := true; ; first = false {
+		w.mu.Lock()
+		q, err := w.sqsQueueLocked(queue)
+		if err != nil {
+			w.mu.Unlock()
+			return nil, err
+		}
+		if first {
+			wait := q.seconds(sqsAttrWait)
+			if in.WaitTimeSeconds != nil {
+				wait = time.Duration(*in.WaitTimeSeconds) * time.Second
+			}
+			deadline = time.Now().Add(wait)
+		}
+		now := w.clock.Now()
+		out, next := w.sqsReceiveLocked(q, now, max, in)
+		changed := q.changed
+		remaining := time.Until(deadline)
+		if first && len(out) == 0 && remaining > 0 {
+			// Logged so that the timeline (and tests) can see a receiver
+			// parked on the queue.
+			w.emitLocked(Event{Kind: EvSQS, Detail: "long poll waiting " + queue})
+		}
+		w.mu.Unlock()
+		if len(out) > 0 {
+			return out, nil
+		}
+		if remaining <= 0 || !w.sqsWait(ctx, changed, remaining, next.Sub(now), !next.IsZero()) {
+			return nil, nil
+		}
+	}
+}
+
+// sqsWait blocks until the queue changes, the next message becomes
+// visible on the world clock (when hasNext), the wait is over, or ctx
+// ends. It reports false when ctx ended.
+func (w *World) sqsWait(ctx context.Context, changed <-chan struct{}, remaining, untilNext time.Duration, hasNext bool) bool {
+	wait := time.NewTimer(remaining)
+	defer wait.Stop()
+	var due chan struct{} // nil, and never ready, without an upcoming instant
+	if hasNext {
+		due = make(chan struct{})
+		// On the world clock, so that advancing a simulated clock wakes
+		// the receiver as the passing of real time does.
+		t := w.clock.AfterFunc(untilNext, func() { close(due) })
+		defer t.Stop()
+	}
+	select {
+	case <-changed:
+	case <-due:
+	case <-wait.C:
+	case <-ctx.Done():
+		return false
+	}
+	return true
+}
+
+// sqsReceiveLocked takes up to max receivable messages. With none, it
+// returns the earliest instant a message becomes visible (zero if none
+// will without a change to the queue).
+func (w *World) sqsReceiveLocked(q *sqsQueue, now time.Time, max int, in ReceiveMessageInput) ([]ReceivedMessage, time.Time) {
+	w.sqsExpireLocked(q, now)
+	visibility := q.seconds(sqsAttrVisibility)
+	if in.VisibilityTimeout != nil {
+		visibility = time.Duration(*in.VisibilityTimeout) * time.Second
+	}
+	// In a FIFO queue, a group with a message in flight delivers nothing
+	// else, and a message not yet visible holds back the rest of its group.
+	var blocked map[string]bool
+	if q.fifo {
+		blocked = map[string]bool{}
+		for _, m := range q.msgs {
+			if m.inFlight(now) {
+				blocked[m.groupID] = true
+			}
+		}
+	}
+	var (
+		out   []ReceivedMessage
+		next  time.Time
+		moved []*sqsMessage
+	)
+	for _, m := range q.msgs {
+		if m.visibleAt.After(now) {
+			if next.IsZero() || m.visibleAt.Before(next) {
+				next = m.visibleAt
+			}
+			if q.fifo {
+				blocked[m.groupID] = true
+			}
+			continue
+		}
+		if len(out) == max {
+			break
+		}
+		if q.fifo && blocked[m.groupID] {
+			continue
+		}
+		if q.redrive != nil && m.received >= q.redrive.maxReceiveCount {
+			if _, ok := w.sqsQueueByARNLocked(q.redrive.targetARN); ok {
+				moved = append(moved, m)
+				continue
+			}
+		}
+		m.received++
+		if m.received == 1 {
+			m.firstReceive = now
+		}
+		m.receivedAt = now
+		m.visibleAt = now.Add(visibility)
+		m.handle = w.sqsReceiptHandleLocked(q, m)
+		out = append(out, q.view(m, in))
+	}
+	for _, m := range moved {
+		dlq, _ := w.sqsQueueByARNLocked(q.redrive.targetARN)
+		w.sqsMoveToDeadLetterLocked(q, dlq, m, now)
+	}
+	return out, next
+}
+
+// sqsMoveToDeadLetterLocked moves a message to a dead-letter queue as a fresh
+// message with the same id, body and attributes. A standard queue keeps
+// its enqueue time (retention counts from the original send); a FIFO queue
+// restarts it, as SQS does.
+func (w *World) sqsMoveToDeadLetterLocked(src, dlq *sqsQueue, m *sqsMessage, now time.Time) {
+	src.removeLocked(m)
+	moved := *m
+	moved.received, moved.firstReceive, moved.receivedAt, moved.handle = 0, time.Time{}, time.Time{}, ""
+	moved.visibleAt = now
+	moved.dlqSource = src.arn
+	if dlq.fifo {
+		moved.enqueued = now
+		moved.seq = dlq.nextSeqLocked()
+	}
+	dlq.msgs = append(dlq.msgs, &moved)
+	dlq.byID[moved.id] = &moved
+	dlq.notifyLocked()
+	w.emitLocked(Event{Kind: EvSQS, Detail: "message moved to dead-letter queue " + src.name + " -> " + dlq.name + " " + m.id})
+}
+
+// view renders a message as received, with the requested attributes.
+func (q *sqsQueue) view(m *sqsMessage, in ReceiveMessageInput) ReceivedMessage {
+	all := slices.Contains(in.AttributeNames, sqsAttrAll)
+	sys := map[string]string{}
+	add := func(name, v string) {
+		if v != "" && (all || slices.Contains(in.AttributeNames, name)) {
+			sys[name] = v
+		}
+	}
+	millis := func(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
+	add(sqsSysSenderID, m.senderID)
+	add(sqsSysSent, millis(m.sent))
+	add(sqsSysReceiveCount, strconv.Itoa(m.received))
+	add(sqsSysFirstReceive, millis(m.firstReceive))
+	add(sqsSysGroupID, m.groupID)
+	if q.fifo {
+		add(sqsSysDedupID, m.dedupID)
+		add(sqsSysSequence, m.seq)
+	}
+	add(sqsSysTraceHeader, m.system[sqsSysTraceHeader].StringValue)
+	add(sqsSysDLQSource, m.dlqSource)
+
+	var attrs map[string]MessageAttribute
+	for name, a := range m.attrs {
+		if sqsWantAttribute(in.MessageAttributeNames, name) {
+			if attrs == nil {
+				attrs = map[string]MessageAttribute{}
+			}
+			attrs[name] = a
+		}
+	}
+	return ReceivedMessage{
+		MessageID: m.id, ReceiptHandle: m.handle, Body: m.body, MD5OfBody: m.md5Body,
+		Attributes: sys, MessageAttributes: attrs, MD5OfMessageAttributes: sqsAttributesMD5(attrs),
+	}
+}
+
+// sqsWantAttribute reports whether a message attribute was asked for: by
+// name, by All or .*, or by a "prefix.*" pattern.
+func sqsWantAttribute(patterns []string, name string) bool {
+	for _, p := range patterns {
+		switch {
+		case p == sqsAttrAll || p == ".*" || p == name:
+			return true
+		case strings.HasSuffix(p, ".*") && strings.HasPrefix(name, strings.TrimSuffix(p, "*")):
+			return true
+		}
+	}
+	return false
+}
+
+// Receipt handles are opaque to clients: "AQEB" and the base64 of the
+// queue name, the message id, the receive number and a random nonce. A
+// handle names one receive of one message on one queue.
+const sqsHandlePrefix = "AQEB"
+
+func (w *World) sqsReceiptHandleLocked(q *sqsQueue, m *sqsMessage) string {
+	raw := strings.Join([]string{q.name, m.id, strconv.Itoa(m.received), w.hexIDLocked("", 16)}, "\x00")
+	return sqsHandlePrefix + base64.StdEncoding.EncodeToString([]byte(raw))
+}
+
+// parseHandle returns the message id a receipt handle names, or
+// ReceiptHandleIsInvalid when it is not a handle of this queue.
+func (q *sqsQueue) parseHandle(h string) (string, *awsproto.Error) {
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(h, sqsHandlePrefix))
+	parts := strings.Split(string(raw), "\x00")
+	if !strings.HasPrefix(h, sqsHandlePrefix) || err != nil || len(parts) != 4 || parts[0] != q.name {
+		e := sqsErr("ReceiptHandleIsInvalid", "The input receipt handle %q is not a valid receipt handle.", h)
+		e.Status = 404
+		return "", e
+	}
+	return parts[1], nil
+}
+
+// DeleteMessage deletes the message a receipt handle was issued for. As
+// SQS documents, a handle of a message that is gone (deleted, expired,
+// purged) succeeds, and an older handle of a message received again since
+// succeeds without deleting it.
+func (w *World) DeleteMessage(queue, handle string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	q, err := w.sqsQueueLocked(queue)
+	if err != nil {
+		return err
+	}
+	if e := w.sqsDeleteLocked(q, handle); e != nil {
+		return e
+	}
+	return nil
+}
+
+// DeleteMessageBatch deletes up to ten messages; see DeleteMessage.
+func (w *World) DeleteMessageBatch(queue string, entries []ReceiptEntry) ([]ReceiptResult, error) {
+	return w.sqsReceiptBatch(queue, entries, "DeleteMessageBatchRequestEntry", func(q *sqsQueue, e ReceiptEntry) *awsproto.Error {
+		return w.sqsDeleteLocked(q, e.ReceiptHandle)
+	})
+}
+
+func (w *World) sqsReceiptBatch(queue string, entries []ReceiptEntry, entryName string, f func(*sqsQueue, ReceiptEntry) *awsproto.Error) ([]ReceiptResult, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	q, err := w.sqsQueueLocked(queue)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(entries))
+	for i, e := range entries {
+		ids[i] = e.ID
+	}
+	if err := sqsCheckBatch(ids, entryName); err != nil {
+		return nil, err
+	}
+	out := make([]ReceiptResult, len(entries))
+	for i, e := range entries {
+		out[i] = ReceiptResult{ID: e.ID, Err: f(q, e)}
+	}
+	return out, nil
+}
+
+func (w *World) sqsDeleteLocked(q *sqsQueue, handle string) *awsproto.Error {
+	if handle == "" {
+		return sqsMissing("ReceiptHandle")
+	}
+	id, e := q.parseHandle(handle)
+	if e != nil {
+		return e
+	}
+	m, ok := q.byID[id]
+	if !ok || m.handle != handle {
+		return nil
+	}
+	q.removeLocked(m)
+	q.notifyLocked() // a FIFO group may be free again
+	w.emitLocked(Event{Kind: EvSQS, Detail: "message deleted " + q.name + " " + id})
+	return nil
+}
+
+// ChangeMessageVisibility makes an in-flight message visible again after
+// timeout seconds (0 to 43200, and no later than 12 hours after it was
+// received). A handle that is not the message's latest, or a message not
+// in flight, fails with AWS.SimpleQueueService.MessageNotInflight.
+func (w *World) ChangeMessageVisibility(queue, handle string, timeout int) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	q, err := w.sqsQueueLocked(queue)
+	if err != nil {
+		return err
+	}
+	if e := w.sqsChangeVisibilityLocked(q, handle, timeout); e != nil {
+		return e
+	}
+	return nil
+}
+
+// ChangeMessageVisibilityBatch changes up to ten messages' visibility; see
+// ChangeMessageVisibility.
+func (w *World) ChangeMessageVisibilityBatch(queue string, entries []ReceiptEntry) ([]ReceiptResult, error) {
+	return w.sqsReceiptBatch(queue, entries, "ChangeMessageVisibilityBatchRequestEntry", func(q *sqsQueue, e ReceiptEntry) *awsproto.Error {
+		return w.sqsChangeVisibilityLocked(q, e.ReceiptHandle, e.VisibilityTimeout)
+	})
+}
+
+func (w *World) sqsChangeVisibilityLocked(q *sqsQueue, handle string, timeout int) *awsproto.Error {
+	if handle == "" {
+		return sqsMissing("ReceiptHandle")
+	}
+	if timeout < 0 || timeout > sqsMaxVisibility {
+		return sqsInvalidValue("VisibilityTimeout", timeout, "Must be between 0 and 43200, if provided.")
+	}
+	id, e := q.parseHandle(handle)
+	if e != nil {
+		return e
+	}
+	now := w.clock.Now()
+	w.sqsExpireLocked(q, now)
+	m, ok := q.byID[id]
+	if !ok || m.handle != handle || !m.inFlight(now) {
+		return sqsErr("AWS.SimpleQueueService.MessageNotInflight", "Message does not exist or is not available for visibility timeout change.")
+	}
+	until := now.Add(time.Duration(timeout) * time.Second)
+	if until.After(m.receivedAt.Add(sqsMaxVisibility * time.Second)) {
+		return sqsInvalidValue("VisibilityTimeout", timeout, fmt.Sprintf("Total VisibilityTimeout for the message is beyond the limit [%d seconds]", sqsMaxVisibility))
+	}
+	m.visibleAt = until
+	q.notifyLocked()
+	return nil
+}
+
+// removeLocked drops a message from its queue.
+func (q *sqsQueue) removeLocked(m *sqsMessage) {
+	delete(q.byID, m.id)
+	if i := slices.Index(q.msgs, m); i >= 0 {
+		q.msgs = slices.Delete(q.msgs, i, i+1)
+	}
+}
+
+// sqsExpireLocked drops the messages older than the retention period and the
+// FIFO deduplication records older than their window.
+func (w *World) sqsExpireLocked(q *sqsQueue, now time.Time) {
+	retention := q.seconds(sqsAttrRetention)
+	q.msgs = slices.DeleteFunc(q.msgs, func(m *sqsMessage) bool {
+		if now.Sub(m.enqueued) < retention {
+			return false
+		}
+		delete(q.byID, m.id)
+		return true
+	})
+	maps.DeleteFunc(q.dedup, func(_ string, d sqsDedup) bool { return !now.Before(d.expires) })
+}
+
+// countsLocked returns the approximate counts: visible, in flight, delayed.
+func (q *sqsQueue) countsLocked(now time.Time) (visible, inFlight, delayed int) {
+	for _, m := range q.msgs {
+		switch {
+		case !m.visibleAt.After(now):
+			visible++
+		case m.received > 0:
+			inFlight++
+		default:
+			delayed++
+		}
+	}
+	return visible, inFlight, delayed
+}
