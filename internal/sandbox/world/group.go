@@ -145,7 +145,14 @@ func (w *World) CreateAutoScalingGroup(in CreateGroupInput) error {
 	return nil
 }
 
+// MaxGroupCapacity caps a group's desired capacity in the sandbox, whose
+// instances are local ports and processes.
+const MaxGroupCapacity = 10000
+
 func checkBounds(minSize, maxSize, desired int) error {
+	if desired > MaxGroupCapacity {
+		return awsproto.Validation("Desired capacity %d is above the sandbox's limit of %d instances per group.", desired, MaxGroupCapacity)
+	}
 	if minSize < 0 {
 		return awsproto.Validation("1 validation error detected: Value '%d' at 'minSize' failed to satisfy constraint: Member must have value greater than or equal to 0", minSize)
 	}
@@ -329,6 +336,9 @@ func (w *World) SetDesiredCapacity(name string, desired int, honorCooldown bool)
 	}
 	if desired < g.Min {
 		return awsproto.Validation("New SetDesiredCapacity value %d is below min value %d for the AutoScalingGroup.", desired, g.Min)
+	}
+	if err := checkBounds(g.Min, g.Max, desired); err != nil {
+		return err
 	}
 	now := w.clock.Now()
 	if honorCooldown && !g.LastScaling.IsZero() && now.Before(g.LastScaling.Add(w.seconds(w.minimum(g.DefaultCooldown)))) {

@@ -301,10 +301,9 @@ func (w *World) EC2Instances(ids []string, filters []InstanceFilter) ([]Instance
 	if err := w.checkInstanceIDsLocked(ids); err != nil {
 		return nil, err
 	}
-	now := w.clock.Now()
 	var out []Instance
 	for _, in := range w.insts {
-		if in.EC2State == EC2Terminated && now.Sub(in.terminatedAt) > terminatedVisibility {
+		if !w.visibleLocked(in.ID) {
 			continue
 		}
 		if len(ids) > 0 && !slices.Contains(ids, in.ID) {
@@ -330,13 +329,34 @@ func (w *World) EC2Instances(ids []string, filters []InstanceFilter) ([]Instance
 	return out, nil
 }
 
+// visibleLocked reports whether EC2 still lists an instance; instances
+// terminated longer than terminatedVisibility ago are forgotten here.
+func (w *World) visibleLocked(id string) bool {
+	in, ok := w.insts[id]
+	if !ok {
+		return false
+	}
+	if in.EC2State == EC2Terminated && !w.inGroupLocked(in) {
+		if w.clock.Now().Sub(in.terminatedAt) > terminatedVisibility {
+			delete(w.insts, id)
+			return false
+		}
+	}
+	return true
+}
+
+func (w *World) inGroupLocked(in *Instance) bool {
+	g, ok := w.groups[in.Group]
+	return ok && slices.Contains(g.Instances, in.ID)
+}
+
 func (w *World) checkInstanceIDsLocked(ids []string) error {
 	var missing []string
 	for _, id := range ids {
 		if !instanceIDPattern.MatchString(id) {
 			return awsproto.Errorf("InvalidInstanceID.Malformed", "Invalid id: \"%s\"", id)
 		}
-		if _, ok := w.insts[id]; !ok {
+		if !w.visibleLocked(id) {
 			missing = append(missing, id)
 		}
 	}
@@ -588,6 +608,9 @@ func (w *World) CreateEC2Tags(ids []string, tags []KV) error {
 func (w *World) DeleteEC2Tags(ids []string, keys []string, values []*string) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if len(values) != len(keys) {
+		return awsproto.Errorf("InvalidParameterValue", "DeleteTags needs one value (or nil) per key: got %d keys and %d values", len(keys), len(values))
+	}
 	if len(ids) == 0 {
 		return awsproto.Errorf("MissingParameter", "The request must contain the parameter resourceIdSet")
 	}
@@ -638,9 +661,8 @@ func (w *World) EC2Tags(filters []InstanceFilter) ([]EC2Tag, error) {
 		}
 	}
 	var all []EC2Tag
-	now := w.clock.Now()
 	for _, in := range w.insts {
-		if in.EC2State == EC2Terminated && now.Sub(in.terminatedAt) > terminatedVisibility {
+		if !w.visibleLocked(in.ID) {
 			continue
 		}
 		for k, v := range in.Tags {

@@ -1,6 +1,7 @@
 package world
 
 import (
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -129,7 +130,7 @@ func (w *World) CreateLaunchTemplate(name string, v LaunchTemplateVersion, tags 
 	}
 	now := w.clock.Now().UTC()
 	v.Number, v.Created = 1, now
-	t := &LaunchTemplate{ID: w.hexIDLocked("lt-0", 16), Name: name, Created: now, DefaultVersion: 1, Versions: []*LaunchTemplateVersion{&v}, Tags: tags}
+	t := &LaunchTemplate{ID: w.hexIDLocked("lt-0", 16), Name: name, Created: now, DefaultVersion: 1, Versions: []*LaunchTemplateVersion{&v}, Tags: maps.Clone(tags)}
 	w.lts[t.ID] = t
 	return w.copyTemplate(t), nil
 }
@@ -164,9 +165,19 @@ func (w *World) validTemplateDataLocked(v *LaunchTemplateVersion) error {
 	return nil
 }
 
+// copyTemplate returns a deep copy that callers may read without the lock.
 func (w *World) copyTemplate(t *LaunchTemplate) LaunchTemplate {
 	c := *t
-	c.Versions = slices.Clone(t.Versions)
+	c.Tags = maps.Clone(t.Tags)
+	c.Versions = make([]*LaunchTemplateVersion, len(t.Versions))
+	for i, v := range t.Versions {
+		vc := *v
+		vc.TagSpecs = make([]TagSpec, len(v.TagSpecs))
+		for j, ts := range v.TagSpecs {
+			vc.TagSpecs[j] = TagSpec{ResourceType: ts.ResourceType, Tags: slices.Clone(ts.Tags)}
+		}
+		c.Versions[i] = &vc
+	}
 	return c
 }
 
@@ -214,7 +225,12 @@ func (w *World) LaunchTemplates(ids, names []string) ([]LaunchTemplate, error) {
 		}
 		out = append(out, w.copyTemplate(t))
 	}
-	slices.SortFunc(out, func(a, b LaunchTemplate) int { return a.Created.Compare(b.Created) })
+	slices.SortFunc(out, func(a, b LaunchTemplate) int {
+		if c := a.Created.Compare(b.Created); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
 	return out, nil
 }
 
@@ -227,7 +243,7 @@ func (w *World) DeleteLaunchTemplate(id, name string) (LaunchTemplate, error) {
 		return LaunchTemplate{}, err
 	}
 	delete(w.lts, t.ID)
-	return *t, nil
+	return w.copyTemplate(t), nil
 }
 
 // resolveVersionLocked turns "$Default", "$Latest" or a number into a version.
