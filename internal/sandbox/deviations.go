@@ -19,5 +19,12 @@ var Deviations = []string{
 	"Spot interruption (injected): the notice appears in IMDS and the group starts terminating the instance at once (its hooks run); at the notice time the instance is reclaimed whatever its hooks.",
 	"--relax-limits lowers every time minimum to 1 s: HeartbeatTimeout (30 s), the launch back-off base (10 s), cooldowns and name-reuse waits. Nothing else changes.",
 	"Terminated instances stay visible to DescribeInstances for one hour of simulated time.",
+	"A group's desired capacity is capped at 10,000 instances.",
+	"DescribeInstances does not model network interfaces, block device mappings, public addresses or security groups; an instance in a zone-only group has no subnet or VPC.",
+	"SQS: counts are exact and standard queues deliver in send order without duplicates; a stale receipt handle deletes nothing and succeeds; queue policies and KMS settings are stored, not enforced; the maximum message size is 1 MiB.",
+	"SQS long polls wait in real time (visibility, delays and retention follow the sandbox clock).",
+	"SNS: signatures are dummies that verify against nothing; HTTP(S) deliveries are retried 3 times, 20 s apart (1 s with --relax-limits); DeliveryPolicy, topic policies, KMS and data protection are stored, not applied; email, SMS and mobile protocols are refused.",
+	"SNS lambda subscriptions and EventBridge Lambda targets are recorded, never invoked.",
+	"EventBridge: schedule rules are stored but never fire; InputPath takes dot notation only; targets other than SQS, SNS, Lambda and event buses are refused.",
 	"State lives in memory and is lost when the sandbox exits; the event log keeps the last 200,000 events.",
 }

@@ -91,6 +91,9 @@ var ops = map[string]op{
 	"DescribeLifecycleHookTypes":           (*Handler).describeLifecycleHookTypes,
 	"DescribeAutoScalingNotificationTypes": (*Handler).describeAutoScalingNotificationTypes,
 	"DescribeAccountLimits":                (*Handler).describeAccountLimits,
+	"PutNotificationConfiguration":         (*Handler).putNotificationConfiguration,
+	"DescribeNotificationConfigurations":   (*Handler).describeNotificationConfigurations,
+	"DeleteNotificationConfiguration":      (*Handler).deleteNotificationConfiguration,
 }
 
 // ServeHTTP serves one awsquery request. The caller has matched
