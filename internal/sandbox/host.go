@@ -97,21 +97,16 @@ func (h *host) Boot(b world.Boot) (err error) {
 	return nil
 }
 
-// instanceEnv is the environment an instance's programs see: the SDK's
-// standard variables point at this instance's own API port and IMDS, and
-// no credentials are inherited, so programs take the role credentials from
-// IMDS as on EC2.
+// instanceEnv is the environment an instance's programs see on top of the
+// sandbox's own, less every inherited AWS_* variable (see package
+// instance): the SDK's standard variables point at this instance's own API
+// port and IMDS, so programs take the role credentials from IMDS as on EC2.
 func (h *host) instanceEnv(hi *hostInstance) []string {
 	return []string{
 		"AWS_ENDPOINT_URL=" + hi.apiURL,
 		"AWS_EC2_METADATA_SERVICE_ENDPOINT=" + hi.imds.Endpoint(),
-		"AWS_EC2_METADATA_DISABLED=",
 		"AWS_REGION=" + h.region,
 		"AWS_DEFAULT_REGION=" + h.region,
-		"AWS_ACCESS_KEY_ID=",
-		"AWS_SECRET_ACCESS_KEY=",
-		"AWS_SESSION_TOKEN=",
-		"AWS_PROFILE=",
 		"AWS_CONFIG_FILE=" + filepath.Join(hi.dir, ".aws-config"),
 		"AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(hi.dir, ".aws-credentials"),
 		"HOME=" + hi.dir,

@@ -106,7 +106,7 @@ func start(spec Spec, log *slog.Logger) (*Process, error) {
 		ID:        spec.ID,
 		UserData:  spec.UserData,
 		Dir:       dir,
-		Env:       mergeEnv(os.Environ(), spec.Env, []string{rootEnv + "=" + root}),
+		Env:       mergeEnv(withoutAWS(os.Environ()), spec.Env, []string{rootEnv + "=" + root}),
 		Grace:     defaultGrace,
 		ParentPID: os.Getpid(),
 	})
@@ -341,4 +341,17 @@ func (p *Process) killAll() {
 	for _, pid := range pids {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
+}
+
+// withoutAWS drops every inherited AWS_* variable: an instance starts like
+// an EC2 host, with no credentials or endpoints of the operator's own; its
+// AWS settings come from Spec.Env and its IMDS.
+func withoutAWS(env []string) []string {
+	out := make([]string, 0, len(env))
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "AWS_") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
