@@ -80,9 +80,10 @@ func (e *Error) faultType() string {
 // WriteQueryError writes the awsquery <ErrorResponse>.
 func WriteQueryError(w http.ResponseWriter, ns, requestID string, e *Error) {
 	type errElem struct {
-		Type    string `xml:"Type"`
-		Code    string `xml:"Code"`
-		Message string `xml:"Message"`
+		Type    string    `xml:"Type"`
+		Code    string    `xml:"Code"`
+		Message string    `xml:"Message"`
+		Detail  *struct{} `xml:"Detail"`
 	}
 	type envelope struct {
 		XMLName   xml.Name `xml:"ErrorResponse"`
@@ -90,9 +91,13 @@ func WriteQueryError(w http.ResponseWriter, ns, requestID string, e *Error) {
 		Error     errElem  `xml:"Error"`
 		RequestID string   `xml:"RequestId"`
 	}
+	el := errElem{Type: e.faultType(), Code: e.Code, Message: e.Message}
+	if ns == NSSQS {
+		el.Detail = &struct{}{} // SQS's query errors carry an empty <Detail/>
+	}
 	var buf bytes.Buffer
 	buf.WriteString(xml.Header)
-	_ = xml.NewEncoder(&buf).Encode(envelope{NS: ns, Error: errElem{e.faultType(), e.Code, e.Message}, RequestID: requestID})
+	_ = xml.NewEncoder(&buf).Encode(envelope{NS: ns, Error: el, RequestID: requestID})
 	writeBody(w, e.HTTPStatus(), "text/xml", requestID, buf.Bytes())
 }
 
