@@ -1,0 +1,78 @@
+// Package jobs runs the user's commands (pre-termination steps, leader-only
+// jobs) under small supervisor processes that survive the agent: a step
+// keeps running, and its outcome is recorded, when the agent crashes, and
+// a restarted agent adopts it instead of starting it again.
+//
+// # Processes
+//
+// Start re-executes the current binary twice: as a short-lived launcher,
+// which starts the supervisor in a session of its own (setsid) and exits,
+// so that the supervisor is nobody's child in the agent and is reaped by
+// init (or the nearest child subreaper) when it exits; and as that
+// supervisor. The package's init function recognises the re-exec (the
+// LIFEGUARD_JOBS_SUPERVISOR environment variable) and runs the launcher or
+// the supervisor instead of the program; like the sandbox's instance shim,
+// this is the one place a library package calls os.Exit. So the binary
+// that calls Start must link this package, which it does by calling Start.
+// The supervisor has no parent-death signal: it is meant to outlive the
+// agent. (Under systemd, that takes KillMode=process or mixed in the
+// agent's unit; with the default control-group mode, a restart of the
+// agent kills its supervisors as well.)
+//
+// The supervisor makes itself a child subreaper, so descendants of the
+// command that daemonize (double fork, setsid) are re-parented to it, and
+// starts the command without a shell (Argv is exec'd as is) in a process
+// group of its own, whose ID is the command's PID, separate from the
+// supervisor's: the group can then be signalled without signalling the
+// supervisor, and, should the supervisor die, without finding it. The
+// command's standard input is /dev/null; its standard output and error go
+// to output.log. The command has SIGKILL as its parent-death signal, so it
+// does not run on unsupervised when the supervisor is killed.
+//
+// The command is stopped, on Stop (which sends SIGTERM to the supervisor)
+// or when its Timeout expires, as a group: SIGTERM and SIGCONT to its
+// process group and to every process below the supervisor, then SIGKILL to
+// whatever is left after Grace, until /proc shows none. When the command
+// exits on its own, processes it left behind (in its group or below the
+// supervisor) are stopped the same way, with the same grace. The outcome
+// is recorded only once none is left, so when Wait returns an outcome no
+// process of the step remains.
+//
+// # Files
+//
+// Everything lives in Spec.Dir, which belongs to one run: Start refuses a
+// directory in which a run was already started (ErrAlreadyStarted), so a
+// step is never started twice there; a rerun uses a new directory.
+//
+//	spec.json       what to run; written by Start, created exclusively
+//	lock            flock'ed from Start until the supervisor exits
+//	supervisor.pid  {"pid":123,"startTime":456}: the supervisor's PID and
+//	                its start time in clock ticks since boot (field 22 of
+//	                /proc/<pid>/stat)
+//	status.json     {"state":"running",…} once the command has started,
+//	                then {"state":"exited",…,"outcome":{…}}
+//	output.log      the command's standard output and error
+//	supervisor.log  the launcher's and supervisor's own messages
+//
+// supervisor.pid and status.json are written atomically (a temporary file,
+// fsync, rename, fsync of the directory). Start returns once status.json
+// records the running command (or its outcome, when it could not be
+// executed), so Adopt after an agent crash right after Start finds it.
+//
+// # Liveness
+//
+// The supervisor is alive when a process with the recorded PID exists, is
+// not a zombie, and has the recorded start time; a reused PID has another
+// start time. Before supervisor.pid exists (an agent that crashed inside
+// Start), the supervisor, or the launcher about to start it, is alive while
+// the lock is held: the lock's open file description is shared by Start,
+// the launcher and the supervisor, so it is released only when all of them
+// are gone. Waiting needs no child relationship: Wait polls status.json
+// and the supervisor's liveness every 25 ms.
+//
+// When the supervisor is found dead without an outcome (it was killed),
+// Adopt and Wait first SIGKILL what is left of the command's process group
+// (the command itself died of its parent-death signal), then report the
+// loss. Processes that left the group and were re-parented to init when
+// the supervisor died cannot be found; only a cgroup could.
+package jobs
