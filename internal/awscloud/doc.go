@@ -1,0 +1,8 @@
+// Package awscloud is the only package that imports the AWS SDK. It
+// implements the domain packages' small interfaces (lifecycle.Completer,
+// the agent's Metadata and Group) over aws-sdk-go-v2 and turns AWS errors
+// into the domain's own (AWS's "No active Lifecycle Action found …" becomes
+// lifecycle.ErrNoActiveAction). Endpoints come from the SDK's standard
+// configuration (AWS_ENDPOINT_URL, AWS_EC2_METADATA_SERVICE_ENDPOINT), so
+// pointing it at the sandbox is configuration, never a code path.
+package awscloud

@@ -1,0 +1,97 @@
+package awscloud
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
+)
+
+// Metadata reads this instance's metadata over IMDSv2 only.
+type Metadata struct {
+	c *imds.Client
+}
+
+// NewMetadata returns an IMDS reader using the SDK configuration cfg (its
+// endpoint comes from AWS_EC2_METADATA_SERVICE_ENDPOINT when set). It never
+// falls back to IMDSv1.
+func NewMetadata(cfg aws.Config) *Metadata {
+	return &Metadata{c: imds.NewFromConfig(cfg, func(o *imds.Options) { o.EnableFallback = aws.FalseTernary })}
+}
+
+// InstanceID returns the instance's id.
+func (m *Metadata) InstanceID(ctx context.Context) (string, error) {
+	s, _, err := m.get(ctx, "instance-id")
+	return s, err
+}
+
+// Region returns the instance's region.
+func (m *Metadata) Region(ctx context.Context) (string, error) {
+	out, err := m.c.GetRegion(ctx, &imds.GetRegionInput{})
+	if err != nil {
+		return "", fmt.Errorf("read region from IMDS: %w", err)
+	}
+	return out.Region, nil
+}
+
+// TargetLifecycleState returns autoscaling/target-lifecycle-state, or ""
+// while IMDS has none (404).
+func (m *Metadata) TargetLifecycleState(ctx context.Context) (string, error) {
+	s, found, err := m.get(ctx, "autoscaling/target-lifecycle-state")
+	if !found {
+		return "", err
+	}
+	return strings.TrimSpace(s), err
+}
+
+// SpotNotice is a spot interruption notice.
+type SpotNotice struct {
+	Action string
+	Time   time.Time
+}
+
+// SpotInterruption returns the spot/instance-action notice, or nil while
+// there is none (404).
+func (m *Metadata) SpotInterruption(ctx context.Context) (*SpotNotice, error) {
+	s, found, err := m.get(ctx, "spot/instance-action")
+	if err != nil || !found {
+		return nil, err
+	}
+	var v struct {
+		Action string `json:"action"`
+		Time   string `json:"time"`
+	}
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		return nil, fmt.Errorf("decode spot/instance-action %q: %w", s, err)
+	}
+	t, err := time.Parse(time.RFC3339, v.Time)
+	if err != nil {
+		return nil, fmt.Errorf("decode spot/instance-action time %q: %w", v.Time, err)
+	}
+	return &SpotNotice{Action: v.Action, Time: t}, nil
+}
+
+// get reads a metadata path; found is false (with a nil error) on 404.
+func (m *Metadata) get(ctx context.Context, path string) (string, bool, error) {
+	out, err := m.c.GetMetadata(ctx, &imds.GetMetadataInput{Path: path})
+	if err != nil {
+		var re interface{ HTTPStatusCode() int }
+		if errors.As(err, &re) && re.HTTPStatusCode() == http.StatusNotFound {
+			return "", false, nil
+		}
+		return "", false, fmt.Errorf("read %s from IMDS: %w", path, err)
+	}
+	defer out.Content.Close()
+	b, err := io.ReadAll(io.LimitReader(out.Content, 1<<20))
+	if err != nil {
+		return "", false, fmt.Errorf("read %s from IMDS: %w", path, err)
+	}
+	return string(b), true, nil
+}
