@@ -1,0 +1,13 @@
+// Package lifecycle is the pure core of the agent's lifecycle-hook handling:
+// what an Auto Scaling lifecycle action is (Action, Hook, Key), how long it
+// may live (GlobalTimeout, Deadline, HeartbeatInterval), the plan of steps
+// run for it (Plan, Step), the journal that makes its handling survive an
+// agent restart (Journal, Record), and the Executor that runs a plan,
+// heartbeats and completes the action exactly once.
+//
+// It talks to Auto Scaling only through Completer and runs commands only
+// through StepRunner, both implemented elsewhere (internal/awscloud,
+// internal/jobs); it never imports the AWS SDK. Time comes from package time
+// directly; tests run it under testing/synctest. Package lifecycletest holds
+// fakes of both interfaces.
+package lifecycle
