@@ -256,7 +256,9 @@ func (s Status) validate(v *validator) {
 		return
 	}
 	host, port, err := net.SplitHostPort(s.Listen)
-	if err != nil || !validPort(port) {
+	// Port 0 picks a free port (the agent logs the address it got), so many
+	// agents can share one host.
+	if err != nil || (port != "0" && !validPort(port)) {
 		v.add("status.listen", fmt.Sprintf("%q is not host:port", s.Listen), fix)
 		return
 	}
