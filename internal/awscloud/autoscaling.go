@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/smithy-go"
 
+	"github.com/lifeguardhq/lifeguard/internal/agent"
 	"github.com/lifeguardhq/lifeguard/internal/lifecycle"
 )
 
@@ -85,19 +86,16 @@ func (a *AutoScaling) LifecycleHooks(ctx context.Context, group string) ([]lifec
 	return hooks, nil
 }
 
-// ErrNotInGroup reports an instance that DescribeAutoScalingInstances does
-// not list.
-var ErrNotInGroup = errors.New("instance is not in an Auto Scaling group")
-
 // InstanceMembership returns the instance's group and lifecycle state, or
-// an error wrapping ErrNotInGroup.
+// an error wrapping agent.ErrNotInGroup when DescribeAutoScalingInstances
+// does not list it.
 func (a *AutoScaling) InstanceMembership(ctx context.Context, instanceID string) (group, state string, err error) {
 	out, err := a.c.DescribeAutoScalingInstances(ctx, &autoscaling.DescribeAutoScalingInstancesInput{InstanceIds: []string{instanceID}})
 	if err != nil {
 		return "", "", fmt.Errorf("describe auto scaling instance %s: %w", instanceID, err)
 	}
 	if len(out.AutoScalingInstances) == 0 {
-		return "", "", fmt.Errorf("instance %s: %w", instanceID, ErrNotInGroup)
+		return "", "", fmt.Errorf("instance %s: %w", instanceID, agent.ErrNotInGroup)
 	}
 	in := out.AutoScalingInstances[0]
 	return aws.ToString(in.AutoScalingGroupName), aws.ToString(in.LifecycleState), nil

@@ -13,6 +13,7 @@ import (
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	"go.uber.org/goleak"
 
+	"github.com/lifeguardhq/lifeguard/internal/agent"
 	"github.com/lifeguardhq/lifeguard/internal/awscloud"
 	"github.com/lifeguardhq/lifeguard/internal/lifecycle"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox"
@@ -88,7 +89,7 @@ func TestAutoScalingAdapter(t *testing.T) {
 	if err != nil || group != "g" || state != "Pending:Wait" {
 		t.Fatalf("InstanceMembership = %q %q %v", group, state, err)
 	}
-	if _, _, err := a.InstanceMembership(ctx, "i-00000000000000000"); !errors.Is(err, awscloud.ErrNotInGroup) {
+	if _, _, err := a.InstanceMembership(ctx, "i-00000000000000000"); !errors.Is(err, agent.ErrNotInGroup) {
 		t.Errorf("unknown instance: %v, want ErrNotInGroup", err)
 	}
 	hooks, err := a.LifecycleHooks(ctx, "g")

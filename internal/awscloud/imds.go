@@ -12,7 +12,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
+
+	"github.com/lifeguardhq/lifeguard/internal/agent"
 )
+
+var _ agent.Metadata = (*Metadata)(nil)
 
 // Metadata reads this instance's metadata over IMDSv2 only.
 type Metadata struct {
@@ -51,15 +55,9 @@ func (m *Metadata) TargetLifecycleState(ctx context.Context) (string, error) {
 	return strings.TrimSpace(s), err
 }
 
-// SpotNotice is a spot interruption notice.
-type SpotNotice struct {
-	Action string
-	Time   time.Time
-}
-
 // SpotInterruption returns the spot/instance-action notice, or nil while
 // there is none (404).
-func (m *Metadata) SpotInterruption(ctx context.Context) (*SpotNotice, error) {
+func (m *Metadata) SpotInterruption(ctx context.Context) (*agent.SpotNotice, error) {
 	s, found, err := m.get(ctx, "spot/instance-action")
 	if err != nil || !found {
 		return nil, err
@@ -75,7 +73,7 @@ func (m *Metadata) SpotInterruption(ctx context.Context) (*SpotNotice, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decode spot/instance-action time %q: %w", v.Time, err)
 	}
-	return &SpotNotice{Action: v.Action, Time: t}, nil
+	return &agent.SpotNotice{Action: v.Action, Time: t}, nil
 }
 
 // get reads a metadata path; found is false (with a nil error) on 404.

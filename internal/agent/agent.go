@@ -1,0 +1,292 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lifeguardhq/lifeguard/internal/config"
+	"github.com/lifeguardhq/lifeguard/internal/lifecycle"
+)
+
+// Metadata is what the agent reads from the instance metadata service.
+// It is implemented by internal/awscloud over IMDSv2.
+type Metadata interface {
+	// InstanceID returns this instance's id.
+	InstanceID(ctx context.Context) (string, error)
+	// TargetLifecycleState returns autoscaling/target-lifecycle-state; ""
+	// when IMDS has none yet (404).
+	TargetLifecycleState(ctx context.Context) (string, error)
+	// SpotInterruption returns the spot/instance-action notice; nil when
+	// there is none (404).
+	SpotInterruption(ctx context.Context) (*SpotNotice, error)
+}
+
+// SpotNotice is a spot interruption notice: what EC2 will do to the
+// instance (terminate, stop, hibernate) and when.
+type SpotNotice struct {
+	Action string
+	Time   time.Time
+}
+
+// Group is what the agent asks Auto Scaling. It is implemented by
+// internal/awscloud.
+type Group interface {
+	// Instance returns the instance's group and lifecycle state
+	// (DescribeAutoScalingInstances), or an error wrapping ErrNotInGroup
+	// when Auto Scaling does not list the instance.
+	Instance(ctx context.Context, instanceID string) (Membership, error)
+	// Hooks returns the group's lifecycle hooks (DescribeLifecycleHooks).
+	Hooks(ctx context.Context, group string) ([]lifecycle.Hook, error)
+}
+
+// Membership is an instance's place in Auto Scaling.
+type Membership struct {
+	Group          string
+	LifecycleState string // such as "Pending:Wait", "InService", "Terminating:Wait"
+}
+
+// ErrNotInGroup means DescribeAutoScalingInstances does not list the
+// instance: it is not (or not yet) part of an Auto Scaling group.
+var ErrNotInGroup = errors.New("instance is not in an Auto Scaling group")
+
+// NoHook is the hook name under which the terminate plan is journaled when
+// the group has no matching terminate hook: the plan runs, and nothing is
+// completed. AWS does not allow ':' in hook names, so it names no real hook.
+const NoHook = "lifeguard:no-hook"
+
+// Deps are the agent's connections to the world.
+type Deps struct {
+	Metadata  Metadata
+	Group     Group
+	Completer lifecycle.Completer
+	// Steps runs the terminate plan's steps; nil means the supervisors of
+	// internal/jobs under cfg.Paths.JournalDir (NewStepRunner).
+	Steps lifecycle.StepRunner
+}
+
+// Lifecycle states (DescribeAutoScalingInstances) and target states (IMDS)
+// the agent acts on.
+const (
+	statePending            = "Pending"
+	statePendingWait        = "Pending:Wait"
+	statePendingProceed     = "Pending:Proceed"
+	stateTerminating        = "Terminating"
+	stateTerminatingWait    = "Terminating:Wait"
+	stateTerminatingProceed = "Terminating:Proceed"
+	stateTerminated         = "Terminated"
+	stateEnteringStandby    = "EnteringStandby"
+	stateStandby            = "Standby"
+	stateDetaching          = "Detaching"
+	stateDetached           = "Detached"
+	warmedPrefix            = "Warmed:"
+)
+
+const (
+	// actionsDir is the journal's subdirectory of paths.journal_dir.
+	actionsDir = "actions"
+	// maxBackoff caps the wait between retries of a failing call.
+	maxBackoff = time.Minute
+	// actionRetry is the first wait before running a failed lifecycle
+	// action again (doubling up to maxBackoff).
+	actionRetry = 5 * time.Second
+	// heartbeatCallTimeout bounds one heartbeat call made while probing.
+	heartbeatCallTimeout = 30 * time.Second
+	// noHookHeartbeatTimeout sizes the pseudo hook of NoHook actions: a
+	// 48 h deadline and one no-op heartbeat an hour.
+	noHookHeartbeatTimeout = 2 * time.Hour
+)
+
+// Agent is the per-instance daemon. Create it with New, serve Handler,
+// call Run once; Drain may be called at any time from any goroutine.
+type Agent struct {
+	cfg       config.Agent
+	log       *slog.Logger
+	md        Metadata
+	asg       Group
+	completer lifecycle.Completer
+	journal   *lifecycle.Journal
+	exec      *lifecycle.Executor // completes through Auto Scaling
+	noHook    *lifecycle.Executor // completes nothing (NoHook)
+	plan      lifecycle.Plan      // the terminate plan
+	probes    []prober
+	client    *http.Client // HTTP probes
+	metrics   *metrics
+
+	ran       atomic.Bool
+	started   time.Time // when Run started; set before Run starts goroutines
+	drainOnce sync.Once
+	drainCh   chan struct{} // closed by Drain
+	wake      chan struct{} // an action ended; buffered 1
+
+	mu      sync.Mutex
+	status  snapshot
+	actions []*actionState // every action handled, in order
+	spot    *SpotNotice
+}
+
+// New checks cfg and deps and returns an Agent. It opens (creating) the
+// journal in <cfg.Paths.JournalDir>/actions. Only source imds is
+// implemented. log may be nil.
+func New(cfg config.Agent, deps Deps, log *slog.Logger) (*Agent, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var errs []error
+	if err := cfg.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.Source != config.SourceIMDS {
+		errs = append(errs, fmt.Errorf("source %q is not implemented by this agent; use %q", cfg.Source, config.SourceIMDS))
+	}
+	if deps.Metadata == nil || deps.Group == nil || deps.Completer == nil {
+		errs = append(errs, errors.New("deps need Metadata, Group and Completer"))
+	}
+	plan := terminatePlan(cfg.Terminate)
+	if err := plan.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("terminate plan: %w", err))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("new agent: %w", err)
+	}
+	j, err := lifecycle.OpenJournal(filepath.Join(cfg.Paths.JournalDir, actionsDir))
+	if err != nil {
+		return nil, fmt.Errorf("new agent: %w", err)
+	}
+	steps := deps.Steps
+	if steps == nil {
+		steps = NewStepRunner(cfg.Paths.JournalDir, log)
+	}
+	m := newMetrics()
+	a := &Agent{
+		cfg:       cfg,
+		log:       log,
+		md:        meteredMetadata{next: deps.Metadata, m: m},
+		asg:       meteredGroup{next: deps.Group, m: m},
+		completer: meteredCompleter{next: deps.Completer, m: m},
+		journal:   j,
+		plan:      plan,
+		client:    newProbeClient(),
+		metrics:   m,
+		drainCh:   make(chan struct{}),
+		wake:      make(chan struct{}, 1),
+	}
+	for _, p := range cfg.Launch.Probes {
+		a.probes = append(a.probes, prober{name: p.Name, cfg: p, client: a.client})
+	}
+	runner := meteredSteps{next: steps, m: m}
+	a.exec = &lifecycle.Executor{Completer: a.completer, Steps: runner, Journal: j, Log: log, Env: a.stepEnv}
+	a.noHook = &lifecycle.Executor{Completer: nopCompleter{}, Steps: runner, Journal: j, Log: log, Env: a.stepEnv}
+	return a, nil
+}
+
+// terminatePlan turns the terminate configuration into a plan.
+func terminatePlan(t config.Terminate) lifecycle.Plan {
+	p := lifecycle.Plan{Result: lifecycle.Result(t.Result), HeartbeatInterval: time.Duration(t.HeartbeatInterval)}
+	for _, s := range t.Steps {
+		step := lifecycle.Step{Name: s.Name, Argv: s.Command, Timeout: time.Duration(s.Timeout), Env: s.Env}
+		switch s.OnFailure {
+		case config.FailureAbandon:
+			step.OnFailure = lifecycle.FailAbandon
+		case config.FailureContinue:
+			step.OnFailure = lifecycle.FailContinue
+		default:
+			step.OnFailure = lifecycle.FailurePolicy(s.OnFailure)
+		}
+		switch s.OnInterrupt {
+		case config.InterruptRerun:
+			step.OnInterrupt = lifecycle.InterruptRerun
+		case config.InterruptSkip:
+			step.OnInterrupt = lifecycle.InterruptSkip
+		default:
+			step.OnInterrupt = lifecycle.InterruptPolicy(s.OnInterrupt)
+		}
+		p.Steps = append(p.Steps, step)
+	}
+	return p
+}
+
+// nopCompleter completes NoHook actions: there is nothing in Auto Scaling
+// to heartbeat or complete.
+type nopCompleter struct{}
+
+func (nopCompleter) Heartbeat(context.Context, lifecycle.Action) error { return nil }
+func (nopCompleter) Complete(context.Context, lifecycle.Action, lifecycle.Result) error {
+	return nil
+}
+
+// Drain starts the terminate plan as if the transition had been seen, with
+// reason sigterm (on_sigterm: drain), and makes Run return once the plan
+// has run (see the package documentation). It does not block; calling it
+// again does nothing.
+func (a *Agent) Drain() {
+	a.drainOnce.Do(func() { close(a.drainCh) })
+}
+
+// Run runs the agent until ctx ends (it then returns nil: cancellation is
+// not an error; running steps go on under their supervisors and the next
+// agent resumes from the journal), until the instance's termination has
+// been completed (nil: the instance is going away), or, after Drain, until
+// the terminate plan has run (nil). Every goroutine it starts has returned
+// when it returns. It returns an error only when called twice.
+func (a *Agent) Run(ctx context.Context) error {
+	if !a.ran.CompareAndSwap(false, true) {
+		return errors.New("agent: Run called more than once")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+		a.client.CloseIdleConnections()
+	}()
+	interval := time.Duration(a.cfg.IMDS.PollInterval)
+	a.started = time.Now()
+	l := &loop{
+		a:       a,
+		ctx:     ctx,
+		wg:      &wg,
+		log:     a.log,
+		handled: make(map[lifecycle.Key]bool),
+		logged:  make(map[string]bool),
+		idRetry: backoff{interval: interval},
+		mbRetry: backoff{interval: interval},
+		hkRetry: backoff{interval: interval},
+	}
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	drain := a.drainCh
+	l.poll()
+	for {
+		l.decide()
+		if l.finished() {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+			l.poll()
+		case <-drain:
+			drain = nil
+			l.draining = true
+			l.log.Info("drain requested", keyReason, string(lifecycle.ReasonSIGTERM))
+			a.update(func(s *snapshot) { s.Draining = true })
+		case <-a.wake:
+		}
+	}
+}
+
+// signal wakes Run: an action ended.
+func (a *Agent) signal() {
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+}

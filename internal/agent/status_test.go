@@ -1,0 +1,132 @@
+package agent_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/lifeguardhq/lifeguard/internal/agent"
+	"github.com/lifeguardhq/lifeguard/internal/config"
+	"github.com/lifeguardhq/lifeguard/internal/lifecycle"
+	"github.com/lifeguardhq/lifeguard/internal/lifecycle/lifecycletest"
+)
+
+// get serves one request through h, without a socket.
+func get(t *testing.T, h http.Handler, path string) (int, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	body, err := io.ReadAll(rec.Result().Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec.Code, string(body)
+}
+
+type statusDoc struct {
+	Instance       string `json:"instance"`
+	Group          string `json:"group"`
+	LifecycleState string `json:"lifecycle_state"`
+	TargetState    string `json:"target_state"`
+	Terminating    bool   `json:"terminating"`
+	Reason         string `json:"reason"`
+	Confirmed      bool   `json:"confirmed"`
+	Actions        []struct {
+		Hook       string    `json:"hook"`
+		Transition string    `json:"transition"`
+		Token      string    `json:"token"`
+		Reason     string    `json:"reason"`
+		Phase      string    `json:"phase"`
+		Result     string    `json:"result"`
+		StepsDone  int       `json:"steps_done"`
+		Steps      int       `json:"steps"`
+		Deadline   time.Time `json:"deadline"`
+	} `json:"actions"`
+}
+
+func TestStatusAndMetrics(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		t0 := time.Now()
+		cfg := launchConfig(t, commandProbe("ready", nil, "true"))
+		cfg.Terminate.Steps = []config.Step{step("deregister"), step("flush")}
+		md := &fakeMetadata{target: "InService"}
+		asg := &fakeGroup{t: t, state: "Pending:Wait", hooks: []lifecycle.Hook{launchHook("warmup", time.Hour), terminateHook("drain", 10*time.Minute)}}
+		steps := &lifecycletest.StepRunner{T: t, Steps: map[string]lifecycletest.Behavior{
+			"deregister": {Duration: time.Minute},
+			"flush":      {Duration: 10 * time.Minute, ExitCode: 1},
+		}}
+		a := newAgent(t, cfg, agent.Deps{Metadata: md, Group: asg, Completer: okCompleter(t), Steps: steps})
+		h := a.Handler()
+		if code, body := get(t, h, "/healthz"); code != http.StatusOK || body != "ok\n" {
+			t.Errorf("/healthz before Run = %d %q, want 200 ok", code, body)
+		}
+		r := start(t, a)
+
+		// Launched, then scaled in an hour later (seen at the poll at 1h).
+		time.Sleep(time.Hour - 2*time.Second)
+		md.setTarget("Terminated")
+		asg.setState("Terminating:Wait")
+		time.Sleep(3*time.Minute + 2*time.Second)
+		synctest.Wait()
+
+		code, body := get(t, h, "/status")
+		var doc statusDoc
+		if err := json.Unmarshal([]byte(body), &doc); code != http.StatusOK || err != nil {
+			t.Fatalf("/status mid-plan = %d %q (%v), want 200 and JSON", code, body, err)
+		}
+		if doc.Instance != instanceID || doc.Group != groupName || doc.LifecycleState != "Terminating:Wait" || doc.TargetState != "Terminated" ||
+			!doc.Terminating || doc.Reason != "lifecycle-hook" || !doc.Confirmed || len(doc.Actions) != 2 {
+			t.Fatalf("/status mid-plan = %s", body)
+		}
+		launch, term := doc.Actions[0], doc.Actions[1]
+		if launch.Hook != "warmup" || launch.Phase != "completed" || launch.Result != "CONTINUE" || launch.Transition != string(lifecycle.TransitionLaunching) {
+			t.Errorf("/status launch action = %+v, want warmup completed with CONTINUE", launch)
+		}
+		seen := t0.Add(time.Hour) // the first poll after the target changed
+		if term.Hook != "drain" || term.Phase != "running" || term.Token != "" || term.Reason != "lifecycle-hook" ||
+			term.StepsDone != 1 || term.Steps != 2 || !term.Deadline.Equal(seen.Add(1000*time.Minute)) {
+			t.Errorf("/status terminate action = %+v, want drain running, 1 of 2 steps done, deadline %v", term, seen.Add(1000*time.Minute))
+		}
+
+		<-r.done
+		if r.err != nil {
+			t.Errorf("Run = %v, want nil", r.err)
+		}
+		_, body = get(t, h, "/status")
+		if err := json.Unmarshal([]byte(body), &doc); err != nil || doc.Actions[1].Phase != "completed" || doc.Actions[1].StepsDone != 2 {
+			t.Errorf("/status after the run = %s, want drain completed after 2 steps", body)
+		}
+
+		code, metrics := get(t, h, "/metrics")
+		if code != http.StatusOK {
+			t.Fatalf("/metrics = %d", code)
+		}
+		for _, want := range []string{
+			`lifeguard_lifecycle_actions_total{result="CONTINUE",transition="launching"} 1`,
+			`lifeguard_lifecycle_actions_total{result="CONTINUE",transition="terminating"} 1`,
+			`lifeguard_heartbeats_total 4`, // launch: 1 while probing; terminate: 1h, 1h5m, 1h10m
+			`lifeguard_steps_total{result="success"} 1`,
+			`lifeguard_steps_total{result="failure"} 1`,
+			`lifeguard_probe_checks_total{probe="ready",result="pass"} 3`,
+			`lifeguard_aws_calls_total{op="CompleteLifecycleAction",outcome="ok"} 2`,
+			`lifeguard_aws_calls_total{op="RecordLifecycleActionHeartbeat",outcome="ok"} 4`,
+			`lifeguard_aws_calls_total{op="DescribeLifecycleHooks",outcome="ok"} 2`,
+			`lifeguard_aws_calls_total{op="imds:instance-id",outcome="ok"} 1`,
+			`lifeguard_action_seconds_count{transition="launching"} 1`,
+			`lifeguard_action_seconds_sum{transition="terminating"} 660`,
+			`go_goroutines `,
+		} {
+			if !strings.Contains(metrics, want) {
+				t.Errorf("/metrics lacks %q", want)
+			}
+		}
+		if t.Failed() {
+			t.Logf("/metrics:\n%s", metrics)
+		}
+	})
+}
