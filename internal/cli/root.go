@@ -39,6 +39,6 @@ instances with load balancers, and ships a local AWS sandbox to test all of it.`
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newSandboxCmd(stdout, stderr), newAgentCmd(stdout, stderr), newLifecycleCmd(stdout))
+	root.AddCommand(newSandboxCmd(stdout, stderr), newAgentCmd(stdout, stderr), newLifecycleCmd(stdout), newDemoCmd(stdout, stderr))
 	return root
 }

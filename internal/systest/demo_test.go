@@ -1,0 +1,44 @@
+package systest_test
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestDemo runs the README's first command as a user would: it must exit
+// 0, show both launches held until ready and both terminations drained,
+// and leave no agent behind.
+func TestDemo(t *testing.T) {
+	before := agentCount(t)
+	out, err := exec.Command(lifeguardBinary(t), "demo").CombinedOutput()
+	if err != nil {
+		t.Fatalf("lifeguard demo: %v\n%s", err, out)
+	}
+	text := string(out)
+	if n := strings.Count(text, "launch held"); n != 2 {
+		t.Errorf("summary has %d instances, want 2:\n%s", n, text)
+	}
+	for _, want := range []string{"wait-until-ready completed with CONTINUE", "drain-before-terminate completed with CONTINUE", "step drain started", "step ship-logs finished (exit 0)", "→ Terminated"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "→ ?") {
+		t.Errorf("an action did not complete:\n%s", text)
+	}
+	if after := agentCount(t); after != before {
+		t.Errorf("%d agent processes before the demo, %d after", before, after)
+	}
+}
+
+// agentCount counts running `lifeguard agent` processes.
+func agentCount(t *testing.T) int {
+	t.Helper()
+	out, _ := exec.Command("pgrep", "-fc", "agent --config").Output()
+	n := 0
+	for _, ch := range strings.TrimSpace(string(out)) {
+		n = n*10 + int(ch-'0')
+	}
+	return n
+}
