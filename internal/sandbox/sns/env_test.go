@@ -3,12 +3,9 @@ package sns_test
 import (
 	"context"
 	"errors"
-	"go/parser"
-	"go/token"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -205,27 +202,3 @@ func getSubscribeURL(ctx context.Context, client *http.Client, body string) erro
 	return nil
 }
 
-// TestNoSDKImport keeps the handler independent of the SDK it is tested
-// with: only test files may import aws-sdk-go-v2 or smithy-go.
-func TestNoSDKImport(t *testing.T) {
-	entries, err := os.ReadDir(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		name := e.Name()
-		if !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
-			continue
-		}
-		f, err := parser.ParseFile(token.NewFileSet(), name, nil, parser.ImportsOnly)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, imp := range f.Imports {
-			path, _ := strconv.Unquote(imp.Path.Value)
-			if strings.HasPrefix(path, "github.com/aws/") {
-				t.Errorf("%s imports %s; the handler must not share code with the SDK", name, path)
-			}
-		}
-	}
-}
