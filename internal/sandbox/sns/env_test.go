@@ -201,4 +201,3 @@ func getSubscribeURL(ctx context.Context, client *http.Client, body string) erro
 	}
 	return nil
 }
-
