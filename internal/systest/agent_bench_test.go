@@ -1,0 +1,460 @@
+package systest_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+)
+
+// The agent's numbers, measured on the built binary running as instances'
+// user data in a sandbox process, in real time. They report figures and
+// assert nothing about them. Run with
+//
+//	go test -run='^$' -bench=Agent -benchtime=1x ./internal/systest/
+//
+// The harness helpers take *testing.T; these take testing.TB.
+
+var (
+	benchBuildOnce sync.Once
+	benchBin       string
+	benchBuildErr  error
+)
+
+// benchBinary builds cmd/lifeguard once per run.
+func benchBinary(tb testing.TB) string {
+	tb.Helper()
+	benchBuildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "lifeguard-bench-bin-")
+		if err != nil {
+			benchBuildErr = err
+			return
+		}
+		benchBin = filepath.Join(dir, "lifeguard")
+		if out, err := exec.Command("go", "build", "-o", benchBin, "../../cmd/lifeguard").CombinedOutput(); err != nil {
+			benchBuildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if benchBuildErr != nil {
+		tb.Fatal(benchBuildErr)
+	}
+	return benchBin
+}
+
+// benchSandbox is `lifeguard sandbox --relax-limits` as its own process.
+type benchSandbox struct {
+	endpoint string
+	stateDir string
+	asg      *autoscaling.Client
+	events   chan benchEvent
+}
+
+type benchEvent struct {
+	Kind     string `json:"kind"`
+	Instance string `json:"instance"`
+	State    string `json:"state"`
+	Hook     string `json:"hook"`
+	Result   string `json:"result"`
+	Detail   string `json:"detail"`
+}
+
+// startBenchSandbox runs the sandbox on a free loopback port, follows its
+// event log, and stops it with SIGTERM when the benchmark ends.
+func startBenchSandbox(tb testing.TB) *benchSandbox {
+	tb.Helper()
+	stateDir := tb.TempDir()
+	cmd := exec.Command(benchBinary(tb), "sandbox", "--listen", "127.0.0.1:0", "--state-dir", stateDir, "--stop-grace", "2s", "--relax-limits")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	banner := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		if sc.Scan() {
+			banner <- sc.Text()
+		}
+		close(banner)
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+	stop := func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	}
+	var line string
+	select {
+	case line = <-banner:
+	case <-time.After(30 * time.Second):
+	}
+	f := strings.Fields(line)
+	if len(f) < 5 || !strings.HasPrefix(f[4], "http://") {
+		stop()
+		tb.Fatalf("sandbox banner %q", line)
+	}
+	sb := &benchSandbox{endpoint: f[4], stateDir: stateDir, events: make(chan benchEvent, 100000)}
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, sb.endpoint+"/_sandbox/events?follow=true", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		cancel()
+		stop()
+		tb.Fatal(err)
+	}
+	followed := make(chan struct{})
+	go func() {
+		defer close(followed)
+		defer resp.Body.Close()
+		dec := json.NewDecoder(resp.Body)
+		for {
+			var e benchEvent
+			if dec.Decode(&e) != nil {
+				close(sb.events)
+				return
+			}
+			sb.events <- e
+		}
+	}()
+	tb.Cleanup(func() { cancel(); <-followed; stop() })
+	sb.asg = autoscaling.NewFromConfig(aws.Config{
+		Region: "us-east-1", BaseEndpoint: aws.String(sb.endpoint),
+		Credentials: credentials.NewStaticCredentialsProvider("sandbox", "sandbox", ""),
+	})
+	return sb
+}
+
+// waitEvent consumes events until match, failing after 90 s.
+func (sb *benchSandbox) waitEvent(tb testing.TB, what string, match func(benchEvent) bool) benchEvent {
+	tb.Helper()
+	timeout := time.NewTimer(90 * time.Second)
+	defer timeout.Stop()
+	for {
+		select {
+		case e, ok := <-sb.events:
+			if !ok {
+				tb.Fatalf("event stream ended while waiting for %s", what)
+			}
+			if match(e) {
+				return e
+			}
+		case <-timeout.C:
+			tb.Fatalf("no event for %s within 90 s", what)
+		}
+	}
+}
+
+func (sb *benchSandbox) instanceDir(id string) string {
+	return filepath.Join(sb.stateDir, "instances", id)
+}
+
+// createGroup creates a group of the built agent as user data (source
+// imds, poll_interval 1s, a one-step terminate plan that writes the time
+// it started, in ns since the epoch, to <instance dir>/step-started) with a
+// terminate hook, and scales it to n.
+func (sb *benchSandbox) createGroup(tb testing.TB, n int32) {
+	tb.Helper()
+	ud := `#!/bin/sh
+cat > agent.yaml <<YAML
+source: imds
+imds:
+  poll_interval: 1s
+terminate:
+  steps:
+    - name: mark
+      command: ["sh", "-c", "date +%s%N > $PWD/step-started.tmp && mv $PWD/step-started.tmp $PWD/step-started"]
+      timeout: 30s
+paths:
+  journal_dir: $PWD/journal
+status:
+  listen: 127.0.0.1:0
+YAML
+exec ` + benchBinary(tb) + ` agent --config agent.yaml
+`
+	ctx := context.Background()
+	if _, err := sb.asg.CreateLaunchConfiguration(ctx, &autoscaling.CreateLaunchConfigurationInput{
+		LaunchConfigurationName: aws.String("bench-lc"), ImageId: aws.String("ami-0abcdef1234567890"), InstanceType: aws.String("t3.micro"),
+		UserData: aws.String(base64.StdEncoding.EncodeToString([]byte(ud))),
+	}); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := sb.asg.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
+		AutoScalingGroupName: aws.String("bench"), LaunchConfigurationName: aws.String("bench-lc"),
+		MinSize: aws.Int32(0), MaxSize: aws.Int32(n), DesiredCapacity: aws.Int32(n), AvailabilityZones: []string{"us-east-1a"},
+		LifecycleHookSpecificationList: []astypes.LifecycleHookSpecification{{
+			LifecycleHookName: aws.String("drain-hook"), LifecycleTransition: aws.String("autoscaling:EC2_INSTANCE_TERMINATING"),
+			HeartbeatTimeout: aws.Int32(60), DefaultResult: aws.String("ABANDON"),
+		}},
+	}); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// waitAgentsInService waits for n instances InService whose agents have
+// seen it, and returns their ids.
+func (sb *benchSandbox) waitAgentsInService(tb testing.TB, n int) []string {
+	tb.Helper()
+	var ids []string
+	for len(ids) < n {
+		e := sb.waitEvent(tb, "InService", func(e benchEvent) bool { return e.Kind == "instance-state" && e.State == "InService" })
+		ids = append(ids, e.Instance)
+	}
+	for _, id := range ids {
+		waitConsole(tb, sb.instanceDir(id), regexp.MustCompile(`msg="lifecycle state changed" .*state=InService`))
+	}
+	return ids
+}
+
+// waitConsole waits for a line of the instance's console matching re and
+// returns its submatches.
+func waitConsole(tb testing.TB, dir string, re *regexp.Regexp) []string {
+	tb.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		b, _ := os.ReadFile(filepath.Join(dir, "console.log"))
+		if m := re.FindStringSubmatch(string(b)); m != nil {
+			return m
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("%s/console.log has no line matching %q within 60 s:\n%s", dir, re, b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// percentile returns the nearest-rank p-th percentile of sorted samples.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	i := int(math.Ceil(p/100*float64(len(sorted)))) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// BenchmarkNoticeToFirstStep measures, on the built agent with source imds
+// and poll_interval 1s, the real time from a scale-in (SetDesiredCapacity
+// returning) to the terminate plan's first step starting, over 20
+// scale-ins of one instance each, at random phases of the agents' poll
+// cycle. With source imds the figure is dominated by the poll interval: the
+// agent learns of the transition at its next IMDS poll, so expect it
+// spread uniformly over [0, 1 s), plus the step's start-up.
+func BenchmarkNoticeToFirstStep(b *testing.B) {
+	const instances = 20
+	for b.Loop() {
+		sb := startBenchSandbox(b)
+		sb.createGroup(b, instances)
+		ids := sb.waitAgentsInService(b, instances)
+		var lat []time.Duration
+		for i := range instances {
+			// Without a random phase, each scale-in would follow the last
+			// completion (itself just after an agent's poll) by a fixed
+			// delay, and the agents, started together, poll in step: the
+			// samples would all land at one point of the poll cycle.
+			time.Sleep(rand.N(time.Second))
+			t0 := time.Now()
+			if _, err := sb.asg.SetDesiredCapacity(context.Background(), &autoscaling.SetDesiredCapacityInput{
+				AutoScalingGroupName: aws.String("bench"), DesiredCapacity: aws.Int32(int32(instances - i - 1)),
+			}); err != nil {
+				b.Fatal(err)
+			}
+			id := sb.waitEvent(b, "Terminating:Wait", func(e benchEvent) bool {
+				return e.Kind == "instance-state" && e.State == "Terminating:Wait"
+			}).Instance
+			if !slices.Contains(ids, id) {
+				b.Fatalf("instance %s is not one of the group's %v", id, ids)
+			}
+			mark := filepath.Join(sb.instanceDir(id), "step-started")
+			deadline := time.Now().Add(30 * time.Second)
+			var started time.Time
+			for {
+				if s, err := os.ReadFile(mark); err == nil {
+					ns, err := strconv.ParseInt(strings.TrimSpace(string(s)), 10, 64)
+					if err != nil {
+						b.Fatalf("%s: %q: %v", mark, s, err)
+					}
+					started = time.Unix(0, ns)
+					break
+				}
+				if time.Now().After(deadline) {
+					b.Fatalf("the step of %s did not start within 30 s", id)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			lat = append(lat, started.Sub(t0))
+			done := sb.waitEvent(b, "terminate action completed", func(e benchEvent) bool {
+				return e.Kind == "action-completed" && e.Instance == id
+			})
+			if done.Result != "CONTINUE" || done.Detail != "completed" {
+				b.Errorf("action of %s ended %s (%s), want CONTINUE by the agent", id, done.Result, done.Detail)
+			}
+		}
+		slices.Sort(lat)
+		b.ReportMetric(ms(percentile(lat, 50)), "p50-ms")
+		b.ReportMetric(ms(percentile(lat, 99)), "p99-ms")
+		b.ReportMetric(ms(lat[0]), "min-ms")
+		b.ReportMetric(ms(lat[len(lat)-1]), "max-ms")
+		b.Logf("notice to first step, %d scale-ins, poll_interval 1s: %v", len(lat), lat)
+	}
+	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkAgentIdle measures one built agent idle InService for a fixed
+// real window: its Auto Scaling and IMDS calls per instance-hour (from its
+// own lifeguard_aws_calls_total), its resident memory (VmRSS) and CPU
+// (utime+stime over the window).
+func BenchmarkAgentIdle(b *testing.B) {
+	const window = 20 * time.Second
+	for b.Loop() {
+		sb := startBenchSandbox(b)
+		sb.createGroup(b, 1)
+		id := sb.waitAgentsInService(b, 1)[0]
+		dir := sb.instanceDir(id)
+		status := waitConsole(b, dir, regexp.MustCompile(`msg="agent started" status=(http://\S+)`))[1]
+		pid := agentPID(b, dir)
+
+		api0, md0 := agentCalls(b, status)
+		cpu0 := cpuTicks(b, pid)
+		time.Sleep(window) // the measured window
+		api1, md1 := agentCalls(b, status)
+		cpu1 := cpuTicks(b, pid)
+		rss := vmRSS(b, pid)
+
+		perHour := float64(time.Hour) / float64(window)
+		cpu := float64(cpu1-cpu0) / clockTicks() // seconds
+		b.ReportMetric((api1-api0)*perHour, "aws-calls/instance-hour")
+		b.ReportMetric((md1-md0)*perHour, "imds-calls/instance-hour")
+		b.ReportMetric(rss/1024, "rss-MiB")
+		b.ReportMetric(cpu/window.Seconds()*100, "cpu-%")
+		b.ReportMetric(cpu*perHour, "cpu-s/instance-hour")
+		b.Logf("idle %v: %.0f Auto Scaling calls, %.0f IMDS calls, %.2f s CPU, VmRSS %.0f KiB", window, api1-api0, md1-md0, cpu, rss)
+	}
+	b.ReportMetric(0, "ns/op")
+}
+
+// agentPID finds the agent process whose working directory is dir.
+func agentPID(tb testing.TB, dir string) int {
+	tb.Helper()
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if cwd, err := os.Readlink(filepath.Join("/proc", e.Name(), "cwd")); err != nil || cwd != dir {
+			continue
+		}
+		if cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline")); strings.Contains(string(cmdline), "agent\x00--config") {
+			return pid
+		}
+	}
+	tb.Fatalf("no agent process runs in %s", dir)
+	return 0
+}
+
+var callLine = regexp.MustCompile(`^lifeguard_aws_calls_total\{op="([^"]*)",outcome="[^"]*"\} (\S+)$`)
+
+// agentCalls reads the agent's /metrics and returns its Auto Scaling and
+// IMDS calls so far.
+func agentCalls(tb testing.TB, status string) (api, md float64) {
+	tb.Helper()
+	resp, err := http.Get(status + "/metrics")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		m := callLine.FindStringSubmatch(sc.Text())
+		if m == nil {
+			continue
+		}
+		v, err := strconv.ParseFloat(m[2], 64)
+		if err != nil {
+			tb.Fatalf("metrics line %q: %v", sc.Text(), err)
+		}
+		if strings.HasPrefix(m[1], "imds:") {
+			md += v
+		} else {
+			api += v
+		}
+	}
+	if err := sc.Err(); err != nil {
+		tb.Fatal(err)
+	}
+	return api, md
+}
+
+// cpuTicks returns utime+stime of pid, in clock ticks.
+func cpuTicks(tb testing.TB, pid int) int64 {
+	tb.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:]) // f[0] is field 3 (state)
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)           // field 14
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)           // field 15
+	if err1 != nil || err2 != nil {
+		tb.Fatalf("/proc/%d/stat: %q", pid, s)
+	}
+	return utime + stime
+}
+
+// vmRSS returns pid's VmRSS in KiB.
+func vmRSS(tb testing.TB, pid int) float64 {
+	tb.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f := strings.Fields(rest)
+			if v, err := strconv.ParseFloat(f[0], 64); err == nil {
+				return v
+			}
+		}
+	}
+	tb.Fatalf("/proc/%d/status has no VmRSS", pid)
+	return 0
+}
+
+// clockTicks returns the kernel's clock ticks per second (CLK_TCK).
+func clockTicks() float64 {
+	out, err := exec.Command("getconf", "CLK_TCK").Output()
+	if err == nil {
+		if v, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64); err == nil && v > 0 {
+			return v
+		}
+	}
+	return 100
+}
