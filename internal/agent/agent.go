@@ -69,6 +69,9 @@ type Deps struct {
 	// Steps runs the terminate plan's steps; nil means the supervisors of
 	// internal/jobs under cfg.Paths.JournalDir (NewStepRunner).
 	Steps lifecycle.StepRunner
+	// Inbox opens the queue of source sqs; required for it, unused
+	// otherwise.
+	Inbox Inbox
 }
 
 // Lifecycle states (DescribeAutoScalingInstances) and target states (IMDS)
@@ -111,6 +114,7 @@ type Agent struct {
 	md        Metadata
 	asg       Group
 	completer lifecycle.Completer
+	inbox     Inbox // source sqs
 	journal   *lifecycle.Journal
 	exec      *lifecycle.Executor // completes through Auto Scaling
 	noHook    *lifecycle.Executor // completes nothing (NoHook)
@@ -132,8 +136,8 @@ type Agent struct {
 }
 
 // New checks cfg and deps and returns an Agent. It opens (creating) the
-// journal in <cfg.Paths.JournalDir>/actions. Only source imds is
-// implemented. log may be nil.
+// journal in <cfg.Paths.JournalDir>/actions. Source sqs needs
+// deps.Inbox. log may be nil.
 func New(cfg config.Agent, deps Deps, log *slog.Logger) (*Agent, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -142,8 +146,8 @@ func New(cfg config.Agent, deps Deps, log *slog.Logger) (*Agent, error) {
 	if err := cfg.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if cfg.Source != config.SourceIMDS {
-		errs = append(errs, fmt.Errorf("source %q is not implemented by this agent; use %q", cfg.Source, config.SourceIMDS))
+	if sqsSource(cfg) && deps.Inbox == nil {
+		errs = append(errs, errors.New("source sqs needs deps.Inbox"))
 	}
 	if deps.Metadata == nil || deps.Group == nil || deps.Completer == nil {
 		errs = append(errs, errors.New("deps need Metadata, Group and Completer"))
@@ -170,6 +174,7 @@ func New(cfg config.Agent, deps Deps, log *slog.Logger) (*Agent, error) {
 		md:        meteredMetadata{next: deps.Metadata, m: m},
 		asg:       meteredGroup{next: deps.Group, m: m},
 		completer: meteredCompleter{next: deps.Completer, m: m},
+		inbox:     deps.Inbox,
 		journal:   j,
 		plan:      plan,
 		client:    newProbeClient(),
@@ -234,7 +239,9 @@ func (a *Agent) Drain() {
 // agent resumes from the journal), until the instance's termination has
 // been completed (nil: the instance is going away), or, after Drain, until
 // the terminate plan has run (nil). Every goroutine it starts has returned
-// when it returns. It returns an error only when called twice.
+// when it returns. It returns an error when called twice, and with source
+// sqs when the shared queue has a RedrivePolicy (wrapping
+// ErrSharedRedrive).
 func (a *Agent) Run(ctx context.Context) error {
 	if !a.ran.CompareAndSwap(false, true) {
 		return errors.New("agent: Run called more than once")
@@ -259,12 +266,23 @@ func (a *Agent) Run(ctx context.Context) error {
 		mbRetry: backoff{interval: interval},
 		hkRetry: backoff{interval: interval},
 	}
+	if sqsSource(a.cfg) {
+		l.sqs = newSQSLoop(interval)
+		// After every goroutine has returned, also when ctx ended just
+		// after the last completion (the instance's shutdown SIGTERM).
+		defer func() { cancel(); wg.Wait(); l.closeQueue() }()
+	}
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	drain := a.drainCh
 	l.poll()
 	for {
+		l.openQueue()
+		if err := l.sqsFatal(); err != nil {
+			return err
+		}
 		l.decide()
+		l.settleMessages()
 		if l.finished() {
 			return nil
 		}
@@ -279,6 +297,8 @@ func (a *Agent) Run(ctx context.Context) error {
 			l.log.Info("drain requested", keyReason, string(lifecycle.ReasonSIGTERM))
 			a.update(func(s *snapshot) { s.Draining = true })
 		case <-a.wake:
+		case n := <-l.noticeC():
+			l.onNotice(n)
 		}
 	}
 }

@@ -58,6 +58,22 @@
 // logs them once. A warm-pool launch hook (Warmed:Pending:Wait) is not
 // completed by the agent.
 //
+// # Flow (source sqs)
+//
+// Run opens the queue through Inbox once the instance id is known (with
+// sqs.topic_arn a per-instance queue subscribed to the topic, reused across
+// restarts; with sqs.queue_url the shared queue, refused when it has a
+// RedrivePolicy) and a receiver goroutine long-polls it. ParseMessage reads
+// raw, SNS-wrapped and EventBridge messages. A lifecycle message for this
+// instance starts the same launch or terminate flow as the IMDS source,
+// with the message's token on the Action, and confirms the transition at
+// once; the message is deleted only once its action has ended. Other
+// instances' messages are handed back on a shared queue (see docs/agent.md
+// for every case). IMDS target state is not polled; Auto Scaling is asked
+// once at start, so an action whose message was consumed before a restart
+// is still handled. Once the termination has completed the per-instance
+// queue and its subscription are removed.
+//
 // # Exactly once
 //
 // Each action is handled once per agent lifetime (keyed by lifecycle.Key)

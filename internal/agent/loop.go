@@ -36,6 +36,7 @@ type loop struct {
 	handled   map[lifecycle.Key]bool
 	launching *launchRun // the launch being handled, nil if none
 	launched  bool       // the launch was handled while the instance is Pending
+	sqs       *sqsLoop   // source sqs; nil for source imds
 	term      *termination
 	draining  bool
 	gaveUp    bool // drained before anything could be done
@@ -79,7 +80,9 @@ func (l *loop) poll() {
 		a.update(func(s *snapshot) { s.Instance = id })
 	}
 
-	if target, err := a.md.TargetLifecycleState(ctx); err != nil {
+	if l.sqs != nil {
+		// Source sqs: the hook's messages say when to act.
+	} else if target, err := a.md.TargetLifecycleState(ctx); err != nil {
 		if ctx.Err() == nil {
 			l.log.Warn("read target lifecycle state failed", keyErr, err)
 		}
@@ -141,7 +144,8 @@ func (l *loop) poll() {
 // the instance is Pending (Pending:Wait may follow), and while a terminate
 // action waits for Terminating:Wait.
 func (l *loop) needDescribe() bool {
-	return !l.observed || l.describe || l.state == statePending || (l.term != nil && !l.term.closed)
+	pending := l.state == statePending && l.sqs == nil // source sqs: the launch message says Pending:Wait
+	return !l.observed || l.describe || pending || (l.term != nil && !l.term.closed)
 }
 
 // observe takes in what Auto Scaling says about the instance.
@@ -292,8 +296,12 @@ func (l *loop) decide() {
 		}
 	}
 	if l.term != nil {
-		if !l.term.closed && (l.state == stateTerminatingWait || l.state == stateTerminatingProceed || l.state == stateTerminated) {
+		switch {
+		case l.term.closed:
+		case l.state == stateTerminatingWait || l.state == stateTerminatingProceed || l.state == stateTerminated:
 			l.confirm("lifecycle state " + l.state)
+		case l.messageTerminating():
+			l.confirm("lifecycle message")
 		}
 		return
 	}
@@ -335,6 +343,7 @@ func (l *loop) startLaunch() {
 	var actions []*actionState
 	for _, h := range hooks {
 		act := lifecycle.Action{InstanceID: l.instanceID, Group: l.group, Hook: h, Seen: now, Reason: lifecycle.ReasonLifecycleHook}
+		act.Token = l.token(act.Key())
 		if l.handled[act.Key()] {
 			continue
 		}

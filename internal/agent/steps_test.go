@@ -129,10 +129,10 @@ func TestNew(t *testing.T) {
 		want string // in the error; "" = no error
 	}{
 		{"defaults are fine", func(*config.Agent, *agent.Deps) {}, ""},
-		{"sqs source is not implemented", func(c *config.Agent, _ *agent.Deps) {
+		{"sqs source needs an inbox", func(c *config.Agent, _ *agent.Deps) {
 			c.Source = config.SourceSQS
 			c.SQS.QueueURL = "https://sqs.us-east-1.amazonaws.com/123456789012/lifecycle"
-		}, `source "sqs" is not implemented`},
+		}, "source sqs needs deps.Inbox"},
 		{"invalid config is refused", func(c *config.Agent, _ *agent.Deps) { c.Launch.ConsecutivePasses = 0 }, "launch.consecutive_passes"},
 		{"missing deps are refused", func(_ *config.Agent, d *agent.Deps) { d.Group = nil }, "Metadata, Group and Completer"},
 	} {

@@ -13,10 +13,13 @@ import (
 // does not (its plan then runs with no hook).
 func (l *loop) terminateSign() (lifecycle.Reason, bool) {
 	switch {
-	case l.group != "" && (l.target == stateTerminated || terminating(l.state)):
-		return lifecycle.ReasonLifecycleHook, true
+	// A spot notice comes first: Auto Scaling starts terminating the
+	// instance as soon as the notice is posted, so one poll sees both, and
+	// the steps must learn the reason and the reclaim deadline.
 	case l.group != "" && l.spot != nil:
 		return lifecycle.ReasonSpotInterruption, true
+	case l.group != "" && (l.target == stateTerminated || terminating(l.state)), l.messageTerminating():
+		return lifecycle.ReasonLifecycleHook, true
 	case l.draining:
 		return lifecycle.ReasonSIGTERM, true
 	}
@@ -65,6 +68,7 @@ func (l *loop) startTerminate(reason lifecycle.Reason) {
 	}
 	for _, h := range hooks {
 		act := lifecycle.Action{InstanceID: l.instanceID, Group: l.group, Hook: h, Seen: now, Reason: reason}
+		act.Token = l.token(act.Key())
 		if l.handled[act.Key()] {
 			continue
 		}

@@ -79,23 +79,36 @@ func agentLogger(w io.Writer, c config.Log) (*slog.Logger, error) {
 }
 
 func runAgent(ctx context.Context, cfg config.Agent, log *slog.Logger) error {
-	// SIGTERM handling is the agent's own (on_sigterm); the parent context
-	// still carries SIGINT.
+	// SIGTERM handling is the agent's own (on_sigterm): the caller's
+	// context is cancelled by SIGTERM too, so the agent runs on a context
+	// only SIGINT cancels.
 	sigterm := make(chan os.Signal, 1)
 	signal.Notify(sigterm, syscall.SIGTERM)
 	defer signal.Stop(sigterm)
+	ctx, stopInt := signal.NotifyContext(context.WithoutCancel(ctx), os.Interrupt)
+	defer stopInt()
 
 	sess, err := awscloud.NewSession(ctx)
 	if err != nil {
 		return err
 	}
 	asg := sess.AutoScaling()
-	a, err := agent.New(cfg, agent.Deps{
+	deps := agent.Deps{
 		Metadata:  sess.Metadata(),
 		Group:     awscloud.NewGroup(asg),
 		Completer: asg,
 		Steps:     agent.NewStepRunner(cfg.Paths.JournalDir, log),
-	}, log)
+	}
+	if cfg.Source == config.SourceSQS {
+		deps.Inbox = sess.Inbox(awscloud.InboxOptions{
+			QueueURL:          cfg.SQS.QueueURL,
+			TopicARN:          cfg.SQS.TopicARN,
+			QueuePrefix:       cfg.SQS.QueuePrefix,
+			WaitTime:          time.Duration(cfg.SQS.WaitTime),
+			VisibilityTimeout: time.Duration(cfg.SQS.VisibilityTimeout),
+		})
+	}
+	a, err := agent.New(cfg, deps, log)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,222 @@
+package agent_test
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/lifeguardhq/lifeguard/internal/agent"
+	"github.com/lifeguardhq/lifeguard/internal/config"
+	"github.com/lifeguardhq/lifeguard/internal/lifecycle"
+	"github.com/lifeguardhq/lifeguard/internal/lifecycle/lifecycletest"
+)
+
+// fakeQueue delivers the batches a test pushes and records what the agent
+// deletes (by receipt), releases and removes. Safe for concurrent use.
+type fakeQueue struct {
+	batches  chan []agent.Message
+	mu       sync.Mutex
+	deleted  []string
+	released []string
+	removed  int
+}
+
+func newFakeQueue() *fakeQueue { return &fakeQueue{batches: make(chan []agent.Message)} }
+
+func (q *fakeQueue) Receive(ctx context.Context) ([]agent.Message, error) {
+	select {
+	case b := <-q.batches:
+		return b, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (q *fakeQueue) Delete(_ context.Context, m agent.Message) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.deleted = append(q.deleted, m.Receipt)
+	return nil
+}
+
+func (q *fakeQueue) Release(_ context.Context, m agent.Message) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.released = append(q.released, m.Receipt)
+	return nil
+}
+
+func (q *fakeQueue) Remove(context.Context) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.removed++
+	return nil
+}
+
+func (q *fakeQueue) state() (deleted, released []string, removed int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return append([]string{}, q.deleted...), append([]string{}, q.released...), q.removed
+}
+
+// fakeInbox opens q, or fails with err.
+type fakeInbox struct {
+	t     testing.TB
+	q     *fakeQueue
+	err   error
+	mu    sync.Mutex
+	opens int
+}
+
+func (in *fakeInbox) Open(_ context.Context, id string) (agent.Queue, error) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.opens++
+	if id != instanceID {
+		in.t.Errorf("Open(%q), want %q", id, instanceID)
+	}
+	if in.err != nil {
+		return nil, in.err
+	}
+	return in.q, nil
+}
+
+func sqsConfig(t *testing.T, shared bool) config.Agent {
+	cfg := newConfig(t)
+	cfg.Source = config.SourceSQS
+	if shared {
+		cfg.SQS.QueueURL = "https://sqs.us-east-1.amazonaws.com/123456789012/lifecycle"
+	} else {
+		cfg.SQS.TopicARN = "arn:aws:sns:us-east-1:123456789012:lifecycle"
+	}
+	cfg.Terminate.Steps = []config.Step{step("flush")}
+	return cfg
+}
+
+const token = "602063c7-4a06-4a67-b8cf-87ccc33bdc86"
+
+func msg(id, receipt, body string) agent.Message {
+	return agent.Message{ID: id, Receipt: receipt, Body: body}
+}
+
+func TestSQSTerminateMessage(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		t0 := time.Now()
+		q := newFakeQueue()
+		asg := &fakeGroup{t: t, state: "InService", hooks: []lifecycle.Hook{terminateHook("drain", 10*time.Minute)}}
+		aws := okCompleter(t)
+		steps := &lifecycletest.StepRunner{T: t, Steps: map[string]lifecycletest.Behavior{"flush": {Duration: 3 * time.Minute}}}
+		r := start(t, newAgent(t, sqsConfig(t, false), agent.Deps{Metadata: &fakeMetadata{}, Group: asg, Completer: aws, Steps: steps, Inbox: &fakeInbox{t: t, q: q}}))
+		synctest.Wait()
+
+		time.Sleep(time.Minute)
+		q.batches <- []agent.Message{msg("m1", "r1", snsWrap(rawTerminate))}
+		synctest.Wait()
+		if got := steps.Started(); !reflect.DeepEqual(got, []string{"flush"}) {
+			t.Errorf("steps started %v, want flush at once", got)
+		}
+		time.Sleep(time.Minute)
+		// Redelivered after its visibility timeout while the plan runs.
+		q.batches <- []agent.Message{msg("m1", "r2", snsWrap(rawTerminate))}
+		synctest.Wait()
+		if d, _, _ := q.state(); len(d) != 0 {
+			t.Errorf("deleted %v before the action was completed", d)
+		}
+		<-r.done
+
+		if r.err != nil || r.at.Sub(t0) != 4*time.Minute {
+			t.Errorf("Run = %v at %v, want nil at 4m0s", r.err, r.at.Sub(t0))
+		}
+		comps := aws.Completions()
+		if len(comps) != 1 || comps[0].Action.Token != token || comps[0].Action.Hook.Name != "drain" || comps[0].Result != lifecycle.Continue {
+			t.Errorf("completions %+v, want one CONTINUE of drain by the message's token", comps)
+		}
+		if env := envOf(t, steps.Calls(), "flush"); env["LIFEGUARD_LIFECYCLE_TOKEN"] != token || env["LIFEGUARD_REASON"] != "lifecycle-hook" {
+			t.Errorf("step environment %v, want the message's token", env)
+		}
+		deleted, released, removed := q.state()
+		if !reflect.DeepEqual(deleted, []string{"r2"}) || len(released) != 0 || removed != 1 {
+			t.Errorf("deleted %v released %v removed %d; want the latest receipt deleted once completed, the queue removed", deleted, released, removed)
+		}
+		if n, _ := asg.calls(); n != 1 {
+			t.Errorf("%d DescribeAutoScalingInstances calls, want 1 (at start)", n)
+		}
+	})
+}
+
+func TestSQSSharedQueue(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := newFakeQueue()
+		asg := &fakeGroup{t: t, state: "InService", hooks: []lifecycle.Hook{terminateHook("drain", 10*time.Minute)}}
+		aws := okCompleter(t)
+		steps := &lifecycletest.StepRunner{T: t, Steps: map[string]lifecycletest.Behavior{"flush": {Duration: time.Minute}}}
+		r := start(t, newAgent(t, sqsConfig(t, true), agent.Deps{Metadata: &fakeMetadata{}, Group: asg, Completer: aws, Steps: steps, Inbox: &fakeInbox{t: t, q: q}}))
+		synctest.Wait()
+
+		other := `{"LifecycleHookName":"drain","LifecycleTransition":"autoscaling:EC2_INSTANCE_TERMINATING","AutoScalingGroupName":"web","EC2InstanceId":"i-0fffffffffffffff0","LifecycleActionToken":"t2"}`
+		q.batches <- []agent.Message{msg("other", "r-other", other), msg("test", "r-test", rawTest), msg("bad", "r-bad", "not json"), msg("bad", "r-bad2", "not json")}
+		synctest.Wait()
+		deleted, released, _ := q.state()
+		if !reflect.DeepEqual(deleted, []string{"r-test"}) || !reflect.DeepEqual(released, []string{"r-other", "r-bad", "r-bad2"}) {
+			t.Errorf("deleted %v released %v; want the test notification deleted, another instance's and unparsable messages handed back", deleted, released)
+		}
+		if len(steps.Started()) != 0 || r.returned() {
+			t.Errorf("another instance's message started the plan")
+		}
+		q.batches <- []agent.Message{msg("mine", "r-mine", rawTerminate)}
+		<-r.done
+		deleted, _, _ = q.state()
+		if r.err != nil || !reflect.DeepEqual(deleted, []string{"r-test", "r-mine"}) {
+			t.Errorf("Run = %v, deleted %v; want nil and this instance's message deleted once completed", r.err, deleted)
+		}
+		if comps := aws.Completions(); len(comps) != 1 || comps[0].Action.Token != token {
+			t.Errorf("completions %+v, want one by token", comps)
+		}
+	})
+}
+
+func TestSQSSharedQueueWithRedrivePolicyIsRefused(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		asg := &fakeGroup{t: t, state: "InService"}
+		in := &fakeInbox{t: t, err: errors.Join(errors.New("queue has RedrivePolicy"), agent.ErrSharedRedrive)}
+		a := newAgent(t, sqsConfig(t, true), agent.Deps{Metadata: &fakeMetadata{}, Group: asg, Completer: noCalls(t), Inbox: in})
+		if err := a.Run(t.Context()); !errors.Is(err, agent.ErrSharedRedrive) {
+			t.Errorf("Run = %v, want ErrSharedRedrive", err)
+		}
+	})
+}
+
+func TestSQSLaunchMessage(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := newFakeQueue()
+		asg := &fakeGroup{t: t, state: "Pending", hooks: []lifecycle.Hook{launchHook("ready", 10*time.Minute), terminateHook("drain", 10*time.Minute)}}
+		aws := okCompleter(t)
+		r := start(t, newAgent(t, sqsConfig(t, false), agent.Deps{Metadata: &fakeMetadata{}, Group: asg, Completer: aws, Steps: &lifecycletest.StepRunner{T: t}, Inbox: &fakeInbox{t: t, q: q}}))
+		synctest.Wait()
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if len(aws.Calls()) != 0 {
+			t.Errorf("calls %+v before the launch message", aws.Calls())
+		}
+		asg.setState("Pending:Wait")
+		q.batches <- []agent.Message{msg("l", "r-l", rawLaunch)}
+		synctest.Wait()
+		comps := aws.Completions()
+		if len(comps) != 1 || comps[0].Action.Token != "71514b9d-6a40-4b26-8523-05e7ee35fa40" || comps[0].Result != lifecycle.Continue {
+			t.Errorf("completions %+v, want one CONTINUE of ready by token", comps)
+		}
+		if d, _, _ := q.state(); !reflect.DeepEqual(d, []string{"r-l"}) {
+			t.Errorf("deleted %v, want the launch message deleted once completed", d)
+		}
+		if err := r.stop(); err != nil {
+			t.Errorf("Run = %v", err)
+		}
+		if _, _, removed := q.state(); removed != 0 {
+			t.Errorf("queue removed on stop; want it kept for the next agent")
+		}
+	})
+}

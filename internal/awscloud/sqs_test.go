@@ -1,0 +1,86 @@
+package awscloud_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/lifeguardhq/lifeguard/internal/agent"
+	"github.com/lifeguardhq/lifeguard/internal/awscloud"
+)
+
+func TestInboxAdapter(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	topics, queues := sns.NewFromConfig(e.cfg), sqs.NewFromConfig(e.cfg)
+	topic, err := topics.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("lifecycle")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := awscloud.NewInbox(e.cfg, awscloud.InboxOptions{TopicARN: aws.ToString(topic.TopicArn), QueuePrefix: "lifeguard-", WaitTime: time.Second, VisibilityTimeout: 30 * time.Second})
+
+	t.Run("per-instance setup is idempotent", func(t *testing.T) {
+		if _, err := in.Open(ctx, "i-0123456789abcdef0"); err != nil {
+			t.Fatal(err)
+		}
+		q, err := in.Open(ctx, "i-0123456789abcdef0")
+		if err != nil {
+			t.Fatalf("second Open: %v", err)
+		}
+		subs, err := topics.ListSubscriptionsByTopic(ctx, &sns.ListSubscriptionsByTopicInput{TopicArn: topic.TopicArn})
+		if err != nil || len(subs.Subscriptions) != 1 {
+			t.Fatalf("subscriptions %+v %v, want one", subs, err)
+		}
+		// Only this instance's messages reach its queue.
+		for _, id := range []string{"i-0fffffffffffffff0", "i-0123456789abcdef0"} {
+			if _, err := topics.Publish(ctx, &sns.PublishInput{TopicArn: topic.TopicArn, Message: aws.String(`{"EC2InstanceId":"` + id + `","LifecycleTransition":"autoscaling:EC2_INSTANCE_TERMINATING","AutoScalingGroupName":"g","LifecycleHookName":"drain","LifecycleActionToken":"t"}`)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		msgs, err := q.Receive(ctx)
+		if err != nil || len(msgs) != 1 {
+			t.Fatalf("Receive = %+v %v, want one message", msgs, err)
+		}
+		n, err := agent.ParseMessage(msgs[0].Body)
+		if err != nil || n.InstanceID != "i-0123456789abcdef0" || n.Token != "t" {
+			t.Errorf("ParseMessage = %+v %v", n, err)
+		}
+		if err := q.Release(ctx, msgs[0]); err != nil {
+			t.Errorf("Release: %v", err)
+		}
+		if msgs, err = q.Receive(ctx); err != nil || len(msgs) != 1 {
+			t.Fatalf("Receive after release = %+v %v, want the message again", msgs, err)
+		}
+		if err := q.Delete(ctx, msgs[0]); err != nil {
+			t.Errorf("Delete: %v", err)
+		}
+		if err := q.Remove(ctx); err != nil {
+			t.Fatalf("Remove: %v", err)
+		}
+		out, err := queues.ListQueues(ctx, &sqs.ListQueuesInput{QueueNamePrefix: aws.String("lifeguard-")})
+		if err != nil || len(out.QueueUrls) != 0 {
+			t.Errorf("queues %v %v, want none after Remove", out.QueueUrls, err)
+		}
+	})
+
+	t.Run("shared queue with a redrive policy is refused", func(t *testing.T) {
+		if _, err := queues.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("dlq")}); err != nil {
+			t.Fatal(err)
+		}
+		shared, err := queues.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("shared"), Attributes: map[string]string{
+			"RedrivePolicy": `{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:123456789012:dlq","maxReceiveCount":"5"}`,
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := awscloud.NewInbox(e.cfg, awscloud.InboxOptions{QueueURL: aws.ToString(shared.QueueUrl), WaitTime: time.Second, VisibilityTimeout: 30 * time.Second})
+		if _, err := s.Open(ctx, "i-0123456789abcdef0"); !errors.Is(err, agent.ErrSharedRedrive) {
+			t.Errorf("Open = %v, want ErrSharedRedrive", err)
+		}
+	})
+}
