@@ -21,7 +21,7 @@ var Deviations = []string{
 	"Terminated instances stay visible to DescribeInstances for one hour of simulated time.",
 	"A group's desired capacity is capped at 10,000 instances.",
 	"DescribeInstances does not model network interfaces, block device mappings, public addresses or security groups; an instance in a zone-only group has no subnet or VPC.",
-	"SQS: counts are exact and standard queues deliver in send order without duplicates; a stale receipt handle deletes nothing and succeeds; queue policies and KMS settings are stored, not enforced; the maximum message size is 1 MiB.",
+	"SQS: counts are exact; standard queues never duplicate and hand out visible messages in a seeded random order (best-effort order, as AWS promises); a stale receipt handle deletes nothing and succeeds; queue policies and KMS settings are stored, not enforced; the maximum message size is 1 MiB.",
 	"SQS long polls wait in real time (visibility, delays and retention follow the sandbox clock).",
 	"SNS: signatures are dummies that verify against nothing; HTTP(S) deliveries are retried 3 times, 20 s apart (1 s with --relax-limits); DeliveryPolicy, topic policies, KMS and data protection are stored, not applied; email, SMS and mobile protocols are refused.",
 	"SNS lambda subscriptions and EventBridge Lambda targets are recorded, never invoked.",

@@ -634,7 +634,16 @@ func (w *World) sqsReceiveLocked(q *sqsQueue, now time.Time, max int, in Receive
 		next  time.Time
 		moved []*sqsMessage
 	)
-	for _, m := range q.msgs {
+	// A standard queue gives best-effort order only: receives sample the
+	// visible messages in a seeded random order, so no message is always
+	// behind the same others (consumers that hand messages back would
+	// otherwise starve the later ones). FIFO queues keep their order.
+	order := q.msgs
+	if !q.fifo {
+		order = slices.Clone(q.msgs)
+		w.rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+	}
+	for _, m := range order {
 		if m.visibleAt.After(now) {
 			if next.IsZero() || m.visibleAt.Before(next) {
 				next = m.visibleAt
