@@ -1,8 +1,8 @@
 package systest_test
 
 import (
-	"os"
 	"context"
+	"os"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
