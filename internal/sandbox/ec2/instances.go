@@ -223,9 +223,6 @@ func stateReason(in world.Instance) *xmlStateReason {
 		return &xmlStateReason{Code: "pending", Message: "pending"}
 	case world.EC2ShuttingDown, world.EC2Terminated:
 		switch {
-		case in.StateReason != "":
-			code, _, _ := strings.Cut(in.StateReason, ":")
-			return &xmlStateReason{Code: code, Message: in.StateReason}
 		case in.Spot != nil:
 			return &xmlStateReason{Code: "Server.SpotInstanceTermination", Message: "Server.SpotInstanceTermination: Spot instance termination"}
 		}

@@ -41,7 +41,6 @@ func newSource(t testing.TB) *fakeSource {
 		ReservationID: "r-0fedcba9876543210",
 		LaunchTime:    time.Date(2024, 5, 6, 7, 8, 9, 500, time.UTC),
 		Options:       world.MetadataOptions{HttpTokens: "optional", HttpEndpoint: "enabled", HttpPutResponseHopLimit: 1},
-		Running:       true,
 	}}
 }
 

@@ -408,7 +408,6 @@ func (w *World) maybeRemoveGroupLocked(g *Group) {
 	if g.Status == "" || len(g.Instances) > 0 {
 		return
 	}
-	g.deletedAt = w.clock.Now()
 	delete(w.groups, g.Name)
 	w.deleted[g.Name] = g
 	w.emitLocked(Event{Kind: EvGroupDeleted, Group: g.Name})

@@ -513,7 +513,6 @@ type Metadata struct {
 	Spot                                                              *SpotNotice
 	LaunchTime                                                        time.Time
 	Options                                                           MetadataOptions
-	Running                                                           bool
 }
 
 // InstanceMetadata returns an instance's metadata, false when unknown.
@@ -529,7 +528,6 @@ func (w *World) InstanceMetadata(id string) (Metadata, bool) {
 		ImageID: in.ImageID, InstanceType: in.InstanceType, ReservationID: in.ReservationID, RoleName: in.RoleName,
 		UserData: in.UserData, Target: in.Target, LaunchTime: in.LaunchTime, Options: in.Metadata,
 		TagsEnabled: in.Metadata.InstanceMetadataTags == "enabled",
-		Running:     in.EC2State == EC2Running || in.EC2State == EC2Pending,
 	}
 	if m.TagsEnabled {
 		m.Tags = maps.Clone(in.Tags)

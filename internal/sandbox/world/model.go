@@ -167,7 +167,6 @@ type Group struct {
 	failures     int
 	backoffUntil time.Time
 	backoffTimer simclock.Timer
-	deletedAt    time.Time
 }
 
 // NotificationConfig is a group's SNS notification configuration.
@@ -194,19 +193,17 @@ type Instance struct {
 	LaunchTime     time.Time
 	ReservationID  string
 
-	State       string // Auto Scaling lifecycle state; "" outside a group
-	Health      string // "Healthy" | "Unhealthy"
-	Protected   bool
-	EC2State    string
-	Target      string // IMDS autoscaling/target-lifecycle-state; "" = 404
-	Tags        map[string]string
-	Spot        *SpotNotice
-	StateReason string
+	State     string // Auto Scaling lifecycle state; "" outside a group
+	Health    string // "Healthy" | "Unhealthy"
+	Protected bool
+	EC2State  string
+	Target    string // IMDS autoscaling/target-lifecycle-state; "" = 404
+	Tags      map[string]string
+	Spot      *SpotNotice
 
 	inServiceAt  time.Time
 	actions      []*Action // pending lifecycle actions of the current transition
 	activity     *Activity
-	booted       bool
 	stopping     bool
 	terminatedAt time.Time
 }

@@ -268,7 +268,6 @@ func (w *World) bootedLocked(in *Instance, err error) {
 		}
 		return
 	}
-	in.booted = true
 	in.EC2State = EC2Running
 	w.emitLocked(Event{Kind: EvInstanceState, Group: in.Group, Instance: in.ID, State: in.State, Detail: "ec2 running"})
 	if g == nil {
