@@ -67,12 +67,7 @@ func terminateHookSpec(name string, heartbeat int32) astypes.LifecycleHookSpecif
 func createGroup(t *testing.T, c clients, name, userData string, hooks ...astypes.LifecycleHookSpecification) {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := c.asg.CreateLaunchConfiguration(ctx, &autoscaling.CreateLaunchConfigurationInput{
-		LaunchConfigurationName: aws.String(name + "-lc"), ImageId: aws.String("ami-0abcdef1234567890"), InstanceType: aws.String("t3.micro"),
-		UserData: aws.String(b64(userData)),
-	}); err != nil {
-		t.Fatal(err)
-	}
+	launchConfig(t, c, name+"-lc", userData)
 	if _, err := c.asg.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
 		AutoScalingGroupName: aws.String(name), LaunchConfigurationName: aws.String(name + "-lc"),
 		MinSize: aws.Int32(0), MaxSize: aws.Int32(2), DesiredCapacity: aws.Int32(0), AvailabilityZones: []string{"us-east-1a"},

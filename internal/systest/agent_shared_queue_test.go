@@ -50,12 +50,7 @@ status:
 YAML
 exec ` + lifeguardBinary(t) + ` agent --config agent.yaml
 `
-	if _, err := c.asg.CreateLaunchConfiguration(ctx, &autoscaling.CreateLaunchConfigurationInput{
-		LaunchConfigurationName: aws.String("lc"), ImageId: aws.String("ami-0abcdef1234567890"), InstanceType: aws.String("t3.micro"),
-		UserData: aws.String(b64(userData)),
-	}); err != nil {
-		t.Fatal(err)
-	}
+	launchConfig(t, c, "lc", userData)
 	if _, err := c.asg.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
 		AutoScalingGroupName: aws.String("fleet"), LaunchConfigurationName: aws.String("lc"),
 		MinSize: aws.Int32(0), MaxSize: aws.Int32(n), DesiredCapacity: aws.Int32(n), AvailabilityZones: []string{"us-east-1a", "us-east-1b"},

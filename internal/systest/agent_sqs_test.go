@@ -56,12 +56,7 @@ func TestAgentSQSSourceThroughSNS(t *testing.T) {
 		t.Fatal(err)
 	}
 	topicARN := aws.ToString(topic.TopicArn)
-	if _, err := c.asg.CreateLaunchConfiguration(ctx, &autoscaling.CreateLaunchConfigurationInput{
-		LaunchConfigurationName: aws.String("lc"), ImageId: aws.String("ami-0abcdef1234567890"), InstanceType: aws.String("t3.micro"),
-		UserData: aws.String(b64(agentSQSUserData(lifeguardBinary(t), topicARN))),
-	}); err != nil {
-		t.Fatal(err)
-	}
+	launchConfig(t, c, "lc", agentSQSUserData(lifeguardBinary(t), topicARN))
 	if _, err := c.asg.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
 		AutoScalingGroupName: aws.String("web"), LaunchConfigurationName: aws.String("lc"),
 		MinSize: aws.Int32(0), MaxSize: aws.Int32(2), DesiredCapacity: aws.Int32(2), AvailabilityZones: []string{"us-east-1a"},

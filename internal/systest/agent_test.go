@@ -56,12 +56,7 @@ func TestAgentHoldsLaunchAndTermination(t *testing.T) {
 	ev := followEvents(t, sb.endpoint)
 	c := newClients(sdkConfig(t, sb.endpoint))
 	ctx := context.Background()
-	if _, err := c.asg.CreateLaunchConfiguration(ctx, &autoscaling.CreateLaunchConfigurationInput{
-		LaunchConfigurationName: aws.String("lc"), ImageId: aws.String("ami-0abcdef1234567890"), InstanceType: aws.String("t3.micro"),
-		UserData: aws.String(b64(agentUserData(lifeguardBinary(t)))),
-	}); err != nil {
-		t.Fatal(err)
-	}
+	launchConfig(t, c, "lc", agentUserData(lifeguardBinary(t)))
 	if _, err := c.asg.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
 		AutoScalingGroupName: aws.String("web"), LaunchConfigurationName: aws.String("lc"),
 		MinSize: aws.Int32(0), MaxSize: aws.Int32(2), DesiredCapacity: aws.Int32(0), AvailabilityZones: []string{"us-east-1a"},

@@ -30,11 +30,7 @@ func TestLifecycleEventsThroughEventBridge(t *testing.T) {
 	if _, err := bus.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: aws.String("terminations"), Targets: []ebtypes.Target{{Id: aws.String("q"), Arn: aws.String(arn)}}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.asg.CreateLaunchConfiguration(ctx, &autoscaling.CreateLaunchConfigurationInput{
-		LaunchConfigurationName: aws.String("lc"), ImageId: aws.String("ami-0abcdef1234567890"), InstanceType: aws.String("t3.micro"),
-	}); err != nil {
-		t.Fatal(err)
-	}
+	launchConfig(t, c, "lc", "")
 	if _, err := c.asg.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
 		AutoScalingGroupName: aws.String("g"), LaunchConfigurationName: aws.String("lc"),
 		MinSize: aws.Int32(0), MaxSize: aws.Int32(1), DesiredCapacity: aws.Int32(1), AvailabilityZones: []string{"us-east-1a"},

@@ -3,6 +3,7 @@ package systest_test
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -331,5 +332,20 @@ func waitFile(t *testing.T, path string) []byte {
 			t.Fatalf("%s did not appear within 60 s", path)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// launchConfig creates a launch configuration with the sandbox's stock
+// image and type, running userData (plain text; "" for none).
+func launchConfig(t *testing.T, c clients, name, userData string) {
+	t.Helper()
+	in := &autoscaling.CreateLaunchConfigurationInput{
+		LaunchConfigurationName: aws.String(name), ImageId: aws.String("ami-0abcdef1234567890"), InstanceType: aws.String("t3.micro"),
+	}
+	if userData != "" {
+		in.UserData = aws.String(base64.StdEncoding.EncodeToString([]byte(userData)))
+	}
+	if _, err := c.asg.CreateLaunchConfiguration(context.Background(), in); err != nil {
+		t.Fatal(err)
 	}
 }

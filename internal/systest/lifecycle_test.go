@@ -73,12 +73,7 @@ func TestScaleOutAndInThroughHooks(t *testing.T) {
 	c := newClients(sdkConfig(t, sb.endpoint))
 	ctx := context.Background()
 
-	if _, err := c.asg.CreateLaunchConfiguration(ctx, &autoscaling.CreateLaunchConfigurationInput{
-		LaunchConfigurationName: aws.String("web"), ImageId: aws.String("ami-0abcdef1234567890"),
-		InstanceType: aws.String("t3.micro"), UserData: aws.String(b64(userData)),
-	}); err != nil {
-		t.Fatal(err)
-	}
+	launchConfig(t, c, "web", userData)
 	if _, err := c.asg.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
 		AutoScalingGroupName: aws.String("web"), LaunchConfigurationName: aws.String("web"),
 		MinSize: aws.Int32(0), MaxSize: aws.Int32(3), DesiredCapacity: aws.Int32(0),
