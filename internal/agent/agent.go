@@ -268,9 +268,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	if sqsSource(a.cfg) {
 		l.sqs = newSQSLoop(interval)
-		// After every goroutine has returned, also when ctx ended just
-		// after the last completion (the instance's shutdown SIGTERM).
-		defer func() { cancel(); wg.Wait(); l.closeQueue() }()
+		// After the actions' goroutines have returned, also when ctx
+		// ended just after the last completion (the instance's shutdown
+		// SIGTERM): the receiver is stopped knowing how the actions ended.
+		defer func() { cancel(); wg.Wait(); l.stopReceiving(); l.closeQueue() }()
 	}
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
@@ -299,6 +300,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-a.wake:
 		case n := <-l.noticeC():
 			l.onNotice(n)
+		case <-l.keepC():
+			l.keepHeld()
 		}
 	}
 }

@@ -67,12 +67,17 @@
 // raw, SNS-wrapped and EventBridge messages. A lifecycle message for this
 // instance starts the same launch or terminate flow as the IMDS source,
 // with the message's token on the Action, and confirms the transition at
-// once; the message is deleted only once its action has ended. Other
-// instances' messages are handed back on a shared queue (see docs/agent.md
-// for every case). IMDS target state is not polled; Auto Scaling is asked
-// once at start, so an action whose message was consumed before a restart
-// is still handled. Once the termination has completed the per-instance
-// queue and its subscription are removed.
+// once; the message is kept hidden while held and deleted only once its
+// action has ended. Other instances' messages are handed back on a shared
+// queue in one batch per receive (see docs/agent.md for every case). IMDS
+// target state is not polled; Auto Scaling is asked once at start, so an
+// action whose message was consumed before a restart is still handled.
+// The receiver is stopped after the actions' goroutines have returned: on
+// a shared queue whose termination has completed its last long poll is let
+// finish, and the agent looks briefly for its own messages that never
+// reached it (sweepOwn); once the termination has completed the
+// per-instance queue and its subscription are removed. An agent that
+// stops otherwise hands its held messages back.
 //
 // # Exactly once
 //

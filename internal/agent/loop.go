@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -27,7 +28,8 @@ type loop struct {
 	spot       *SpotNotice
 	hooks      []lifecycle.Hook
 	hooksOK    bool
-	hooksFresh bool // the hooks were read in the current poll
+	hooksFresh bool      // the hooks were read in the current poll
+	hookWait   time.Time // since when an action waits for a hook a message named
 	idRetry    backoff
 	mbRetry    backoff
 	hkRetry    backoff
@@ -270,6 +272,39 @@ func (l *loop) refreshHooks() bool {
 	return l.hooksOK
 }
 
+// hookWaitPolls bounds, in poll intervals, how long an action waits for
+// DescribeLifecycleHooks to list a hook its message named.
+const hookWaitPolls = 5
+
+// hooksListed reports whether the hooks read include every hook of
+// transition t that a queue message named. A message proves its hook
+// exists; when the hooks were read before the hook was put, the action
+// waits for a fresh read, at most hookWaitPolls poll intervals (then it
+// goes on with the hooks listed).
+func (l *loop) hooksListed(t lifecycle.Transition) bool {
+	if l.sqs == nil {
+		return true
+	}
+	var missing []string
+	for key := range l.sqs.got {
+		if key.Transition == t && !slices.ContainsFunc(l.hooks, func(h lifecycle.Hook) bool { return h.Name == key.Hook && h.Transition == t }) {
+			missing = append(missing, key.Hook)
+		}
+	}
+	if len(missing) == 0 {
+		return true
+	}
+	switch {
+	case l.hookWait.IsZero():
+		l.hookWait = time.Now()
+		l.log.Info("lifecycle message names a hook DescribeLifecycleHooks did not list; reading the hooks again at the next poll", "hooks", missing)
+	case time.Since(l.hookWait) >= hookWaitPolls*time.Duration(l.a.cfg.IMDS.PollInterval):
+		l.log.Warn("lifecycle message names a hook DescribeLifecycleHooks does not list; going on without it", "hooks", missing)
+		return true
+	}
+	return false
+}
+
 // matching returns the hooks of transition t named name ("" = all).
 func (l *loop) matching(t lifecycle.Transition, name string) []lifecycle.Hook {
 	var out []lifecycle.Hook
@@ -281,8 +316,11 @@ func (l *loop) matching(t lifecycle.Transition, name string) []lifecycle.Hook {
 	return out
 }
 
-// decide starts what the state calls for.
+// decide starts what the state calls for. Hooks read by the poll before
+// it are fresh for it only: a message that arrives later in the poll
+// interval makes a new action read them again.
 func (l *loop) decide() {
+	defer func() { l.hooksFresh = false }()
 	if l.instanceID == "" {
 		if l.draining && !l.gaveUp {
 			l.log.Warn("drain requested before the instance id was known; nothing to run")
@@ -326,7 +364,7 @@ func (l *loop) reapLaunch() {
 
 // startLaunch starts handling the pending launch.
 func (l *loop) startLaunch() {
-	if !l.refreshHooks() {
+	if !l.refreshHooks() || !l.hooksListed(lifecycle.TransitionLaunching) {
 		return // retried at the next poll
 	}
 	l.launched = true

@@ -107,6 +107,12 @@ func (g *fakeGroup) setState(s string) {
 	g.state = s
 }
 
+func (g *fakeGroup) setHooks(hooks ...lifecycle.Hook) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.hooks = hooks
+}
+
 func (g *fakeGroup) calls() (instances, hooks int) {
 	g.mu.Lock()
 	defer g.mu.Unlock()

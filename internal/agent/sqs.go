@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/lifeguardhq/lifeguard/internal/lifecycle"
 )
@@ -24,14 +25,21 @@ type Inbox interface {
 
 // Queue is an SQS queue as the agent uses it.
 type Queue interface {
-	// Receive long-polls for messages (sqs.wait_time); it returns no
+	// Receive long-polls for up to ten messages, waiting at most wait
+	// (whole seconds; 0 means sqs.wait_time). Received messages are hidden
+	// from other receivers for sqs.visibility_timeout. It returns no
 	// messages and a nil error when none came.
-	Receive(ctx context.Context) ([]Message, error)
+	Receive(ctx context.Context, wait time.Duration) ([]Message, error)
 	// Delete deletes a received message.
 	Delete(ctx context.Context, m Message) error
-	// Release makes a received message visible again at once (visibility
-	// timeout 0), for another agent to receive.
-	Release(ctx context.Context, m Message) error
+	// Release makes received messages visible again at once (visibility
+	// timeout 0), for another agent to receive, in as few calls as SQS
+	// allows (ten messages per call).
+	Release(ctx context.Context, ms []Message) error
+	// Keep hides a held message from other receivers for another
+	// sqs.visibility_timeout from now, so that its receipt handle stays
+	// the latest and deletes it.
+	Keep(ctx context.Context, m Message) error
 	// Remove unsubscribes and deletes a per-instance queue; it does
 	// nothing for a shared queue.
 	Remove(ctx context.Context) error

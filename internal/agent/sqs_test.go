@@ -22,15 +22,26 @@ type fakeQueue struct {
 	mu       sync.Mutex
 	deleted  []string
 	released []string
+	releases int // Release calls
+	kept     []string
 	removed  int
 }
 
 func newFakeQueue() *fakeQueue { return &fakeQueue{batches: make(chan []agent.Message)} }
 
-func (q *fakeQueue) Receive(ctx context.Context) ([]agent.Message, error) {
+// Receive returns the next batch pushed, or none after wait (0: the
+// default sqs.wait_time, 20 s).
+func (q *fakeQueue) Receive(ctx context.Context, wait time.Duration) ([]agent.Message, error) {
+	if wait <= 0 {
+		wait = 20 * time.Second
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
 	select {
 	case b := <-q.batches:
 		return b, nil
+	case <-t.C:
+		return nil, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
@@ -43,11 +54,27 @@ func (q *fakeQueue) Delete(_ context.Context, m agent.Message) error {
 	return nil
 }
 
-func (q *fakeQueue) Release(_ context.Context, m agent.Message) error {
+func (q *fakeQueue) Release(_ context.Context, ms []agent.Message) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.released = append(q.released, m.Receipt)
+	q.releases++
+	for _, m := range ms {
+		q.released = append(q.released, m.Receipt)
+	}
 	return nil
+}
+
+func (q *fakeQueue) Keep(_ context.Context, m agent.Message) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.kept = append(q.kept, m.Receipt)
+	return nil
+}
+
+func (q *fakeQueue) keeps() (kept []string, releases int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return append([]string{}, q.kept...), q.releases
 }
 
 func (q *fakeQueue) Remove(context.Context) error {
@@ -164,6 +191,9 @@ func TestSQSSharedQueue(t *testing.T) {
 		if !reflect.DeepEqual(deleted, []string{"r-test"}) || !reflect.DeepEqual(released, []string{"r-other", "r-bad", "r-bad2"}) {
 			t.Errorf("deleted %v released %v; want the test notification deleted, another instance's and unparsable messages handed back", deleted, released)
 		}
+		if _, releases := q.keeps(); releases != 1 {
+			t.Errorf("%d Release calls for one receive, want 1 (the batch handed back at once)", releases)
+		}
 		if len(steps.Started()) != 0 || r.returned() {
 			t.Errorf("another instance's message started the plan")
 		}
@@ -217,6 +247,154 @@ func TestSQSLaunchMessage(t *testing.T) {
 		}
 		if _, _, removed := q.state(); removed != 0 {
 			t.Errorf("queue removed on stop; want it kept for the next agent")
+		}
+	})
+}
+
+func TestSQSHeldMessageIsKeptHidden(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := newFakeQueue()
+		asg := &fakeGroup{t: t, state: "InService", hooks: []lifecycle.Hook{terminateHook("drain", 10*time.Minute)}}
+		steps := &lifecycletest.StepRunner{T: t, Steps: map[string]lifecycletest.Behavior{"flush": {Duration: 2 * time.Minute}}}
+		cfg := sqsConfig(t, true)
+		cfg.SQS.VisibilityTimeout = config.Duration(30 * time.Second)
+		r := start(t, newAgent(t, cfg, agent.Deps{Metadata: &fakeMetadata{}, Group: asg, Completer: okCompleter(t), Steps: steps, Inbox: &fakeInbox{t: t, q: q}}))
+		synctest.Wait()
+		time.Sleep(5 * time.Second)
+		if kept, _ := q.keeps(); len(kept) != 0 {
+			t.Errorf("kept %v with nothing held", kept)
+		}
+		q.batches <- []agent.Message{msg("mine", "r-mine", rawTerminate)}
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		// Every visibility_timeout/3 from the queue's opening: 10 s … 60 s.
+		if kept, _ := q.keeps(); len(kept) != 6 {
+			t.Errorf("kept %d times in the first minute, want 6 (every 10 s)", len(kept))
+		}
+		<-r.done
+		kept, _ := q.keeps()
+		for _, k := range kept {
+			if k != "r-mine" {
+				t.Errorf("kept %q, want only the held message r-mine", k)
+			}
+		}
+		if len(kept) != 12 {
+			t.Errorf("kept %d times while the 2-minute plan ran, want 12", len(kept))
+		}
+		if d, _, _ := q.state(); !reflect.DeepEqual(d, []string{"r-mine"}) {
+			t.Errorf("deleted %v, want r-mine once completed", d)
+		}
+	})
+}
+
+func TestSQSStopHandsHeldMessagesBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := newFakeQueue()
+		asg := &fakeGroup{t: t, state: "InService", hooks: []lifecycle.Hook{terminateHook("drain", 10*time.Minute)}}
+		steps := &lifecycletest.StepRunner{T: t, Steps: map[string]lifecycletest.Behavior{"flush": {Duration: time.Hour}}}
+		r := start(t, newAgent(t, sqsConfig(t, true), agent.Deps{Metadata: &fakeMetadata{}, Group: asg, Completer: okCompleter(t), Steps: steps, Inbox: &fakeInbox{t: t, q: q}}))
+		synctest.Wait()
+		q.batches <- []agent.Message{msg("mine", "r-mine", rawTerminate)}
+		synctest.Wait()
+		if err := r.stop(); err != nil {
+			t.Errorf("Run = %v", err)
+		}
+		// The next agent receives it at once instead of after the
+		// visibility timeout; the journal keeps the steps from running twice.
+		if deleted, released, removed := q.state(); len(deleted) != 0 || !reflect.DeepEqual(released, []string{"r-mine"}) || removed != 0 {
+			t.Errorf("deleted %v released %v removed %d; want the held message handed back, nothing deleted or removed", deleted, released, removed)
+		}
+	})
+}
+
+func TestSQSSharedQueueSweepsOwnMessageAfterCompletion(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := newFakeQueue()
+		// Auto Scaling says Terminating:Wait at start: the plan runs and
+		// completes by instance id before the message reaches the agent.
+		asg := &fakeGroup{t: t, state: "Terminating:Wait", hooks: []lifecycle.Hook{terminateHook("drain", 10*time.Minute)}}
+		aws := okCompleter(t)
+		steps := &lifecycletest.StepRunner{T: t, Steps: map[string]lifecycletest.Behavior{"flush": {Duration: 50 * time.Second}}}
+		r := start(t, newAgent(t, sqsConfig(t, true), agent.Deps{Metadata: &fakeMetadata{}, Group: asg, Completer: aws, Steps: steps, Inbox: &fakeInbox{t: t, q: q}}))
+		// Completed at 50 s; the long poll in flight ends at 60 s, and the
+		// look for the instance's message begins.
+		time.Sleep(time.Minute + time.Second)
+		synctest.Wait()
+		if comps := aws.Completions(); len(comps) != 1 || comps[0].Action.Token != "" {
+			t.Fatalf("completions %+v, want one by instance id", comps)
+		}
+		if r.returned() {
+			t.Fatal("Run returned without looking for the instance's message")
+		}
+		other := `{"LifecycleHookName":"drain","LifecycleTransition":"autoscaling:EC2_INSTANCE_TERMINATING","AutoScalingGroupName":"web","EC2InstanceId":"i-0fffffffffffffff0","LifecycleActionToken":"t2"}`
+		q.batches <- []agent.Message{msg("other", "r-other", other), msg("mine", "r-mine", rawTerminate)}
+		<-r.done
+		deleted, released, _ := q.state()
+		if r.err != nil || !reflect.DeepEqual(deleted, []string{"r-mine"}) || !reflect.DeepEqual(released, []string{"r-other"}) {
+			t.Errorf("Run = %v, deleted %v, released %v; want its own message deleted and the other handed back", r.err, deleted, released)
+		}
+	})
+}
+
+func TestSQSSharedQueueSweepIsBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := newFakeQueue()
+		asg := &fakeGroup{t: t, state: "Terminating:Wait", hooks: []lifecycle.Hook{terminateHook("drain", 10*time.Minute)}}
+		t0 := time.Now()
+		steps := &lifecycletest.StepRunner{T: t, Steps: map[string]lifecycletest.Behavior{"flush": {Duration: 50 * time.Second}}}
+		r := start(t, newAgent(t, sqsConfig(t, true), agent.Deps{Metadata: &fakeMetadata{}, Group: asg, Completer: okCompleter(t), Steps: steps, Inbox: &fakeInbox{t: t, q: q}}))
+		<-r.done
+		// The message never comes (the hook notifies elsewhere). The
+		// long poll in flight at the completion (0 s, 20 s, 40 s → 60 s) is
+		// let finish, then the look ends after 5 s.
+		if r.err != nil || r.at.Sub(t0) != time.Minute+5*time.Second {
+			t.Errorf("Run = %v after %v, want nil after 1m5s", r.err, r.at.Sub(t0))
+		}
+	})
+}
+
+// The hooks read at start are stale once a hook is put later: the message
+// naming it, arriving within the same poll interval, makes the agent read
+// them again instead of running the plan with nothing to complete.
+func TestSQSMessageForHookPutAfterStart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := newFakeQueue()
+		asg := &fakeGroup{t: t, state: "InService"}
+		aws := okCompleter(t)
+		steps := &lifecycletest.StepRunner{T: t, Steps: map[string]lifecycletest.Behavior{"flush": {Duration: time.Second}}}
+		r := start(t, newAgent(t, sqsConfig(t, true), agent.Deps{Metadata: &fakeMetadata{}, Group: asg, Completer: aws, Steps: steps, Inbox: &fakeInbox{t: t, q: q}}))
+		synctest.Wait()
+		asg.setHooks(terminateHook("drain", 10*time.Minute))
+		q.batches <- []agent.Message{msg("mine", "r-mine", rawTerminate)}
+		<-r.done
+		comps := aws.Completions()
+		if len(comps) != 1 || comps[0].Action.Hook.Name != "drain" || comps[0].Action.Token != token {
+			t.Errorf("completions %+v, want drain completed by the message's token", comps)
+		}
+	})
+}
+
+// A message names a hook DescribeLifecycleHooks does not list (yet): the
+// plan waits a few polls for it, then runs with what is listed.
+func TestSQSMessageForUnlistedHookWaitsBoundedly(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := newFakeQueue()
+		asg := &fakeGroup{t: t, state: "InService"}
+		t0 := time.Now()
+		steps := &lifecycletest.StepRunner{T: t, Steps: map[string]lifecycletest.Behavior{"flush": {Duration: time.Second}}}
+		r := start(t, newAgent(t, sqsConfig(t, true), agent.Deps{Metadata: &fakeMetadata{}, Group: asg, Completer: noCalls(t), Steps: steps, Inbox: &fakeInbox{t: t, q: q}}))
+		synctest.Wait()
+		q.batches <- []agent.Message{msg("mine", "r-mine", rawTerminate)}
+		synctest.Wait()
+		if len(steps.Started()) != 0 {
+			t.Error("plan started before the hooks were read again")
+		}
+		time.Sleep(time.Minute)
+		if got := startOffsets(t0, steps.Calls()); len(got) != 1 || got[0] != 25*time.Second {
+			t.Errorf("plan started at %v, want once at 25 s (5 polls of 5 s)", got)
+		}
+		if err := r.stop(); err != nil {
+			t.Errorf("Run = %v", err)
 		}
 	})
 }

@@ -23,6 +23,11 @@ const (
 	// maxLoggedForeign caps the ids of unparsable shared-queue messages
 	// remembered so that each is logged once.
 	maxLoggedForeign = 1024
+	// sweepBound bounds the last look for this instance's own messages on
+	// a shared queue once its termination has completed (sweepOwn).
+	sweepBound = 5 * time.Second
+	// sweepWait is the long-poll wait of each receive of that look.
+	sweepWait = time.Second
 )
 
 // sqsLoop is the loop's state for source sqs; only Run's goroutine
@@ -31,8 +36,12 @@ type sqsLoop struct {
 	q       Queue
 	retry   backoff
 	notices chan notice
-	stop    context.CancelFunc // stops the receiver
+	stop    context.CancelFunc // stops the receiver after its current receive
+	abort   context.CancelFunc // also ends the current receive
+	recv    chan struct{}      // closed when the receiver has returned
+	keep    *time.Ticker       // keeps held messages hidden; nil until the queue is open
 	held    map[lifecycle.Key]map[string]Message
+	got     map[lifecycle.Key]bool // a message for the key arrived
 	tokens  map[lifecycle.Key]string
 	term    bool  // a terminate message for this instance arrived
 	fatal   error // the queue cannot be used; Run returns it
@@ -49,6 +58,7 @@ func newSQSLoop(interval time.Duration) *sqsLoop {
 		retry:   backoff{interval: interval},
 		notices: make(chan notice),
 		held:    make(map[lifecycle.Key]map[string]Message),
+		got:     make(map[lifecycle.Key]bool),
 		tokens:  make(map[lifecycle.Key]string),
 	}
 }
@@ -60,6 +70,31 @@ func (l *loop) noticeC() <-chan notice {
 		return nil
 	}
 	return l.sqs.notices
+}
+
+// keepC returns the channel that says when to keep the held messages
+// hidden; nil (never ready) until the queue is open.
+func (l *loop) keepC() <-chan time.Time {
+	if l.sqs == nil || l.sqs.keep == nil {
+		return nil
+	}
+	return l.sqs.keep.C
+}
+
+// keepHeld hides the held messages for another visibility timeout, so
+// that no other agent receives them (which would make this agent's
+// receipt handles stale: SQS then accepts DeleteMessage and deletes
+// nothing).
+func (l *loop) keepHeld() {
+	s := l.sqs
+	if s == nil || s.q == nil {
+		return
+	}
+	for _, msgs := range s.held {
+		for _, m := range msgs {
+			settle(l.ctx, l.log, s.q.Keep, m, "keep hidden")
+		}
+	}
 }
 
 // token returns the LifecycleActionToken a message gave for key, if any.
@@ -97,24 +132,79 @@ func (l *loop) openQueue() {
 	}
 	s.retry.ok()
 	s.q = q
+	// Three chances to keep a held message hidden before it shows again.
+	s.keep = time.NewTicker(max(time.Duration(l.a.cfg.SQS.VisibilityTimeout)/3, 100*time.Millisecond))
 	l.log.Info("receiving lifecycle notifications", "queue_url", l.a.cfg.SQS.QueueURL, "topic_arn", l.a.cfg.SQS.TopicARN)
 	rctx, cancel := context.WithCancel(l.ctx)
-	s.stop = cancel
-	shared := l.a.cfg.SQS.QueueURL != ""
-	id, log := l.instanceID, l.log
-	l.wg.Go(func() { receive(rctx, log, q, id, shared, s.notices) })
+	pctx, abort := context.WithCancel(context.WithoutCancel(l.ctx))
+	s.stop, s.abort, s.recv = cancel, abort, make(chan struct{})
+	r := receiver{
+		log: l.log, q: q, instanceID: l.instanceID, shared: l.a.cfg.SQS.QueueURL != "", out: s.notices,
+		bound: time.Duration(l.a.cfg.SQS.WaitTime) + sqsCallBound,
+	}
+	// Not in l.wg: Run stops it after the actions' goroutines have
+	// returned, once it knows whether the termination has completed
+	// (stopReceiving).
+	go func() {
+		defer close(s.recv)
+		defer abort()
+		r.run(rctx, pctx)
+	}()
+}
+
+// stopReceiving stops the receiver and waits for it; Run calls it after
+// its other goroutines have returned. On a shared queue, once the termination has completed, the receiver's
+// current long poll is let finish (at most sqs.wait_time), and what it
+// brings handed back or swept: cancelled, the poll's messages would stay
+// hidden for sqs.visibility_timeout, from this agent's last look for its
+// own messages and from the other agents. Otherwise the poll is
+// cancelled: a per-instance queue is deleted next, and when the agent
+// merely stops the next agent receives the messages after the visibility
+// timeout (the journal keeps any step from running twice).
+func (l *loop) stopReceiving() {
+	s := l.sqs
+	if s == nil || s.q == nil {
+		return
+	}
+	s.stop()
+	if l.a.cfg.SQS.QueueURL == "" || !l.terminated() {
+		s.abort()
+	}
+	<-s.recv
+}
+
+// receiver long-polls the queue for Run.
+type receiver struct {
+	log        *slog.Logger
+	q          Queue
+	instanceID string
+	shared     bool
+	out        chan<- notice
+	bound      time.Duration // bounds one receive
+}
+
+// run long-polls until ctx ends, each receive on a context derived from
+// poll (which ends only when the receive must be abandoned).
+func (r receiver) run(ctx, poll context.Context) {
+	receive(ctx, r.log, func() ([]Message, error) {
+		pctx, cancel := context.WithTimeout(poll, r.bound)
+		defer cancel()
+		return r.q.Receive(pctx, 0)
+	}, r.q, r.instanceID, r.shared, r.out)
 }
 
 // receive long-polls q until ctx ends, sending this instance's lifecycle
 // action messages to out. On a shared queue another instance's message,
-// and one that cannot be parsed, is handed back at once (never deleted);
-// on the per-instance queue they are deleted. Test notifications and
-// notifications that are not lifecycle actions are deleted.
-func receive(ctx context.Context, log *slog.Logger, q Queue, instanceID string, shared bool, out chan<- notice) {
+// and one that cannot be parsed, is handed back at once, in one call for
+// the whole batch (never deleted); on the per-instance queue they are
+// deleted. Test notifications and notifications that are not lifecycle
+// actions are deleted. Messages of this instance not yet passed on when
+// ctx ends are handed back, so that the next agent receives them at once.
+func receive(ctx context.Context, log *slog.Logger, poll func() ([]Message, error), q Queue, instanceID string, shared bool, out chan<- notice) {
 	wait := receiveRetry
 	logged := make(map[string]bool)
 	for ctx.Err() == nil {
-		msgs, err := q.Receive(ctx)
+		msgs, err := poll()
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -131,6 +221,8 @@ func receive(ctx context.Context, log *slog.Logger, q Queue, instanceID string, 
 			continue
 		}
 		wait = receiveRetry
+		var back []Message
+		var mine []notice
 		for _, m := range msgs {
 			n, err := ParseMessage(m.Body)
 			switch {
@@ -139,7 +231,7 @@ func receive(ctx context.Context, log *slog.Logger, q Queue, instanceID string, 
 					logged[m.ID] = true
 					log.Warn("unparsable message on the shared queue; handed back", "message_id", m.ID, keyErr, err, "body", truncate(m.Body, 256))
 				}
-				settle(ctx, log, q.Release, m, "hand back")
+				back = append(back, m)
 			case err != nil:
 				log.Warn("unparsable message deleted", "message_id", m.ID, keyErr, err, "body", truncate(m.Body, 256))
 				settle(ctx, log, q.Delete, m, "delete")
@@ -148,7 +240,7 @@ func receive(ctx context.Context, log *slog.Logger, q Queue, instanceID string, 
 				settle(ctx, log, q.Delete, m, "delete")
 			case n.InstanceID != instanceID && shared:
 				log.Debug("another instance's message handed back", "message_id", m.ID, keyInstance, n.InstanceID)
-				settle(ctx, log, q.Release, m, "hand back")
+				back = append(back, m)
 			case n.InstanceID != instanceID:
 				log.Warn("another instance's message on this instance's queue deleted", "message_id", m.ID, "for", n.InstanceID)
 				settle(ctx, log, q.Delete, m, "delete")
@@ -156,22 +248,43 @@ func receive(ctx context.Context, log *slog.Logger, q Queue, instanceID string, 
 				log.Info("notification that is not a lifecycle action deleted", "message_id", m.ID, "event", n.Event)
 				settle(ctx, log, q.Delete, m, "delete")
 			default:
-				select {
-				case out <- notice{m: m, n: n}:
-				case <-ctx.Done():
-					return
+				mine = append(mine, notice{m: m, n: n})
+			}
+		}
+		release(ctx, log, q, back)
+		for i, nt := range mine {
+			select {
+			case out <- nt:
+			case <-ctx.Done():
+				rest := make([]Message, 0, len(mine)-i)
+				for _, nt := range mine[i:] {
+					rest = append(rest, nt.m)
 				}
+				release(ctx, log, q, rest)
+				return
 			}
 		}
 	}
 }
 
-// settle deletes or releases m on a bounded context that outlives ctx.
+// settle deletes or keeps m on a bounded context that outlives ctx.
 func settle(ctx context.Context, log *slog.Logger, op func(context.Context, Message) error, m Message, what string) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sqsCallBound)
 	defer cancel()
 	if err := op(cctx, m); err != nil {
 		log.Warn(what+" message failed", "message_id", m.ID, keyErr, err)
+	}
+}
+
+// release hands ms back on a bounded context that outlives ctx.
+func release(ctx context.Context, log *slog.Logger, q Queue, ms []Message) {
+	if len(ms) == 0 {
+		return
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sqsCallBound)
+	defer cancel()
+	if err := q.Release(cctx, ms); err != nil {
+		log.Warn("hand back messages failed; they are visible again after sqs.visibility_timeout", "messages", len(ms), keyErr, err)
 	}
 }
 
@@ -193,6 +306,7 @@ func (l *loop) onNotice(nt notice) {
 	}
 	_, again := s.held[key][nt.m.ID]
 	s.held[key][nt.m.ID] = nt.m // the latest receipt deletes it
+	s.got[key] = true
 	if again {
 		return
 	}
@@ -244,25 +358,34 @@ func (l *loop) settleMessages() {
 	}
 }
 
-// closeQueue runs when Run returns, after every goroutine has: once the
-// termination has completed it deletes the messages still held and
-// removes the per-instance queue and its subscription.
+// closeQueue runs when Run returns, after every goroutine has. Once the
+// termination has completed it deletes the messages still held, on a
+// shared queue looks once more for this instance's messages that never
+// reached it (sweepOwn), and removes the per-instance queue and its
+// subscription. Otherwise (the agent stops, or a drain Auto Scaling has
+// not confirmed) it hands the held messages back, so that the next agent
+// receives them at once.
 func (l *loop) closeQueue() {
 	s := l.sqs
 	if s == nil || s.q == nil {
 		return
 	}
-	s.stop()
+	s.keep.Stop()
 	defer func() { s.q = nil }()
-	if l.term == nil || !l.term.closed {
-		return // drained without a confirmed termination: keep the queue
-	}
-	for _, st := range l.term.actions {
-		if !l.a.isDone(st) {
-			return
+	if !l.terminated() {
+		var ms []Message
+		for _, msgs := range s.held {
+			for _, m := range msgs {
+				ms = append(ms, m)
+			}
 		}
+		release(l.ctx, l.log, s.q, ms)
+		return
 	}
 	l.settleMessages()
+	if l.a.cfg.SQS.QueueURL != "" {
+		l.sweepOwn()
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(l.ctx), sqsCleanupBound)
 	defer cancel()
 	if err := s.q.Remove(ctx); err != nil {
@@ -271,6 +394,69 @@ func (l *loop) closeQueue() {
 	}
 	if l.a.cfg.SQS.TopicARN != "" {
 		l.log.Info("instance queue removed")
+	}
+}
+
+// terminated reports whether Auto Scaling confirmed the termination and
+// every terminate action has ended.
+func (l *loop) terminated() bool {
+	if l.term == nil || !l.term.closed {
+		return false
+	}
+	for _, st := range l.term.actions {
+		if !l.a.isDone(st) {
+			return false
+		}
+	}
+	return true
+}
+
+// sweepOwn deletes, from the shared queue, this instance's messages for
+// terminate actions that ended before their message reached the agent
+// (it learned of the termination from Auto Scaling at start, and the
+// plan was quick). Left there, such a message would be received and
+// handed back by every other agent until the queue's retention period
+// drops it. It receives for at most sweepBound, handing the other
+// instances' messages back at once as the receiver does (holding them
+// would hide them from their own agents, which may be sweeping too).
+// Every message of this instance is moot now and is deleted.
+func (l *loop) sweepOwn() {
+	s := l.sqs
+	missing := make(map[lifecycle.Key]bool)
+	for _, st := range l.term.actions {
+		if st.key.Hook != NoHook && !s.got[st.key] {
+			missing[st.key] = true
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(l.ctx), sweepBound)
+	defer cancel()
+	for len(missing) > 0 && ctx.Err() == nil {
+		msgs, err := s.q.Receive(ctx, sweepWait)
+		if err != nil {
+			if ctx.Err() == nil {
+				l.log.Warn("receive messages failed", keyErr, err)
+			}
+			break
+		}
+		var others []Message
+		for _, m := range msgs {
+			n, err := ParseMessage(m.Body)
+			if err != nil || n.InstanceID != l.instanceID || n.Kind != NoticeAction {
+				others = append(others, m)
+				continue
+			}
+			settle(l.ctx, l.log, s.q.Delete, m, "delete")
+			key := lifecycle.Key{Instance: l.instanceID, Transition: n.Transition, Hook: n.Hook}
+			delete(missing, key)
+			l.log.Info("lifecycle message deleted", keyHook, n.Hook, keyTransition, string(n.Transition), "message_id", m.ID)
+		}
+		release(l.ctx, l.log, s.q, others)
+	}
+	if len(missing) > 0 {
+		l.log.Info("lifecycle messages not found on the shared queue; the queue's retention period drops them", "missing", len(missing))
 	}
 }
 

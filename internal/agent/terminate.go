@@ -38,7 +38,7 @@ func (l *loop) confirm(why string) {
 func (l *loop) startTerminate(reason lifecycle.Reason) {
 	var hooks []lifecycle.Hook
 	if l.group != "" {
-		if !l.refreshHooks() {
+		if !l.refreshHooks() || !l.hooksListed(lifecycle.TransitionTerminating) {
 			return // retried at the next poll
 		}
 		hooks = l.matching(lifecycle.TransitionTerminating, l.a.cfg.Terminate.Hook)

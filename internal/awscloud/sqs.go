@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -136,13 +138,17 @@ type Queue struct {
 	subscription string // "" for a shared queue
 }
 
-// Receive long-polls the queue for up to ten messages.
-func (q *Queue) Receive(ctx context.Context) ([]agent.Message, error) {
+// Receive long-polls the queue for up to ten messages, waiting wait (0:
+// the configured wait time).
+func (q *Queue) Receive(ctx context.Context, wait time.Duration) ([]agent.Message, error) {
+	if wait <= 0 {
+		wait = q.in.opts.WaitTime
+	}
 	out, err := q.in.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 		QueueUrl:            aws.String(q.url),
 		MaxNumberOfMessages: maxReceive,
-		WaitTimeSeconds:     int32(q.in.opts.WaitTime / time.Second),
-		VisibilityTimeout:   int32(q.in.opts.VisibilityTimeout / time.Second),
+		WaitTimeSeconds:     int32(wait / time.Second),
+		VisibilityTimeout:   q.visibility(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("receive messages from %s: %w", q.url, err)
@@ -154,6 +160,8 @@ func (q *Queue) Receive(ctx context.Context) ([]agent.Message, error) {
 	return msgs, nil
 }
 
+func (q *Queue) visibility() int32 { return int32(q.in.opts.VisibilityTimeout / time.Second) }
+
 // Delete deletes a received message.
 func (q *Queue) Delete(ctx context.Context, m agent.Message) error {
 	if _, err := q.in.sqs.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(q.url), ReceiptHandle: aws.String(m.Receipt)}); err != nil {
@@ -162,12 +170,41 @@ func (q *Queue) Delete(ctx context.Context, m agent.Message) error {
 	return nil
 }
 
-// Release makes a received message visible again at once.
-func (q *Queue) Release(ctx context.Context, m agent.Message) error {
+// Release makes received messages visible again at once, with
+// ChangeMessageVisibilityBatch, ten at a time. Entries that fail are
+// reported together.
+func (q *Queue) Release(ctx context.Context, ms []agent.Message) error {
+	var errs []error
+	for batch := range slices.Chunk(ms, maxReceive) {
+		entries := make([]sqstypes.ChangeMessageVisibilityBatchRequestEntry, len(batch))
+		for i, m := range batch {
+			entries[i] = sqstypes.ChangeMessageVisibilityBatchRequestEntry{
+				Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(m.Receipt), VisibilityTimeout: 0,
+			}
+		}
+		out, err := q.in.sqs.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(q.url), Entries: entries})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("release %d messages on %s: %w", len(batch), q.url, err))
+			continue
+		}
+		for _, f := range out.Failed {
+			i, _ := strconv.Atoi(aws.ToString(f.Id))
+			id := ""
+			if i >= 0 && i < len(batch) {
+				id = batch[i].ID
+			}
+			errs = append(errs, fmt.Errorf("release message %s on %s: %s: %s", id, q.url, aws.ToString(f.Code), aws.ToString(f.Message)))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Keep hides a held message for another visibility timeout.
+func (q *Queue) Keep(ctx context.Context, m agent.Message) error {
 	if _, err := q.in.sqs.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{
-		QueueUrl: aws.String(q.url), ReceiptHandle: aws.String(m.Receipt), VisibilityTimeout: 0,
+		QueueUrl: aws.String(q.url), ReceiptHandle: aws.String(m.Receipt), VisibilityTimeout: q.visibility(),
 	}); err != nil {
-		return fmt.Errorf("release message %s on %s: %w", m.ID, q.url, err)
+		return fmt.Errorf("keep message %s hidden on %s: %w", m.ID, q.url, err)
 	}
 	return nil
 }

@@ -3,12 +3,15 @@ package awscloud_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/lifeguardhq/lifeguard/internal/agent"
 	"github.com/lifeguardhq/lifeguard/internal/awscloud"
@@ -42,7 +45,7 @@ func TestInboxAdapter(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		msgs, err := q.Receive(ctx)
+		msgs, err := q.Receive(ctx, 0)
 		if err != nil || len(msgs) != 1 {
 			t.Fatalf("Receive = %+v %v, want one message", msgs, err)
 		}
@@ -50,10 +53,10 @@ func TestInboxAdapter(t *testing.T) {
 		if err != nil || n.InstanceID != "i-0123456789abcdef0" || n.Token != "t" {
 			t.Errorf("ParseMessage = %+v %v", n, err)
 		}
-		if err := q.Release(ctx, msgs[0]); err != nil {
+		if err := q.Release(ctx, msgs[:1]); err != nil {
 			t.Errorf("Release: %v", err)
 		}
-		if msgs, err = q.Receive(ctx); err != nil || len(msgs) != 1 {
+		if msgs, err = q.Receive(ctx, 0); err != nil || len(msgs) != 1 {
 			t.Fatalf("Receive after release = %+v %v, want the message again", msgs, err)
 		}
 		if err := q.Delete(ctx, msgs[0]); err != nil {
@@ -65,6 +68,53 @@ func TestInboxAdapter(t *testing.T) {
 		out, err := queues.ListQueues(ctx, &sqs.ListQueuesInput{QueueNamePrefix: aws.String("lifeguard-")})
 		if err != nil || len(out.QueueUrls) != 0 {
 			t.Errorf("queues %v %v, want none after Remove", out.QueueUrls, err)
+		}
+	})
+
+	t.Run("shared queue hands back in batches and keeps held messages hidden", func(t *testing.T) {
+		url, err := queues.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("plain")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := awscloud.NewInbox(e.cfg, awscloud.InboxOptions{QueueURL: aws.ToString(url.QueueUrl), WaitTime: time.Second, VisibilityTimeout: 30 * time.Second})
+		q, err := s.Open(ctx, "i-0123456789abcdef0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		const n = 13
+		for i := range n {
+			if _, err := queues.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: url.QueueUrl, MessageBody: aws.String(fmt.Sprint(i))}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var all []agent.Message
+		for len(all) < n {
+			msgs, err := q.Receive(ctx, time.Second)
+			if err != nil || len(msgs) == 0 {
+				t.Fatalf("Receive = %d messages, %v after %d; want all %d", len(msgs), err, len(all), n)
+			}
+			all = append(all, msgs...)
+		}
+		// One is kept hidden; the rest, more than one batch, handed back.
+		if err := q.Keep(ctx, all[0]); err != nil {
+			t.Errorf("Keep: %v", err)
+		}
+		if err := q.Release(ctx, all[1:]); err != nil {
+			t.Errorf("Release of %d: %v", n-1, err)
+		}
+		attrs, err := queues.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: url.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameAll}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, h := attrs.Attributes["ApproximateNumberOfMessages"], attrs.Attributes["ApproximateNumberOfMessagesNotVisible"]; v != fmt.Sprint(n-1) || h != "1" {
+			t.Errorf("%s visible and %s hidden, want %d and 1", v, h, n-1)
+		}
+		bad := agent.Message{ID: "x", Receipt: "not-a-receipt"}
+		if err := q.Keep(ctx, bad); err == nil {
+			t.Error("Keep of a bad receipt handle: no error")
+		}
+		if err := q.Release(ctx, []agent.Message{all[0], bad}); err == nil || !strings.Contains(err.Error(), "ReceiptHandleIsInvalid") {
+			t.Errorf("Release with one bad receipt = %v, want the failed entry's ReceiptHandleIsInvalid", err)
 		}
 	})
 
