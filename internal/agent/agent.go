@@ -182,6 +182,9 @@ func New(cfg config.Agent, deps Deps, log *slog.Logger) (*Agent, error) {
 		drainCh:   make(chan struct{}),
 		wake:      make(chan struct{}, 1),
 	}
+	if deps.Inbox != nil {
+		a.inbox = meteredInbox{next: deps.Inbox, m: m}
+	}
 	for _, p := range cfg.Launch.Probes {
 		a.probes = append(a.probes, prober{name: p.Name, cfg: p, client: a.client})
 	}

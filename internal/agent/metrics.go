@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -19,6 +20,12 @@ const (
 	opDescribeHooks    = "DescribeLifecycleHooks"
 	opHeartbeat        = "RecordLifecycleActionHeartbeat"
 	opComplete         = "CompleteLifecycleAction"
+	opOpenQueue        = "sqs:open-queue" // the calls of Inbox.Open
+	opReceive          = "ReceiveMessage"
+	opDelete           = "DeleteMessage"
+	opRelease          = "ChangeMessageVisibilityBatch" // one per ten messages
+	opKeep             = "ChangeMessageVisibility"
+	opRemoveQueue      = "sqs:remove-queue" // Unsubscribe and DeleteQueue
 )
 
 // Outcomes in lifeguard_aws_calls_total{outcome}.
@@ -72,7 +79,7 @@ func newMetrics() *metrics {
 		}, []string{"result"}),
 		awsCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lifeguard_aws_calls_total",
-			Help: "Calls to instance metadata and Auto Scaling, by operation and outcome (ok, error, no_active_action, not_in_group, canceled).",
+			Help: "Calls to instance metadata, Auto Scaling and SQS, by operation and outcome (ok, error, no_active_action, not_in_group, canceled).",
 		}, []string{"op", "outcome"}),
 		probes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lifeguard_probe_checks_total",
@@ -178,6 +185,60 @@ func (w meteredCompleter) Heartbeat(ctx context.Context, a lifecycle.Action) err
 func (w meteredCompleter) Complete(ctx context.Context, a lifecycle.Action, r lifecycle.Result) error {
 	err := w.next.Complete(ctx, a, r)
 	w.m.call(opComplete, err)
+	return err
+}
+
+// meteredInbox counts the opening of the queue; the queue it returns
+// counts its calls.
+type meteredInbox struct {
+	next Inbox
+	m    *metrics
+}
+
+func (w meteredInbox) Open(ctx context.Context, instanceID string) (Queue, error) {
+	q, err := w.next.Open(ctx, instanceID)
+	w.m.call(opOpenQueue, err)
+	if err != nil {
+		return nil, err
+	}
+	return meteredQueue{next: q, m: w.m}, nil
+}
+
+// meteredQueue counts the calls to a Queue.
+type meteredQueue struct {
+	next Queue
+	m    *metrics
+}
+
+func (w meteredQueue) Receive(ctx context.Context, wait time.Duration) ([]Message, error) {
+	ms, err := w.next.Receive(ctx, wait)
+	w.m.call(opReceive, err)
+	return ms, err
+}
+
+func (w meteredQueue) Delete(ctx context.Context, m Message) error {
+	err := w.next.Delete(ctx, m)
+	w.m.call(opDelete, err)
+	return err
+}
+
+func (w meteredQueue) Release(ctx context.Context, ms []Message) error {
+	err := w.next.Release(ctx, ms)
+	for range (len(ms) + 9) / 10 {
+		w.m.call(opRelease, err)
+	}
+	return err
+}
+
+func (w meteredQueue) Keep(ctx context.Context, m Message) error {
+	err := w.next.Keep(ctx, m)
+	w.m.call(opKeep, err)
+	return err
+}
+
+func (w meteredQueue) Remove(ctx context.Context) error {
+	err := w.next.Remove(ctx)
+	w.m.call(opRemoveQueue, err)
 	return err
 }
 

@@ -398,3 +398,50 @@ func TestSQSMessageForUnlistedHookWaitsBoundedly(t *testing.T) {
 		}
 	})
 }
+
+// TestSQSRestart stops an agent of a shared queue in the middle of the
+// plan: it hands its message back, and the next agent, on the same
+// journal, receives it again, adopts the running step, runs nothing twice,
+// completes once and deletes the message with its own receipt.
+func TestSQSRestart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := sqsConfig(t, true)
+		cfg.Terminate.Steps = []config.Step{step("deregister"), step("flush")}
+		q := newFakeQueue()
+		asg := &fakeGroup{t: t, state: "InService", hooks: []lifecycle.Hook{terminateHook("drain", 10*time.Minute)}}
+		steps := &lifecycletest.StepRunner{T: t, Steps: map[string]lifecycletest.Behavior{
+			"deregister": {Duration: time.Minute},
+			"flush":      {Duration: 10 * time.Minute},
+		}}
+		first := okCompleter(t)
+		r1 := start(t, newAgent(t, cfg, agent.Deps{Metadata: &fakeMetadata{}, Group: asg, Completer: first, Steps: steps, Inbox: &fakeInbox{t: t, q: q}}))
+		synctest.Wait()
+		q.batches <- []agent.Message{msg("mine", "r1", rawTerminate)}
+		asg.setState("Terminating:Wait")
+		time.Sleep(4 * time.Minute)
+		if err := r1.stop(); err != nil {
+			t.Fatalf("first Run = %v", err)
+		}
+		if _, released, _ := q.state(); !reflect.DeepEqual(released, []string{"r1"}) || len(first.Completions()) != 0 {
+			t.Fatalf("released %v, completions %d; want the message handed back and nothing completed", released, len(first.Completions()))
+		}
+
+		second := okCompleter(t)
+		r2 := start(t, newAgent(t, cfg, agent.Deps{Metadata: &fakeMetadata{}, Group: asg, Completer: second, Steps: steps, Inbox: &fakeInbox{t: t, q: q}}))
+		synctest.Wait()
+		q.batches <- []agent.Message{msg("mine", "r2", rawTerminate)}
+		<-r2.done
+		if got, want := steps.Started(), []string{"deregister", "flush"}; !reflect.DeepEqual(got, want) {
+			t.Errorf("started %q, want %q: nothing started twice", got, want)
+		}
+		if got, want := steps.Adopted(), []string{"flush"}; !reflect.DeepEqual(got, want) {
+			t.Errorf("adopted %q, want %q", got, want)
+		}
+		if comps := second.Completions(); r2.err != nil || len(comps) != 1 || comps[0].Result != lifecycle.Continue {
+			t.Errorf("second Run = %v, completions %+v; want one CONTINUE", r2.err, comps)
+		}
+		if deleted, _, _ := q.state(); !reflect.DeepEqual(deleted, []string{"r2"}) {
+			t.Errorf("deleted %v, want the message by its latest receipt r2", deleted)
+		}
+	})
+}

@@ -81,6 +81,28 @@ type demo struct {
 	first map[string]map[string]time.Time // instance → state → first seen
 	beats map[string]int                  // instance/hook → heartbeats
 	ended map[string]string               // instance/hook → result
+	// printed is the last event the timeline has printed; progress is
+	// closed and replaced whenever it moves.
+	printed  int64
+	progress chan struct{}
+}
+
+// waitPrinted waits until the timeline has printed every event up to seq,
+// so that what the demo prints next comes after them.
+func (d *demo) waitPrinted(ctx context.Context, seq int64) {
+	for {
+		d.mu.Lock()
+		done, ch := d.printed >= seq, d.progress
+		d.mu.Unlock()
+		if done {
+			return
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 func (d *demo) printf(format string, args ...any) {
@@ -108,7 +130,7 @@ func runDemo(ctx context.Context, out io.Writer, keep bool) error {
 	go func() { served <- srv.Run(ctx) }()
 	defer func() { cancel(); <-served }()
 
-	d := &demo{out: out, start: time.Now(), first: map[string]map[string]time.Time{}, beats: map[string]int{}, ended: map[string]string{}}
+	d := &demo{out: out, start: time.Now(), first: map[string]map[string]time.Time{}, beats: map[string]int{}, ended: map[string]string{}, progress: make(chan struct{})}
 	fmt.Fprintf(out, "lifeguard demo: a sandbox on %s; instances run `lifeguard agent` as their user data\n\n", endpoint)
 	var wg sync.WaitGroup
 	watchCtx, stopWatch := context.WithCancel(ctx)
@@ -142,6 +164,7 @@ func runDemo(ctx context.Context, out io.Writer, keep bool) error {
 	if err := waitGroup(ctx, w, func(v world.GroupView) bool { return countState(v, world.StateInService) == 2 }); err != nil {
 		return err
 	}
+	d.waitPrinted(ctx, w.LastEventSeq())
 	d.printf("both instances in service; scale in: desired capacity 2 → 0")
 	if err := w.SetDesiredCapacity("demo", 0, false); err != nil {
 		return err
@@ -229,6 +252,11 @@ func (d *demo) timeline(ctx context.Context, w *world.World) {
 				d.printf("%s  %s completed with %s (%s)", short, e.Hook, e.Result, e.Detail)
 			}
 		}
+		d.mu.Lock()
+		d.printed = seq
+		close(d.progress)
+		d.progress = make(chan struct{})
+		d.mu.Unlock()
 	}
 }
 

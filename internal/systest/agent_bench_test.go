@@ -26,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 )
 
 // The agent's numbers, measured on the built binary running as instances'
@@ -67,6 +68,7 @@ type benchSandbox struct {
 	endpoint string
 	stateDir string
 	asg      *autoscaling.Client
+	sns      *sns.Client
 	events   chan benchEvent
 }
 
@@ -146,10 +148,11 @@ func startBenchSandbox(tb testing.TB) *benchSandbox {
 		}
 	}()
 	tb.Cleanup(func() { cancel(); <-followed; stop() })
-	sb.asg = autoscaling.NewFromConfig(aws.Config{
+	cfg := aws.Config{
 		Region: "us-east-1", BaseEndpoint: aws.String(sb.endpoint),
 		Credentials: credentials.NewStaticCredentialsProvider("sandbox", "sandbox", ""),
-	})
+	}
+	sb.asg, sb.sns = autoscaling.NewFromConfig(cfg), sns.NewFromConfig(cfg)
 	return sb
 }
 
@@ -178,16 +181,39 @@ func (sb *benchSandbox) instanceDir(id string) string {
 }
 
 // createGroup creates a group of the built agent as user data (source
-// imds, poll_interval 1s, a one-step terminate plan that writes the time
-// it started, in ns since the epoch, to <instance dir>/step-started) with a
-// terminate hook, and scales it to n.
-func (sb *benchSandbox) createGroup(tb testing.TB, n int32) {
+// imds, or source sqs with a queue per instance on the hook's topic and the
+// default wait_time of 20 s; IMDS polled every poll, the default 5 s when
+// poll is ""; a one-step terminate
+// plan that writes the time it started, in ns since the epoch, to
+// <instance dir>/step-started) with a terminate hook, and scales it to n.
+func (sb *benchSandbox) createGroup(tb testing.TB, n int32, source, poll string) {
 	tb.Helper()
+	ctx := context.Background()
+	hook := astypes.LifecycleHookSpecification{
+		LifecycleHookName: aws.String("drain-hook"), LifecycleTransition: aws.String("autoscaling:EC2_INSTANCE_TERMINATING"),
+		HeartbeatTimeout: aws.Int32(60), DefaultResult: aws.String("ABANDON"),
+	}
+	section := "source: imds"
+	switch source {
+	case "imds":
+	case "sqs":
+		topic, err := sb.sns.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("bench-lifecycle")})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		hook.NotificationTargetARN, hook.RoleARN = topic.TopicArn, aws.String(roleARN)
+		section = "source: sqs\nsqs:\n  topic_arn: " + aws.ToString(topic.TopicArn)
+	default:
+		tb.Fatalf("source %q", source)
+	}
+	pollSection := ""
+	if poll != "" {
+		pollSection = "imds:\n  poll_interval: " + poll
+	}
 	ud := `#!/bin/sh
 cat > agent.yaml <<YAML
-source: imds
-imds:
-  poll_interval: 1s
+` + section + `
+` + pollSection + `
 terminate:
   steps:
     - name: mark
@@ -200,7 +226,6 @@ status:
 YAML
 exec ` + benchBinary(tb) + ` agent --config agent.yaml
 `
-	ctx := context.Background()
 	if _, err := sb.asg.CreateLaunchConfiguration(ctx, &autoscaling.CreateLaunchConfigurationInput{
 		LaunchConfigurationName: aws.String("bench-lc"), ImageId: aws.String("ami-0abcdef1234567890"), InstanceType: aws.String("t3.micro"),
 		UserData: aws.String(base64.StdEncoding.EncodeToString([]byte(ud))),
@@ -210,18 +235,16 @@ exec ` + benchBinary(tb) + ` agent --config agent.yaml
 	if _, err := sb.asg.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
 		AutoScalingGroupName: aws.String("bench"), LaunchConfigurationName: aws.String("bench-lc"),
 		MinSize: aws.Int32(0), MaxSize: aws.Int32(n), DesiredCapacity: aws.Int32(n), AvailabilityZones: []string{"us-east-1a"},
-		LifecycleHookSpecificationList: []astypes.LifecycleHookSpecification{{
-			LifecycleHookName: aws.String("drain-hook"), LifecycleTransition: aws.String("autoscaling:EC2_INSTANCE_TERMINATING"),
-			HeartbeatTimeout: aws.Int32(60), DefaultResult: aws.String("ABANDON"),
-		}},
+		LifecycleHookSpecificationList: []astypes.LifecycleHookSpecification{hook},
 	}); err != nil {
 		tb.Fatal(err)
 	}
 }
 
 // waitAgentsInService waits for n instances InService whose agents have
-// seen it, and returns their ids.
-func (sb *benchSandbox) waitAgentsInService(tb testing.TB, n int) []string {
+// seen it (and, with source sqs, opened their queues), and returns their
+// ids.
+func (sb *benchSandbox) waitAgentsInService(tb testing.TB, n int, source string) []string {
 	tb.Helper()
 	var ids []string
 	for len(ids) < n {
@@ -230,6 +253,9 @@ func (sb *benchSandbox) waitAgentsInService(tb testing.TB, n int) []string {
 	}
 	for _, id := range ids {
 		waitConsole(tb, sb.instanceDir(id), regexp.MustCompile(`msg="lifecycle state changed" .*state=InService`))
+		if source == "sqs" {
+			waitConsole(tb, sb.instanceDir(id), regexp.MustCompile(`msg="receiving lifecycle notifications"`))
+		}
 	}
 	return ids
 }
@@ -259,19 +285,27 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// BenchmarkNoticeToFirstStep measures, on the built agent with source imds
-// and poll_interval 1s, the real time from a scale-in (SetDesiredCapacity
-// returning) to the terminate plan's first step starting, over 20
-// scale-ins of one instance each, at random phases of the agents' poll
-// cycle. With source imds the figure is dominated by the poll interval: the
+// BenchmarkNoticeToFirstStep measures, on the built agent, the real time
+// from a scale-in (SetDesiredCapacity returning) to the terminate plan's
+// first step starting, over 20 scale-ins of one instance each, at random
+// phases of the agents' poll cycle, for each source. With source imds
+// (poll_interval 1s) the figure is dominated by the poll interval: the
 // agent learns of the transition at its next IMDS poll, so expect it
-// spread uniformly over [0, 1 s), plus the step's start-up.
+// spread uniformly over [0, 1 s), plus the step's start-up. With source
+// sqs (a queue per instance on the hook's topic) the agent's long poll
+// returns as soon as SNS delivers the message.
 func BenchmarkNoticeToFirstStep(b *testing.B) {
+	for _, source := range []string{"imds", "sqs"} {
+		b.Run("source="+source, func(b *testing.B) { noticeToFirstStep(b, source) })
+	}
+}
+
+func noticeToFirstStep(b *testing.B, source string) {
 	const instances = 20
 	for b.Loop() {
 		sb := startBenchSandbox(b)
-		sb.createGroup(b, instances)
-		ids := sb.waitAgentsInService(b, instances)
+		sb.createGroup(b, instances, source, "1s")
+		ids := sb.waitAgentsInService(b, instances, source)
 		var lat []time.Duration
 		for i := range instances {
 			// Without a random phase, each scale-in would follow the last
@@ -321,21 +355,28 @@ func BenchmarkNoticeToFirstStep(b *testing.B) {
 		b.ReportMetric(ms(percentile(lat, 99)), "p99-ms")
 		b.ReportMetric(ms(lat[0]), "min-ms")
 		b.ReportMetric(ms(lat[len(lat)-1]), "max-ms")
-		b.Logf("notice to first step, %d scale-ins, poll_interval 1s: %v", len(lat), lat)
+		b.Logf("notice to first step, source %s, %d scale-ins: %v", source, len(lat), lat)
 	}
 	b.ReportMetric(0, "ns/op")
 }
 
 // BenchmarkAgentIdle measures one built agent idle InService for a fixed
-// real window: its Auto Scaling and IMDS calls per instance-hour (from its
-// own lifeguard_aws_calls_total), its resident memory (VmRSS) and CPU
-// (utime+stime over the window).
+// real window, for each source with its default intervals (IMDS polled
+// every 5 s; SQS long polls of 20 s): its AWS calls (Auto Scaling and SQS)
+// and IMDS calls per instance-hour (from its own lifeguard_aws_calls_total),
+// its resident memory (VmRSS) and CPU (utime+stime over the window).
 func BenchmarkAgentIdle(b *testing.B) {
-	const window = 20 * time.Second
+	for _, source := range []string{"imds", "sqs"} {
+		b.Run("source="+source, func(b *testing.B) { agentIdle(b, source) })
+	}
+}
+
+func agentIdle(b *testing.B, source string) {
+	const window = 60 * time.Second
 	for b.Loop() {
 		sb := startBenchSandbox(b)
-		sb.createGroup(b, 1)
-		id := sb.waitAgentsInService(b, 1)[0]
+		sb.createGroup(b, 1, source, "")
+		id := sb.waitAgentsInService(b, 1, source)[0]
 		dir := sb.instanceDir(id)
 		status := waitConsole(b, dir, regexp.MustCompile(`msg="agent started" status=(http://\S+)`))[1]
 		pid := agentPID(b, dir)
@@ -354,7 +395,7 @@ func BenchmarkAgentIdle(b *testing.B) {
 		b.ReportMetric(rss/1024, "rss-MiB")
 		b.ReportMetric(cpu/window.Seconds()*100, "cpu-%")
 		b.ReportMetric(cpu*perHour, "cpu-s/instance-hour")
-		b.Logf("idle %v: %.0f Auto Scaling calls, %.0f IMDS calls, %.2f s CPU, VmRSS %.0f KiB", window, api1-api0, md1-md0, cpu, rss)
+		b.Logf("idle %v, source %s: %.0f AWS calls, %.0f IMDS calls, %.2f s CPU, VmRSS %.0f KiB", window, source, api1-api0, md1-md0, cpu, rss)
 	}
 	b.ReportMetric(0, "ns/op")
 }
@@ -381,8 +422,8 @@ func agentPID(tb testing.TB, dir string) int {
 
 var callLine = regexp.MustCompile(`^lifeguard_aws_calls_total\{op="([^"]*)",outcome="[^"]*"\} (\S+)$`)
 
-// agentCalls reads the agent's /metrics and returns its Auto Scaling and
-// IMDS calls so far.
+// agentCalls reads the agent's /metrics and returns its AWS (Auto Scaling
+// and SQS) and IMDS calls so far.
 func agentCalls(tb testing.TB, status string) (api, md float64) {
 	tb.Helper()
 	resp, err := http.Get(status + "/metrics")

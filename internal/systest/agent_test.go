@@ -6,18 +6,22 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 )
 
-// agentUserData is user data that runs the built lifeguard agent with a
-// launch probe (a file the test creates) and a two-step terminate plan.
-func agentUserData(bin string) string {
+// agentUserData is user data that runs the built lifeguard agent with
+// the given source section, a launch probe (a file the test creates) and
+// a two-step terminate plan whose first step outlasts the terminate hook's
+// heartbeat timeout.
+func agentUserData(bin, source string) string {
 	return `#!/bin/sh
 cat > agent.yaml <<YAML
-source: imds
+` + source + `
 imds:
   poll_interval: 1s
 launch:
@@ -32,7 +36,7 @@ launch:
 terminate:
   steps:
     - name: drain
-      command: ["sh", "-c", "echo drain \"\$LIFEGUARD_REASON \$LIFEGUARD_HOOK \$LIFEGUARD_INSTANCE_ID \$LIFEGUARD_GROUP \$LIFEGUARD_TRANSITION\" >> $PWD/steps.log"]
+      command: ["sh", "-c", "env | grep ^LIFEGUARD_ | sort > $PWD/drain.env; sleep 5; echo drain >> $PWD/steps.log"]
       timeout: 30s
     - name: ship-logs
       command: ["sh", "-c", "echo ship-logs >> $PWD/steps.log"]
@@ -49,55 +53,106 @@ exec ` + bin + ` agent --config agent.yaml
 }
 
 // TestAgentHoldsLaunchAndTermination runs the agent as instances' user
-// data: the launch waits for its readiness probe, the termination runs
-// the plan in order, both complete, and the instance's processes go.
+// data, with each source: the launch waits for its readiness probe; the
+// termination runs the plan in order with the documented environment,
+// heartbeats keep the action past its heartbeat timeout (2 s, with a 5 s
+// step), both actions are completed by the agent, and the instance's
+// processes go.
 func TestAgentHoldsLaunchAndTermination(t *testing.T) {
+	for _, source := range []string{"imds", "sqs"} {
+		t.Run(source, func(t *testing.T) { holdLaunchAndTermination(t, source) })
+	}
+}
+
+func holdLaunchAndTermination(t *testing.T, source string) {
+	const heartbeatTimeout = 2 * time.Second
 	sb := startSandbox(t, "--relax-limits")
 	ev := followEvents(t, sb.endpoint)
-	c := newClients(sdkConfig(t, sb.endpoint))
+	cfg := sdkConfig(t, sb.endpoint)
+	c := newClients(cfg)
 	ctx := context.Background()
-	launchConfig(t, c, "lc", agentUserData(lifeguardBinary(t)))
+	hooks := []astypes.LifecycleHookSpecification{
+		{LifecycleHookName: aws.String("ready"), LifecycleTransition: aws.String("autoscaling:EC2_INSTANCE_LAUNCHING"), HeartbeatTimeout: aws.Int32(30)},
+		{
+			LifecycleHookName: aws.String("drain-hook"), LifecycleTransition: aws.String("autoscaling:EC2_INSTANCE_TERMINATING"),
+			HeartbeatTimeout: aws.Int32(int32(heartbeatTimeout / time.Second)), NotificationMetadata: aws.String(`{"team":"web"}`),
+		},
+	}
+	section := "source: imds"
+	if source == "sqs" {
+		// The hooks notify a queue shared by the group.
+		url, arn := queue(t, sqs.NewFromConfig(cfg), "web-lifecycle")
+		for i := range hooks {
+			hooks[i].NotificationTargetARN, hooks[i].RoleARN = aws.String(arn), aws.String(roleARN)
+		}
+		section = "source: sqs\nsqs:\n  queue_url: " + url + "\n  wait_time: 1s"
+	}
+	launchConfig(t, c, "lc", agentUserData(lifeguardBinary(t), section))
 	if _, err := c.asg.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
 		AutoScalingGroupName: aws.String("web"), LaunchConfigurationName: aws.String("lc"),
 		MinSize: aws.Int32(0), MaxSize: aws.Int32(2), DesiredCapacity: aws.Int32(0), AvailabilityZones: []string{"us-east-1a"},
-		LifecycleHookSpecificationList: []astypes.LifecycleHookSpecification{
-			{LifecycleHookName: aws.String("ready"), LifecycleTransition: aws.String("autoscaling:EC2_INSTANCE_LAUNCHING"), HeartbeatTimeout: aws.Int32(30)},
-			{LifecycleHookName: aws.String("drain-hook"), LifecycleTransition: aws.String("autoscaling:EC2_INSTANCE_TERMINATING"), HeartbeatTimeout: aws.Int32(30)},
-		},
+		LifecycleHookSpecificationList: hooks,
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.asg.SetDesiredCapacity(ctx, &autoscaling.SetDesiredCapacityInput{AutoScalingGroupName: aws.String("web"), DesiredCapacity: aws.Int32(1)}); err != nil {
-		t.Fatal(err)
-	}
+	setDesired(t, c, "web", 1)
 	id := ev.waitFor(t, "Pending:Wait", stateIs("", "Pending:Wait")).Instance
 	dir := filepath.Join(sb.stateDir, "instances", id)
+	dumpConsoleOnFailure(t, dir)
 	// Not ready yet: the agent holds the launch. Then the file appears.
 	if err := os.WriteFile(filepath.Join(dir, "ready"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	done := ev.waitFor(t, "launch action completed", func(e event) bool { return e.Kind == "action-completed" && e.Instance == id && e.Hook == "ready" })
+	done := ev.waitFor(t, "launch action completed", completedBy(id, "ready"))
 	if done.Result != "CONTINUE" || done.Detail != "completed" {
 		t.Errorf("launch action ended %s (%s), want CONTINUE by the agent", done.Result, done.Detail)
 	}
 	ev.waitFor(t, "InService", stateIs(id, "InService"))
 	agentPID := pidOfProcessIn(t, dir)
 
-	if _, err := c.asg.SetDesiredCapacity(ctx, &autoscaling.SetDesiredCapacityInput{AutoScalingGroupName: aws.String("web"), DesiredCapacity: aws.Int32(0)}); err != nil {
-		t.Fatal(err)
+	setDesired(t, c, "web", 0)
+	started := ev.waitFor(t, "terminate action started", func(e event) bool {
+		return e.Kind == "action-started" && e.Instance == id && e.Hook == "drain-hook"
+	})
+	beats := 0
+	done = ev.waitFor(t, "terminate action ended", func(e event) bool {
+		if e.Kind == "action-heartbeat" && e.Instance == id && e.Hook == "drain-hook" {
+			beats++
+		}
+		return (e.Kind == "action-completed" || e.Kind == "action-timed-out") && e.Instance == id && e.Hook == "drain-hook"
+	})
+	if done.Kind != "action-completed" || done.Result != "CONTINUE" || done.Detail != "completed" {
+		t.Errorf("terminate action ended %s %s (%s), want completed CONTINUE by the agent", done.Kind, done.Result, done.Detail)
 	}
-	done = ev.waitFor(t, "terminate action completed", func(e event) bool { return e.Kind == "action-completed" && e.Instance == id && e.Hook == "drain-hook" })
-	if done.Result != "CONTINUE" || done.Detail != "completed" {
-		t.Errorf("terminate action ended %s (%s), want CONTINUE by the agent", done.Result, done.Detail)
+	if held := done.Time.Sub(started.Time); held <= heartbeatTimeout || beats < 2 {
+		t.Errorf("terminate action held %s with %d heartbeats; want past the %s heartbeat timeout, kept by heartbeats", held, beats, heartbeatTimeout)
 	}
 	ev.waitFor(t, "Terminated", stateIs(id, "Terminated"))
-	log, err := os.ReadFile(filepath.Join(dir, "steps.log"))
-	if err != nil {
-		t.Fatal(err)
+	if log := waitFile(t, filepath.Join(dir, "steps.log")); string(log) != "drain\nship-logs\n" {
+		t.Errorf("steps ran as %q, want drain then ship-logs, once each", log)
 	}
-	want := "drain lifecycle-hook drain-hook " + id + " web autoscaling:EC2_INSTANCE_TERMINATING\nship-logs\n"
-	if string(log) != want {
-		t.Errorf("steps ran as\n%s\nwant\n%s", log, want)
+	env := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(waitFile(t, filepath.Join(dir, "drain.env")))), "\n") {
+		k, v, _ := strings.Cut(line, "=")
+		env[k] = v
+	}
+	want := map[string]string{
+		"LIFEGUARD_INSTANCE_ID": id, "LIFEGUARD_GROUP": "web", "LIFEGUARD_HOOK": "drain-hook",
+		"LIFEGUARD_TRANSITION": "autoscaling:EC2_INSTANCE_TERMINATING", "LIFEGUARD_REASON": "lifecycle-hook",
+		"LIFEGUARD_NOTIFICATION_METADATA": `{"team":"web"}`,
+	}
+	if source == "sqs" {
+		want["LIFEGUARD_LIFECYCLE_TOKEN"] = started.Token // from the message
+	} else {
+		want["LIFEGUARD_LIFECYCLE_TOKEN"] = "" // IMDS gives no token: completed by instance id
+	}
+	for k, v := range want {
+		if env[k] != v {
+			t.Errorf("%s=%q, want %q", k, env[k], v)
+		}
+	}
+	if d, err := time.Parse(time.RFC3339, env["LIFEGUARD_DEADLINE"]); err != nil || !d.After(started.Time) {
+		t.Errorf("LIFEGUARD_DEADLINE=%q, want an RFC 3339 time after the action started (%v)", env["LIFEGUARD_DEADLINE"], err)
 	}
 	if agentPID > 0 && processAlive(agentPID) {
 		t.Errorf("the agent (pid %d) outlived its instance", agentPID)

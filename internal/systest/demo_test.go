@@ -24,6 +24,12 @@ func TestDemo(t *testing.T) {
 			t.Errorf("demo output lacks %q:\n%s", want, text)
 		}
 	}
+	// The timeline is in order: the scale-in line follows both InService
+	// transitions.
+	scaleIn := strings.Index(text, "both instances in service")
+	if scaleIn < 0 || strings.Count(text[:scaleIn], "→ InService") != 2 {
+		t.Errorf("\"both instances in service\" does not follow two \"→ InService\" lines:\n%s", text)
+	}
 	if strings.Contains(text, "→ ?") {
 		t.Errorf("an action did not complete:\n%s", text)
 	}
