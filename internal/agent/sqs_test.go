@@ -188,8 +188,8 @@ func TestSQSSharedQueue(t *testing.T) {
 		q.batches <- []agent.Message{msg("other", "r-other", other), msg("test", "r-test", rawTest), msg("bad", "r-bad", "not json"), msg("bad", "r-bad2", "not json")}
 		synctest.Wait()
 		deleted, released, _ := q.state()
-		if !reflect.DeepEqual(deleted, []string{"r-test"}) || !reflect.DeepEqual(released, []string{"r-other", "r-bad", "r-bad2"}) {
-			t.Errorf("deleted %v released %v; want the test notification deleted, another instance's and unparsable messages handed back", deleted, released)
+		if !reflect.DeepEqual(deleted, []string{"r-test", "r-bad", "r-bad2"}) || !reflect.DeepEqual(released, []string{"r-other"}) {
+			t.Errorf("deleted %v released %v; want the test notification and unparsable messages deleted, another instance's handed back", deleted, released)
 		}
 		if _, releases := q.keeps(); releases != 1 {
 			t.Errorf("%d Release calls for one receive, want 1 (the batch handed back at once)", releases)
@@ -200,7 +200,7 @@ func TestSQSSharedQueue(t *testing.T) {
 		q.batches <- []agent.Message{msg("mine", "r-mine", rawTerminate)}
 		<-r.done
 		deleted, _, _ = q.state()
-		if r.err != nil || !reflect.DeepEqual(deleted, []string{"r-test", "r-mine"}) {
+		if r.err != nil || !reflect.DeepEqual(deleted, []string{"r-test", "r-bad", "r-bad2", "r-mine"}) {
 			t.Errorf("Run = %v, deleted %v; want nil and this instance's message deleted once completed", r.err, deleted)
 		}
 		if comps := aws.Completions(); len(comps) != 1 || comps[0].Action.Token != token {

@@ -20,9 +20,6 @@ const (
 	// receiveRetry is the first wait after a failed receive (doubling up
 	// to maxBackoff).
 	receiveRetry = time.Second
-	// maxLoggedForeign caps the ids of unparsable shared-queue messages
-	// remembered so that each is logged once.
-	maxLoggedForeign = 1024
 	// sweepBound bounds the last look for this instance's own messages on
 	// a shared queue once its termination has completed (sweepOwn).
 	sweepBound = 5 * time.Second
@@ -194,15 +191,15 @@ func (r receiver) run(ctx, poll context.Context) {
 }
 
 // receive long-polls q until ctx ends, sending this instance's lifecycle
-// action messages to out. On a shared queue another instance's message,
-// and one that cannot be parsed, is handed back at once, in one call for
-// the whole batch (never deleted); on the per-instance queue they are
-// deleted. Test notifications and notifications that are not lifecycle
-// actions are deleted. Messages of this instance not yet passed on when
-// ctx ends are handed back, so that the next agent receives them at once.
+// action messages to out. On a shared queue another instance's message is
+// handed back at once, in one call for the whole batch (never deleted); on
+// the per-instance queue it is deleted. Test notifications, bodies that
+// cannot be parsed (logged with the body) and this instance's
+// notifications that are not lifecycle actions are deleted. Messages of
+// this instance not yet passed on when ctx ends are handed back, so that
+// the next agent receives them at once.
 func receive(ctx context.Context, log *slog.Logger, poll func() ([]Message, error), q Queue, instanceID string, shared bool, out chan<- notice) {
 	wait := receiveRetry
-	logged := make(map[string]bool)
 	for ctx.Err() == nil {
 		msgs, err := poll()
 		if err != nil {
@@ -226,12 +223,6 @@ func receive(ctx context.Context, log *slog.Logger, poll func() ([]Message, erro
 		for _, m := range msgs {
 			n, err := ParseMessage(m.Body)
 			switch {
-			case err != nil && shared:
-				if !logged[m.ID] && len(logged) < maxLoggedForeign {
-					logged[m.ID] = true
-					log.Warn("unparsable message on the shared queue; handed back", "message_id", m.ID, keyErr, err, "body", truncate(m.Body, 256))
-				}
-				back = append(back, m)
 			case err != nil:
 				log.Warn("unparsable message deleted", "message_id", m.ID, keyErr, err, "body", truncate(m.Body, 256))
 				settle(ctx, log, q.Delete, m, "delete")

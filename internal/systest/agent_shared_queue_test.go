@@ -74,6 +74,11 @@ exec ` + lifeguardBinary(t) + ` agent --config agent.yaml
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// Besides the hook's TEST_NOTIFICATION, something that is no
+	// notification at all: both are deleted by whichever agent gets them.
+	if _, err := q.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String("not a notification")}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := c.asg.SetDesiredCapacity(ctx, &autoscaling.SetDesiredCapacityInput{AutoScalingGroupName: aws.String("fleet"), DesiredCapacity: aws.Int32(0)}); err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +111,8 @@ exec ` + lifeguardBinary(t) + ` agent --config agent.yaml
 		}
 	}
 	// Every instance has terminated, so every agent has exited: each
-	// deleted its own message, and none deleted another's.
+	// deleted its own message (and none another's), and the test
+	// notification and the stray message are gone too.
 	attrs, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url), AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages, sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
 	if err != nil {
 		t.Fatal(err)
