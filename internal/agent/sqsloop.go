@@ -150,14 +150,15 @@ func (l *loop) openQueue() {
 }
 
 // stopReceiving stops the receiver and waits for it; Run calls it after
-// its other goroutines have returned. On a shared queue, once the termination has completed, the receiver's
-// current long poll is let finish (at most sqs.wait_time), and what it
-// brings handed back or swept: cancelled, the poll's messages would stay
-// hidden for sqs.visibility_timeout, from this agent's last look for its
-// own messages and from the other agents. Otherwise the poll is
-// cancelled: a per-instance queue is deleted next, and when the agent
-// merely stops the next agent receives the messages after the visibility
-// timeout (the journal keeps any step from running twice).
+// its other goroutines have returned. On a shared queue, once the
+// termination has completed, the receiver's current long poll is let
+// finish (at most sqs.wait_time), and what it brings handed back or swept:
+// cancelled, the poll's messages would stay hidden for
+// sqs.visibility_timeout, from this agent's last look for its own messages
+// and from the other agents. Otherwise the poll is cancelled: a
+// per-instance queue is deleted next, and when the agent merely stops the
+// next agent receives the messages after the visibility timeout (the
+// journal keeps any step from running twice).
 func (l *loop) stopReceiving() {
 	s := l.sqs
 	if s == nil || s.q == nil {
