@@ -28,7 +28,7 @@ type loop struct {
 	spot       *SpotNotice
 	hooks      []lifecycle.Hook
 	hooksOK    bool
-	hooksFresh bool      // the hooks were read in the current poll
+	hooksFresh bool      // the hooks were read by the poll this decision follows
 	hookWait   time.Time // since when an action waits for a hook a message named
 	idRetry    backoff
 	mbRetry    backoff
@@ -291,18 +291,19 @@ func (l *loop) hooksListed(t lifecycle.Transition) bool {
 			missing = append(missing, key.Hook)
 		}
 	}
-	if len(missing) == 0 {
-		return true
-	}
 	switch {
+	case len(missing) == 0:
 	case l.hookWait.IsZero():
 		l.hookWait = time.Now()
 		l.log.Info("lifecycle message names a hook DescribeLifecycleHooks did not list; reading the hooks again at the next poll", "hooks", missing)
-	case time.Since(l.hookWait) >= hookWaitPolls*time.Duration(l.a.cfg.IMDS.PollInterval):
+		return false
+	case time.Since(l.hookWait) < hookWaitPolls*time.Duration(l.a.cfg.IMDS.PollInterval):
+		return false
+	default:
 		l.log.Warn("lifecycle message names a hook DescribeLifecycleHooks does not list; going on without it", "hooks", missing)
-		return true
 	}
-	return false
+	l.hookWait = time.Time{} // the next action waits afresh
+	return true
 }
 
 // matching returns the hooks of transition t named name ("" = all).
