@@ -445,3 +445,27 @@ func TestSQSRestart(t *testing.T) {
 		}
 	})
 }
+
+// Each action waits for its own unlisted hook: a launch that waited does
+// not let a later termination go on at once.
+func TestSQSEachActionWaitsForItsHook(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := newFakeQueue()
+		asg := &fakeGroup{t: t, state: "Pending"}
+		t0 := time.Now()
+		steps := &lifecycletest.StepRunner{T: t, Steps: map[string]lifecycletest.Behavior{"flush": {Duration: time.Second}}}
+		r := start(t, newAgent(t, sqsConfig(t, true), agent.Deps{Metadata: &fakeMetadata{}, Group: asg, Completer: noCalls(t), Steps: steps, Inbox: &fakeInbox{t: t, q: q}}))
+		synctest.Wait()
+		q.batches <- []agent.Message{msg("l", "r-l", rawLaunch)}
+		time.Sleep(time.Minute)
+		asg.setState("Terminating:Wait")
+		q.batches <- []agent.Message{msg("mine", "r-mine", rawTerminate)}
+		time.Sleep(time.Minute)
+		if got := startOffsets(t0, steps.Calls()); len(got) != 1 || got[0] != 85*time.Second {
+			t.Errorf("plan started at %v, want once at 1m25s (25 s after its message)", got)
+		}
+		if err := r.stop(); err != nil {
+			t.Errorf("Run = %v", err)
+		}
+	})
+}
