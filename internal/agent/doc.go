@@ -70,8 +70,10 @@
 // once; the message is kept hidden while held and deleted only once its
 // action has ended. Other instances' messages are handed back on a shared
 // queue in one batch per receive (see docs/agent.md for every case). IMDS
-// target state is not polled; Auto Scaling is asked once at start, so an
-// action whose message was consumed before a restart is still handled.
+// is still polled as for source imds, so that a queue that cannot be read
+// does not let the instance go without its plan; Auto Scaling is asked at
+// start, so an action whose message was consumed before a restart is still
+// handled.
 // The receiver is stopped after the actions' goroutines have returned: on
 // a shared queue whose termination has completed its last long poll is let
 // finish, and the agent looks briefly for its own messages that never

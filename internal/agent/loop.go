@@ -82,9 +82,10 @@ func (l *loop) poll() {
 		a.update(func(s *snapshot) { s.Instance = id })
 	}
 
-	if l.sqs != nil {
-		// Source sqs: the hook's messages say when to act.
-	} else if target, err := a.md.TargetLifecycleState(ctx); err != nil {
+	// Also with source sqs: the message usually comes first and brings
+	// the token, but a queue that cannot be read (deleted, denied, its
+	// subscription gone) must not let the instance go without its plan.
+	if target, err := a.md.TargetLifecycleState(ctx); err != nil {
 		if ctx.Err() == nil {
 			l.log.Warn("read target lifecycle state failed", keyErr, err)
 		}

@@ -469,3 +469,34 @@ func TestSQSEachActionWaitsForItsHook(t *testing.T) {
 		}
 	})
 }
+
+// A queue that cannot be opened (deleted, access denied) does not let the
+// instance go without its plan: IMDS's target state still starts it, and
+// the action is completed by instance id.
+func TestSQSUnreadableQueueFallsBackOnIMDS(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		t0 := time.Now()
+		md := &fakeMetadata{}
+		asg := &fakeGroup{t: t, state: "InService", hooks: []lifecycle.Hook{terminateHook("drain", 10*time.Minute)}}
+		aws := okCompleter(t)
+		steps := &lifecycletest.StepRunner{T: t, Steps: map[string]lifecycletest.Behavior{"flush": {Duration: time.Minute}}}
+		in := &fakeInbox{t: t, err: errors.New("AccessDenied: not authorized to perform sqs:CreateQueue")}
+		r := start(t, newAgent(t, sqsConfig(t, false), agent.Deps{Metadata: md, Group: asg, Completer: aws, Steps: steps, Inbox: in}))
+		time.Sleep(time.Minute + 2*time.Second) // between two polls
+		md.setTarget("Terminated")
+		asg.setState("Terminating:Wait")
+		time.Sleep(3 * time.Minute)
+		synctest.Wait()
+		if !r.returned() {
+			_ = r.stop()
+			t.Fatal("the terminate plan never ran: Run still going 3 minutes after the transition")
+		}
+		if got := startOffsets(t0, steps.Calls()); len(got) != 1 || got[0] != time.Minute+5*time.Second {
+			t.Errorf("plan started at %v, want at the next IMDS poll (1m5s)", got)
+		}
+		comps := aws.Completions()
+		if r.err != nil || len(comps) != 1 || comps[0].Action.Token != "" || comps[0].Result != lifecycle.Continue {
+			t.Errorf("Run = %v, completions %+v; want one CONTINUE by instance id", r.err, comps)
+		}
+	})
+}
