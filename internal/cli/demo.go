@@ -2,12 +2,14 @@ package cli
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -81,34 +83,71 @@ type demo struct {
 	first map[string]map[string]time.Time // instance → state → first seen
 	beats map[string]int                  // instance/hook → heartbeats
 	ended map[string]string               // instance/hook → result
-	// printed is the last event the timeline has printed; progress is
-	// closed and replaced whenever it moves.
-	printed  int64
-	progress chan struct{}
+	// pending holds the timeline's lines until they are old enough to be
+	// printed in time order (flush); n orders lines of the same time.
+	pending []demoLine
+	n       int64
 }
 
-// waitPrinted waits until the timeline has printed every event up to seq,
-// so that what the demo prints next comes after them.
-func (d *demo) waitPrinted(ctx context.Context, seq int64) {
-	for {
-		d.mu.Lock()
-		done, ch := d.printed >= seq, d.progress
-		d.mu.Unlock()
-		if done {
-			return
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return
-		}
-	}
+// demoLine is a line of the timeline and when it happened.
+type demoLine struct {
+	at   time.Time
+	n    int64
+	text string
 }
 
-func (d *demo) printf(format string, args ...any) {
+// reorderWindow is how long a line waits before it is printed: the
+// sandbox's events and the instances' consoles are read by different
+// goroutines, the consoles every consoleSweep, so a line may arrive after
+// a later one.
+const (
+	reorderWindow = 300 * time.Millisecond
+	consoleSweep  = 100 * time.Millisecond
+)
+
+// add queues a timeline line for what happened at at.
+func (d *demo) add(at time.Time, format string, args ...any) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	fmt.Fprintf(d.out, "%6.1fs  %s\n", time.Since(d.start).Seconds(), fmt.Sprintf(format, args...))
+	d.n++
+	d.pending = append(d.pending, demoLine{at: at, n: d.n, text: fmt.Sprintf(format, args...)})
+}
+
+// printf queues a line of the demo's own, happening now.
+func (d *demo) printf(format string, args ...any) { d.add(time.Now(), format, args...) }
+
+// flush prints, in time order, the queued lines from before before; every
+// line when before is zero.
+func (d *demo) flush(before time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	slices.SortFunc(d.pending, func(a, b demoLine) int {
+		if c := a.at.Compare(b.at); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.n, b.n)
+	})
+	i := 0
+	for ; i < len(d.pending) && (before.IsZero() || d.pending[i].at.Before(before)); i++ {
+		l := d.pending[i]
+		fmt.Fprintf(d.out, "%6.1fs  %s\n", max(0, l.at.Sub(d.start).Seconds()), l.text)
+	}
+	d.pending = d.pending[i:]
+}
+
+// printer prints the queued lines once they are reorderWindow old, until
+// ctx ends.
+func (d *demo) printer(ctx context.Context) {
+	tick := time.NewTicker(consoleSweep)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			d.flush(time.Now().Add(-reorderWindow))
+		}
+	}
 }
 
 func runDemo(ctx context.Context, out io.Writer, keep bool) error {
@@ -130,13 +169,14 @@ func runDemo(ctx context.Context, out io.Writer, keep bool) error {
 	go func() { served <- srv.Run(ctx) }()
 	defer func() { cancel(); <-served }()
 
-	d := &demo{out: out, start: time.Now(), first: map[string]map[string]time.Time{}, beats: map[string]int{}, ended: map[string]string{}, progress: make(chan struct{})}
+	d := &demo{out: out, start: time.Now(), first: map[string]map[string]time.Time{}, beats: map[string]int{}, ended: map[string]string{}}
 	fmt.Fprintf(out, "lifeguard demo: a sandbox on %s; instances run `lifeguard agent` as their user data\n\n", endpoint)
 	var wg sync.WaitGroup
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer func() { stopWatch(); wg.Wait() }()
 	wg.Go(func() { d.timeline(watchCtx, srv.World()) })
 	wg.Go(func() { d.consoles(watchCtx, srv) })
+	wg.Go(func() { d.printer(watchCtx) })
 
 	w := srv.World()
 	if err := w.CreateLaunchConfiguration(world.LaunchConfiguration{
@@ -164,7 +204,6 @@ func runDemo(ctx context.Context, out io.Writer, keep bool) error {
 	if err := waitGroup(ctx, w, func(v world.GroupView) bool { return countState(v, world.StateInService) == 2 }); err != nil {
 		return err
 	}
-	d.waitPrinted(ctx, w.LastEventSeq())
 	d.printf("both instances in service; scale in: desired capacity 2 → 0")
 	if err := w.SetDesiredCapacity("demo", 0, false); err != nil {
 		return err
@@ -174,6 +213,7 @@ func runDemo(ctx context.Context, out io.Writer, keep bool) error {
 	}
 	stopWatch()
 	wg.Wait()
+	d.flush(time.Time{})
 	d.summary()
 	if keep {
 		fmt.Fprintf(out, "\nThe sandbox keeps running (Ctrl-C to stop). Try:\n  export AWS_ENDPOINT_URL=%s AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x\n  aws autoscaling describe-scaling-activities --auto-scaling-group-name demo --endpoint-url %s\n  aws autoscaling set-desired-capacity --auto-scaling-group-name demo --desired-capacity 1 --endpoint-url %s\n  lifeguard sandbox events --endpoint %s\n", endpoint, endpoint, endpoint, endpoint)
@@ -226,7 +266,7 @@ func (d *demo) timeline(ctx context.Context, w *world.World) {
 			short := e.Instance
 			switch e.Kind {
 			case world.EvInstanceLaunched:
-				d.printf("%s  launched", short)
+				d.add(e.Time, "%s  launched", short)
 			case world.EvInstanceState:
 				if e.State == "" {
 					continue
@@ -239,24 +279,19 @@ func (d *demo) timeline(ctx context.Context, w *world.World) {
 					d.first[e.Instance][e.State] = time.Now()
 				}
 				d.mu.Unlock()
-				d.printf("%s  → %s", short, e.State)
+				d.add(e.Time, "%s  → %s", short, e.State)
 			case world.EvActionHeartbeat:
 				d.mu.Lock()
 				d.beats[e.Instance+"/"+e.Hook]++
 				d.mu.Unlock()
-				d.printf("%s  heartbeat for %s", short, e.Hook)
+				d.add(e.Time, "%s  heartbeat for %s", short, e.Hook)
 			case world.EvActionCompleted:
 				d.mu.Lock()
 				d.ended[e.Instance+"/"+e.Hook] = e.Result
 				d.mu.Unlock()
-				d.printf("%s  %s completed with %s (%s)", short, e.Hook, e.Result, e.Detail)
+				d.add(e.Time, "%s  %s completed with %s (%s)", short, e.Hook, e.Result, e.Detail)
 			}
 		}
-		d.mu.Lock()
-		d.printed = seq
-		close(d.progress)
-		d.progress = make(chan struct{})
-		d.mu.Unlock()
 	}
 }
 
@@ -278,15 +313,15 @@ func (d *demo) consoles(ctx context.Context, srv *sandbox.Server) {
 						break
 					}
 					offsets[in.ID] += int64(len(line))
-					if msg, ok := interesting(line); ok {
-						d.printf("%s  %s", in.ID, msg)
+					if msg, at, ok := interesting(line); ok {
+						d.add(at, "%s  %s", in.ID, msg)
 					}
 				}
 			}
 			_ = f.Close()
 		}
 	}
-	tick := time.NewTicker(200 * time.Millisecond)
+	tick := time.NewTicker(consoleSweep)
 	defer tick.Stop()
 	for {
 		sweep()
@@ -299,11 +334,13 @@ func (d *demo) consoles(ctx context.Context, srv *sandbox.Server) {
 	}
 }
 
-// interesting picks the agent's log lines worth showing and shortens them.
-func interesting(line string) (string, bool) {
+// interesting picks the agent's log lines worth showing, shortens them and
+// returns when they were logged (their time attribute; now for the user
+// data's own lines).
+func interesting(line string) (string, time.Time, bool) {
 	line = strings.TrimSpace(line)
 	if line == "service warmed up" {
-		return "user data: " + line, true
+		return "user data: " + line, time.Now(), true
 	}
 	attr := func(k string) string {
 		for _, f := range strings.Fields(line) {
@@ -313,13 +350,17 @@ func interesting(line string) (string, bool) {
 		}
 		return ""
 	}
+	at, err := time.Parse(time.RFC3339Nano, attr("time"))
+	if err != nil {
+		at = time.Now()
+	}
 	switch {
 	case strings.Contains(line, `msg="step started"`):
-		return fmt.Sprintf("agent: step %s started", attr("step")), true
+		return fmt.Sprintf("agent: step %s started", attr("step")), at, true
 	case strings.Contains(line, `msg="step finished"`):
-		return fmt.Sprintf("agent: step %s finished (exit %s)", attr("step"), attr("exit_code")), true
+		return fmt.Sprintf("agent: step %s finished (exit %s)", attr("step"), attr("exit_code")), at, true
 	}
-	return "", false
+	return "", time.Time{}, false
 }
 
 func (d *demo) summary() {

@@ -30,6 +30,18 @@ func TestDemo(t *testing.T) {
 	if scaleIn < 0 || strings.Count(text[:scaleIn], "→ InService") != 2 {
 		t.Errorf("\"both instances in service\" does not follow two \"→ InService\" lines:\n%s", text)
 	}
+	// Console lines and sandbox events merge in time order: each
+	// instance's last step finishes before its action completes.
+	for _, line := range strings.Split(text, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 || !strings.HasPrefix(f[1], "i-") || !strings.Contains(line, "drain-before-terminate completed") {
+			continue
+		}
+		done := strings.Index(text, f[1]+"  agent: step ship-logs finished")
+		if completed := strings.Index(text, line); done < 0 || done > completed {
+			t.Errorf("%s: \"step ship-logs finished\" does not come before its completion:\n%s", f[1], text)
+		}
+	}
 	if strings.Contains(text, "→ ?") {
 		t.Errorf("an action did not complete:\n%s", text)
 	}

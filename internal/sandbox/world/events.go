@@ -107,14 +107,6 @@ func (w *World) EventsAfter(ctx context.Context, after int64) ([]Event, error) {
 	}
 }
 
-// LastEventSeq returns the sequence number of the latest event, 0 when
-// there is none.
-func (w *World) LastEventSeq() int64 {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.events.seq
-}
-
 // Events returns a copy of the whole log kept so far.
 func (w *World) Events() []Event {
 	w.mu.Lock()
