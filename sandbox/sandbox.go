@@ -13,12 +13,28 @@
 //	asg := autoscaling.NewFromConfig(cfg)
 //
 // In tests, New(t, opts) starts one and closes it when the test ends.
+//
+// With Options.InMemory the sandbox opens no socket and runs no process:
+// clients reach it through HTTPClient. Started inside a testing/synctest
+// bubble it then runs on the bubble's clock, so AWS's real limits (a
+// one-hour heartbeat timeout, a 48-hour global timeout) pass in
+// microseconds:
+//
+//	synctest.Test(t, func(t *testing.T) {
+//		sb := sandbox.New(t, sandbox.Options{InMemory: true})
+//		cfg := aws.Config{Region: sb.Region(), BaseEndpoint: aws.String(sb.Endpoint()),
+//			HTTPClient: sb.HTTPClient(), Credentials: …}
+//		…
+//		time.Sleep(time.Hour) // the hook's heartbeat timeout passes
+//	})
 package sandbox
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net/http"
 	"testing"
 	"time"
 
@@ -42,6 +58,10 @@ type Options struct {
 	// NoProcesses runs no user data: instances exist in the API and have
 	// IMDS, but no process runs.
 	NoProcesses bool
+	// InMemory opens no socket and runs no user data: the API and each
+	// instance's IMDS are reached through HTTPClient, also from inside a
+	// testing/synctest bubble. Listen is ignored.
+	InMemory bool
 	// StopGrace is the SIGTERM→SIGKILL grace for terminating instances.
 	StopGrace time.Duration
 	// Logger receives the sandbox's logs; discarded when nil.
@@ -66,7 +86,7 @@ func Start(opts Options) (*Sandbox, error) {
 	}
 	srv, err := isandbox.New(isandbox.Config{
 		Listen: opts.Listen, StateDir: opts.StateDir, Region: opts.Region, Account: opts.Account,
-		RelaxLimits: opts.RelaxLimits, Seed: opts.Seed, NoProcesses: opts.NoProcesses,
+		RelaxLimits: opts.RelaxLimits, Seed: opts.Seed, NoProcesses: opts.NoProcesses, InMemory: opts.InMemory,
 		StopGrace: opts.StopGrace, Logger: opts.Logger,
 	})
 	if err != nil {
@@ -99,6 +119,28 @@ func New(tb testing.TB, opts Options) *Sandbox {
 
 // Endpoint is the URL every AWS client should use (AWS_ENDPOINT_URL).
 func (s *Sandbox) Endpoint() string { return s.srv.Endpoint() }
+
+// HTTPClient returns a client that reaches the sandbox: with InMemory one
+// whose transport serves each request in memory, otherwise one of its own
+// over loopback TCP. Give it to the SDK (aws.Config.HTTPClient) and to the
+// IMDS client.
+func (s *Sandbox) HTTPClient() *http.Client {
+	if rt := s.srv.Transport(); rt != nil {
+		return &http.Client{Transport: rt}
+	}
+	return &http.Client{}
+}
+
+// IMDSEndpoint returns the endpoint of a running instance's IMDSv2 (what
+// AWS_EC2_METADATA_SERVICE_ENDPOINT would be on it).
+func (s *Sandbox) IMDSEndpoint(instanceID string) (string, error) {
+	for _, in := range s.srv.Instances() {
+		if in.ID == instanceID && in.IMDS != "" {
+			return in.IMDS, nil
+		}
+	}
+	return "", fmt.Errorf("sandbox: instance %s is not running", instanceID)
+}
 
 // Region is the simulated region.
 func (s *Sandbox) Region() string { return s.region }

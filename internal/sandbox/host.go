@@ -26,6 +26,7 @@ type host struct {
 	log       *slog.Logger
 	api       http.Handler // the sandbox router, served on every instance's API port
 	processes bool         // false: instances get IMDS and API ports but run nothing
+	mem       *memNet      // in memory: instances' API and IMDS are hosts of it, not ports
 
 	mu    sync.Mutex
 	src   imds.Source
@@ -38,6 +39,8 @@ type hostInstance struct {
 	apiSrv  *http.Server
 	apiDone chan struct{}
 	apiURL  string
+	imdsURL string
+	memHost []string // hosts registered on host.mem
 	proc    *instance.Process
 	console []byte // kept after the process is gone
 	stopped bool
@@ -62,21 +65,32 @@ func (h *host) Boot(b world.Boot) (err error) {
 	// Tokens expire on the wall clock: a token's TTL is transport, not
 	// lifecycle semantics, and pushing the simulated clock must not make
 	// every instance's next IMDS call fail with 401.
-	hi.imds, err = imds.Start("127.0.0.1:0", imds.NewHandler(src, b.InstanceID, time.Now))
-	if err != nil {
-		return fmt.Errorf("start IMDS: %w", err)
+	mdHandler := imds.NewHandler(src, b.InstanceID, time.Now)
+	api := withCaller(b.InstanceID, h.api)
+	if h.mem != nil {
+		apiHost, mdHost := b.InstanceID+".api."+memDomain, b.InstanceID+".imds."+memDomain
+		h.mem.handle(apiHost, api)
+		h.mem.handle(mdHost, mdHandler)
+		hi.memHost = []string{apiHost, mdHost}
+		hi.apiURL, hi.imdsURL = "http://"+apiHost, "http://"+mdHost
+	} else {
+		hi.imds, err = imds.Start("127.0.0.1:0", mdHandler)
+		if err != nil {
+			return fmt.Errorf("start IMDS: %w", err)
+		}
+		hi.imdsURL = hi.imds.Endpoint()
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return fmt.Errorf("listen for the instance's API port: %w", err)
+		}
+		hi.apiURL = "http://" + ln.Addr().String()
+		hi.apiSrv = &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
+		hi.apiDone = make(chan struct{})
+		go func() {
+			defer close(hi.apiDone)
+			_ = hi.apiSrv.Serve(ln)
+		}()
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return fmt.Errorf("listen for the instance's API port: %w", err)
-	}
-	hi.apiURL = "http://" + ln.Addr().String()
-	hi.apiSrv = &http.Server{Handler: withCaller(b.InstanceID, h.api), ReadHeaderTimeout: 10 * time.Second}
-	hi.apiDone = make(chan struct{})
-	go func() {
-		defer close(hi.apiDone)
-		_ = hi.apiSrv.Serve(ln)
-	}()
 	if h.processes && len(b.UserData) > 0 {
 		hi.proc, err = instance.Start(instance.Spec{
 			ID:       b.InstanceID,
@@ -104,7 +118,7 @@ func (h *host) Boot(b world.Boot) (err error) {
 func (h *host) instanceEnv(hi *hostInstance) []string {
 	return []string{
 		"AWS_ENDPOINT_URL=" + hi.apiURL,
-		"AWS_EC2_METADATA_SERVICE_ENDPOINT=" + hi.imds.Endpoint(),
+		"AWS_EC2_METADATA_SERVICE_ENDPOINT=" + hi.imdsURL,
 		"AWS_REGION=" + h.region,
 		"AWS_DEFAULT_REGION=" + h.region,
 		"AWS_CONFIG_FILE=" + filepath.Join(hi.dir, ".aws-config"),
@@ -134,6 +148,9 @@ func (h *host) Stop(id string, grace time.Duration) error {
 	hi.stopped = true
 	h.mu.Unlock()
 	hi.close()
+	for _, host := range hi.memHost {
+		h.mem.remove(host)
+	}
 	return err
 }
 
@@ -173,7 +190,7 @@ func (h *host) endpoints(id string) (api, md string, err error) {
 	if !ok || hi.stopped {
 		return "", "", errors.New("instance " + id + " is not running")
 	}
-	return hi.apiURL, hi.imds.Endpoint(), nil
+	return hi.apiURL, hi.imdsURL, nil
 }
 
 func (h *host) instanceDir(id string) string { return filepath.Join(h.dir, "instances", id) }

@@ -48,6 +48,12 @@ type Config struct {
 	Seed uint64
 	// NoProcesses gives instances IMDS and API ports but runs no user data.
 	NoProcesses bool
+	// InMemory opens no socket: the API, and each instance's API and IMDS,
+	// are reached through Transport, and no user data runs (NoProcesses).
+	// Listen is ignored. A sandbox built in memory inside a testing/synctest
+	// bubble runs on the bubble's clock: AWS's real timeouts pass in
+	// microseconds.
+	InMemory bool
 	// StopGrace is the SIGTERM→SIGKILL grace for terminating instances (10 s).
 	StopGrace time.Duration
 	// Logger receives the sandbox's logs; discarded when nil.
@@ -103,6 +109,7 @@ type Server struct {
 
 	tempDir bool
 	ln      net.Listener
+	mem     *memNet // InMemory
 
 	closeOnce sync.Once
 }
@@ -136,7 +143,11 @@ func New(cfg Config) (*Server, error) {
 	} else if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
 		return nil, fmt.Errorf("state directory %s: %w", cfg.StateDir, err)
 	}
-	s.host = &host{dir: s.cfg.StateDir, region: cfg.Region, log: log, processes: !cfg.NoProcesses}
+	s.host = &host{dir: s.cfg.StateDir, region: cfg.Region, log: log, processes: !cfg.NoProcesses && !cfg.InMemory}
+	if cfg.InMemory {
+		s.mem = &memNet{}
+		s.host.mem = s.mem
+	}
 	s.world = world.New(world.Config{
 		Region: cfg.Region, Account: cfg.Account, RelaxLimits: cfg.RelaxLimits, Seed: cfg.Seed, StopGrace: cfg.StopGrace,
 	}, s.clock, s.host, log)
@@ -159,7 +170,20 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.handler = rt
 	s.host.api = rt
+	if s.mem != nil {
+		s.mem.handle(memDomain, rt)
+	}
 	return s, nil
+}
+
+// Transport reaches an in-memory sandbox (Config.InMemory): its Endpoint
+// and the endpoints of its running instances' API and IMDS. It is nil for
+// a sandbox that listens.
+func (s *Server) Transport() http.RoundTripper {
+	if s.mem == nil {
+		return nil
+	}
+	return s.mem
 }
 
 // Handler returns the sandbox's HTTP handler (every service and /_sandbox/).
@@ -174,8 +198,12 @@ func (s *Server) Clock() *simclock.Sim { return s.clock }
 // StateDir returns the directory holding instance working directories.
 func (s *Server) StateDir() string { return s.cfg.StateDir }
 
-// Listen binds the API address and returns the endpoint URL.
+// Listen binds the API address and returns the endpoint URL; in memory it
+// binds nothing.
 func (s *Server) Listen() (string, error) {
+	if s.mem != nil {
+		return s.Endpoint(), nil
+	}
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
 		return "", fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
@@ -184,8 +212,12 @@ func (s *Server) Listen() (string, error) {
 	return s.Endpoint(), nil
 }
 
-// Endpoint returns the API endpoint URL once listening.
+// Endpoint returns the API endpoint URL once listening (in memory: a host
+// only Transport reaches).
 func (s *Server) Endpoint() string {
+	if s.mem != nil {
+		return "http://" + memDomain
+	}
 	if s.ln == nil {
 		return ""
 	}
@@ -196,6 +228,11 @@ func (s *Server) Endpoint() string {
 // terminates every instance (processes included) and removes a temporary
 // state directory. Call Listen first.
 func (s *Server) Run(ctx context.Context) error {
+	if s.mem != nil {
+		<-ctx.Done()
+		s.Close()
+		return nil
+	}
 	if s.ln == nil {
 		return errors.New("sandbox: Run before Listen")
 	}
