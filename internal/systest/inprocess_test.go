@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -26,26 +25,23 @@ import (
 	"github.com/lifeguardhq/lifeguard/internal/awscloud"
 	"github.com/lifeguardhq/lifeguard/internal/config"
 	"github.com/lifeguardhq/lifeguard/internal/lifecycle/lifecycletest"
-	sbautoscaling "github.com/lifeguardhq/lifeguard/internal/sandbox/autoscaling"
-	"github.com/lifeguardhq/lifeguard/internal/sandbox/imds"
+	isandbox "github.com/lifeguardhq/lifeguard/internal/sandbox"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/world"
-	"github.com/lifeguardhq/lifeguard/internal/simclock"
 )
 
 // The in-process tier (STYLE rule 11, DESIGN invariant 3): the real agent,
-// the real awscloud adapters and the real SDK clients talk to the sandbox's
-// handlers through an in-memory http.RoundTripper inside a synctest bubble,
-// so AWS's real limits (a one-hour heartbeat timeout, a global timeout of
-// 100 heartbeat timeouts) run in milliseconds of real time.
+// the real awscloud adapters and the real SDK clients talk to an in-memory
+// sandbox (Config.InMemory: no socket, no process) inside a synctest
+// bubble, so AWS's real limits (a one-hour heartbeat timeout, a global
+// timeout of 100 heartbeat timeouts) run in milliseconds of real time.
 
 const (
-	inprocAPIHost = "sandbox.invalid"
-	inprocGroup   = "web"
-	inprocHook    = "drain-hook"
-	inprocStep    = "drain"
+	inprocGroup = "web"
+	inprocHook  = "drain-hook"
+	inprocStep  = "drain"
 )
 
-// inprocCall is one request served by an inprocTransport.
+// inprocCall is one request made through an inprocTransport.
 type inprocCall struct {
 	At     time.Time
 	Host   string
@@ -53,72 +49,32 @@ type inprocCall struct {
 	Status int
 }
 
-// inprocTransport is an http.RoundTripper that serves each request by
-// calling the handler registered for the URL's host, in the caller's
-// bubble, and records every call. It honours the request's context: a
-// request whose context ends before the handler answers fails with the
-// context's error. Safe for concurrent use.
+// inprocTransport records every request it passes to the sandbox's
+// in-memory transport. Safe for concurrent use.
 type inprocTransport struct {
+	next  http.RoundTripper
 	mu    sync.Mutex
-	hosts map[string]http.Handler
 	calls []inprocCall
 }
 
-func (rt *inprocTransport) handle(host string, h http.Handler) {
-	rt.mu.Lock()
-	defer rt.mu.Unlock()
-	if rt.hosts == nil {
-		rt.hosts = map[string]http.Handler{}
-	}
-	rt.hosts[host] = h
-}
-
 func (rt *inprocTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	ctx := req.Context()
-	var body []byte
-	if req.Body != nil {
-		b, err := io.ReadAll(req.Body)
+	op := req.Method + " " + req.URL.Path
+	if req.Method == http.MethodPost && req.Body != nil {
+		body, err := io.ReadAll(req.Body)
 		_ = req.Body.Close()
 		if err != nil {
-			return nil, fmt.Errorf("in-process transport: read request body: %w", err)
+			return nil, err
 		}
-		body = b
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	rt.mu.Lock()
-	h := rt.hosts[req.URL.Host]
-	rt.mu.Unlock()
-	if h == nil {
-		return nil, fmt.Errorf("in-process transport: no handler for host %q", req.URL.Host)
-	}
-	op := req.Method + " " + req.URL.Path
-	if req.Method == http.MethodPost {
 		if form, err := url.ParseQuery(string(body)); err == nil && form.Get("Action") != "" {
 			op = form.Get("Action")
 		}
+		req = req.Clone(req.Context())
+		req.Body = io.NopCloser(bytes.NewReader(body))
 	}
-	// The server's view of the request.
-	sreq := req.Clone(ctx)
-	sreq.Body = io.NopCloser(bytes.NewReader(body))
-	sreq.ContentLength = int64(len(body))
-	sreq.Host = req.URL.Host
-	sreq.RequestURI = req.URL.RequestURI()
-	sreq.RemoteAddr = "192.0.2.10:40000"
-	rec := httptest.NewRecorder()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		h.ServeHTTP(rec, sreq)
-	}()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	resp, err := rt.next.RoundTrip(req)
+	if err != nil {
+		return nil, err
 	}
-	resp := rec.Result()
-	resp.Request = req
 	rt.mu.Lock()
 	rt.calls = append(rt.calls, inprocCall{At: time.Now(), Host: req.URL.Host, Op: op, Status: resp.StatusCode})
 	rt.mu.Unlock()
@@ -164,57 +120,67 @@ func (imdsEndpoint) GetEC2IMDSClientEnableState() (sdkimds.ClientEnableState, bo
 	return sdkimds.ClientEnabled, true, nil
 }
 
-// inprocEnv is the sandbox's world and Auto Scaling handler served
-// in-process inside a synctest bubble.
-//
-// It does not use sandbox.New: even with NoProcesses, the sandbox's host
-// gives every instance its own IMDS and API listener (host.Boot), whose
-// Serve goroutines sit in Accept. A goroutine blocked on the network is
-// not durably blocked, so the bubble never idles and its clock never
-// advances (synctest.Wait and every timer hang). The world with a nil host
-// runs instances without ports; the sandbox's own service handler
-// (sandbox/autoscaling) and per-instance IMDS handler (sandbox/imds) are
-// what the listeners would serve.
+// inprocEnv is an in-memory sandbox running inside a synctest bubble.
 type inprocEnv struct {
-	t   *testing.T
-	w   *world.World
-	rt  *inprocTransport
-	cfg aws.Config // Auto Scaling, through rt
-	asg *autoscaling.Client
-	seq int64 // events consumed by next
+	t       *testing.T
+	srv     *isandbox.Server
+	w       *world.World
+	rt      *inprocTransport
+	apiHost string
+	cfg     aws.Config // the sandbox's API, through rt
+	asg     *autoscaling.Client
+	seq     int64 // events consumed by next
 }
 
-// newInprocEnv builds the world (on a simclock.Sim, as the sandbox's, whose
-// timers are the bubble's) and the SDK configuration that reaches its Auto
-// Scaling handler through an in-memory transport. Call it inside the
-// bubble; the world is closed when the test ends.
+// newInprocEnv starts an in-memory sandbox (its clock, a simclock.Sim,
+// has the bubble's timers) and the SDK configuration that reaches it
+// through a recording transport. Call it inside the bubble; the sandbox
+// stops when the test ends.
 func newInprocEnv(t *testing.T) *inprocEnv {
 	t.Helper()
-	w := world.New(world.Config{Region: "us-east-1"}, simclock.NewSim(), nil, nil)
-	t.Cleanup(w.Close)
-	rt := &inprocTransport{}
-	rt.handle(inprocAPIHost, sbautoscaling.New(w))
+	srv, err := isandbox.New(isandbox.Config{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	endpoint, err := srv.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- srv.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-ran; err != nil {
+			t.Errorf("sandbox Run = %v", err)
+		}
+	})
+	rt := &inprocTransport{next: srv.Transport()}
+	u, _ := url.Parse(endpoint)
 	cfg := aws.Config{
 		Region:       "us-east-1",
-		BaseEndpoint: aws.String("http://" + inprocAPIHost),
+		BaseEndpoint: aws.String(endpoint),
 		Credentials:  credentials.NewStaticCredentialsProvider("sandbox", "sandbox", ""),
 		HTTPClient:   &http.Client{Transport: rt},
 	}
-	return &inprocEnv{t: t, w: w, rt: rt, cfg: cfg, asg: autoscaling.NewFromConfig(cfg)}
+	return &inprocEnv{t: t, srv: srv, w: srv.World(), rt: rt, apiHost: u.Host, cfg: cfg, asg: autoscaling.NewFromConfig(cfg)}
 }
 
 // metadataConfig returns the configuration awscloud.NewMetadata needs to
-// read instance id's IMDS through the in-memory transport.
+// read instance id's IMDS through the recording transport.
 func (e *inprocEnv) metadataConfig(id string) aws.Config {
-	host := "imds-" + id + ".invalid"
-	// Tokens expire on the bubble's clock, as they do on the wall clock
-	// for a sandbox that listens (host.Boot).
-	e.rt.handle(host, imds.NewHandler(e.w, id, time.Now))
-	return aws.Config{
-		Region:        "us-east-1",
-		HTTPClient:    &http.Client{Transport: e.rt},
-		ConfigSources: []any{imdsEndpoint("http://" + host)},
+	e.t.Helper()
+	for _, in := range e.srv.Instances() {
+		if in.ID == id && in.IMDS != "" {
+			return aws.Config{
+				Region:        "us-east-1",
+				HTTPClient:    &http.Client{Transport: e.rt},
+				ConfigSources: []any{imdsEndpoint(in.IMDS)},
+			}
+		}
 	}
+	e.t.Fatalf("instance %s has no IMDS", id)
+	return aws.Config{}
 }
 
 // next returns the next world event that matches, failing the test if
@@ -418,7 +384,7 @@ func TestAgentInProcessRealLimits(t *testing.T) {
 			}
 			var nAPI, nIMDS int
 			for _, c := range s.idleCalls {
-				if c.Host == inprocAPIHost {
+				if c.Host == e.apiHost {
 					nAPI++
 				} else {
 					nIMDS++
