@@ -2,14 +2,15 @@ package sandbox_test
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/lifeguardhq/lifeguard/internal/sandbox"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/world"
@@ -18,7 +19,13 @@ import (
 // BenchmarkGroupOf1000 launches a 1,000-instance group with no user data
 // (each instance still gets its IMDS and API port) and then measures API
 // latency against it through the real SDK over loopback HTTP. It reports
-// instances/s for the launch and p50/p99 per operation.
+// instances/s for the launch and p50/p99 per operation, and how many calls
+// the SDK had to retry. Those retries are the client's: when the sandbox
+// answers before net/http's writeLoop has finished with the request, the
+// writeLoop closes the reused connection ("use of closed network
+// connection", aws-sdk-go-v2 issue 2737) and the SDK retries after a
+// jittered backoff of up to a second, which is the tail of the p99. The
+// p99 of the calls made in one attempt is reported besides.
 //
 //	go test -run='^$' -bench=GroupOf1000 -benchtime=1x ./internal/sandbox/
 func BenchmarkGroupOf1000(b *testing.B) {
@@ -79,32 +86,52 @@ func benchGroup(b *testing.B, n int) {
 	ids := views[0].Instances
 	ops := []struct {
 		name string
-		call func(i int) error
+		call func(i int) (middleware.Metadata, error)
 	}{
-		{"DescribeAutoScalingGroups", func(int) error {
-			_, err := asg.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: []string{"big"}})
-			return err
+		{"DescribeAutoScalingGroups", func(int) (middleware.Metadata, error) {
+			out, err := asg.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: []string{"big"}})
+			if err != nil {
+				return middleware.Metadata{}, err
+			}
+			return out.ResultMetadata, nil
 		}},
-		{"DescribeAutoScalingInstances", func(i int) error {
-			_, err := asg.DescribeAutoScalingInstances(ctx, &autoscaling.DescribeAutoScalingInstancesInput{InstanceIds: []string{ids[i%len(ids)]}})
-			return err
+		{"DescribeAutoScalingInstances", func(i int) (middleware.Metadata, error) {
+			out, err := asg.DescribeAutoScalingInstances(ctx, &autoscaling.DescribeAutoScalingInstancesInput{InstanceIds: []string{ids[i%len(ids)]}})
+			if err != nil {
+				return middleware.Metadata{}, err
+			}
+			return out.ResultMetadata, nil
 		}},
-		{"SetInstanceHealth", func(i int) error {
-			_, err := asg.SetInstanceHealth(ctx, &autoscaling.SetInstanceHealthInput{InstanceId: aws.String(ids[i%len(ids)]), HealthStatus: aws.String("Healthy")})
-			return err
+		{"SetInstanceHealth", func(i int) (middleware.Metadata, error) {
+			out, err := asg.SetInstanceHealth(ctx, &autoscaling.SetInstanceHealthInput{InstanceId: aws.String(ids[i%len(ids)]), HealthStatus: aws.String("Healthy")})
+			if err != nil {
+				return middleware.Metadata{}, err
+			}
+			return out.ResultMetadata, nil
 		}},
 	}
 	for _, op := range ops {
-		lat := make([]time.Duration, 0, 500)
+		all := make([]time.Duration, 0, 500)
+		var once []time.Duration // calls that took one attempt
 		for i := range 500 {
 			t0 := time.Now()
-			if err := op.call(i); err != nil {
+			md, err := op.call(i)
+			if err != nil {
 				b.Fatalf("%s: %v", op.name, err)
 			}
-			lat = append(lat, time.Since(t0))
+			d := time.Since(t0)
+			all = append(all, d)
+			if r, ok := retry.GetAttemptResults(md); !ok || len(r.Results) <= 1 {
+				once = append(once, d)
+			}
 		}
-		slices.Sort(lat)
-		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, fmt.Sprintf("%s-p50-ms", op.name))
-		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, fmt.Sprintf("%s-p99-ms", op.name))
+		slices.Sort(all)
+		slices.Sort(once)
+		b.ReportMetric(ms(all[len(all)/2]), op.name+"-p50-ms")
+		b.ReportMetric(ms(all[len(all)*99/100]), op.name+"-p99-ms")
+		b.ReportMetric(ms(once[len(once)*99/100]), op.name+"-p99-one-attempt-ms")
+		b.ReportMetric(float64(len(all)-len(once)), op.name+"-retried")
 	}
 }
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
