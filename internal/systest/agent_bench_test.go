@@ -4,9 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"math/rand/v2"
 	"net/http"
@@ -17,8 +15,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -33,147 +29,28 @@ import (
 // user data in a sandbox process, in real time. They report figures and
 // assert nothing about them. Run with
 //
-//	go test -run='^$' -bench=Agent -benchtime=1x ./internal/systest/
-//
-// The harness helpers take *testing.T; these take testing.TB.
+//	go test -run='^$' -bench='NoticeToFirstStep|AgentIdle' -benchtime=1x ./internal/systest/
 
-var (
-	benchBuildOnce sync.Once
-	benchBin       string
-	benchBuildErr  error
-)
-
-// benchBinary builds cmd/lifeguard once per run.
-func benchBinary(tb testing.TB) string {
-	tb.Helper()
-	benchBuildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "lifeguard-bench-bin-")
-		if err != nil {
-			benchBuildErr = err
-			return
-		}
-		benchBin = filepath.Join(dir, "lifeguard")
-		if out, err := exec.Command("go", "build", "-o", benchBin, "../../cmd/lifeguard").CombinedOutput(); err != nil {
-			benchBuildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if benchBuildErr != nil {
-		tb.Fatal(benchBuildErr)
-	}
-	return benchBin
-}
-
-// benchSandbox is `lifeguard sandbox --relax-limits` as its own process.
+// benchSandbox is `lifeguard sandbox --relax-limits` as its own process
+// (the harness's startSandbox), its followed event log and the clients
+// the benchmarks use.
 type benchSandbox struct {
-	endpoint string
-	stateDir string
-	asg      *autoscaling.Client
-	sns      *sns.Client
-	events   chan benchEvent
+	*sandboxProc
+	ev  *events
+	asg *autoscaling.Client
+	sns *sns.Client
 }
 
-type benchEvent struct {
-	Kind     string `json:"kind"`
-	Instance string `json:"instance"`
-	State    string `json:"state"`
-	Hook     string `json:"hook"`
-	Result   string `json:"result"`
-	Detail   string `json:"detail"`
-}
-
-// startBenchSandbox runs the sandbox on a free loopback port, follows its
-// event log, and stops it with SIGTERM when the benchmark ends.
+// startBenchSandbox starts the sandbox and follows its events; both stop
+// when the benchmark ends.
 func startBenchSandbox(tb testing.TB) *benchSandbox {
 	tb.Helper()
-	stateDir := tb.TempDir()
-	cmd := exec.Command(benchBinary(tb), "sandbox", "--listen", "127.0.0.1:0", "--state-dir", stateDir, "--stop-grace", "2s", "--relax-limits")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	banner := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		if sc.Scan() {
-			banner <- sc.Text()
-		}
-		close(banner)
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	stop := func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	}
-	var line string
-	select {
-	case line = <-banner:
-	case <-time.After(30 * time.Second):
-	}
-	f := strings.Fields(line)
-	if len(f) < 5 || !strings.HasPrefix(f[4], "http://") {
-		stop()
-		tb.Fatalf("sandbox banner %q", line)
-	}
-	sb := &benchSandbox{endpoint: f[4], stateDir: stateDir, events: make(chan benchEvent, 100000)}
-	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, sb.endpoint+"/_sandbox/events?follow=true", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		cancel()
-		stop()
-		tb.Fatal(err)
-	}
-	followed := make(chan struct{})
-	go func() {
-		defer close(followed)
-		defer resp.Body.Close()
-		dec := json.NewDecoder(resp.Body)
-		for {
-			var e benchEvent
-			if dec.Decode(&e) != nil {
-				close(sb.events)
-				return
-			}
-			sb.events <- e
-		}
-	}()
-	tb.Cleanup(func() { cancel(); <-followed; stop() })
+	p := startSandbox(tb, "--relax-limits")
 	cfg := aws.Config{
-		Region: "us-east-1", BaseEndpoint: aws.String(sb.endpoint),
+		Region: "us-east-1", BaseEndpoint: aws.String(p.endpoint),
 		Credentials: credentials.NewStaticCredentialsProvider("sandbox", "sandbox", ""),
 	}
-	sb.asg, sb.sns = autoscaling.NewFromConfig(cfg), sns.NewFromConfig(cfg)
-	return sb
-}
-
-// waitEvent consumes events until match, failing after 90 s.
-func (sb *benchSandbox) waitEvent(tb testing.TB, what string, match func(benchEvent) bool) benchEvent {
-	tb.Helper()
-	timeout := time.NewTimer(90 * time.Second)
-	defer timeout.Stop()
-	for {
-		select {
-		case e, ok := <-sb.events:
-			if !ok {
-				tb.Fatalf("event stream ended while waiting for %s", what)
-			}
-			if match(e) {
-				return e
-			}
-		case <-timeout.C:
-			tb.Fatalf("no event for %s within 90 s", what)
-		}
-	}
+	return &benchSandbox{sandboxProc: p, ev: followEvents(tb, p.endpoint), asg: autoscaling.NewFromConfig(cfg), sns: sns.NewFromConfig(cfg)}
 }
 
 func (sb *benchSandbox) instanceDir(id string) string {
@@ -224,7 +101,7 @@ paths:
 status:
   listen: 127.0.0.1:0
 YAML
-exec ` + benchBinary(tb) + ` agent --config agent.yaml
+exec ` + lifeguardBinary(tb) + ` agent --config agent.yaml
 `
 	if _, err := sb.asg.CreateLaunchConfiguration(ctx, &autoscaling.CreateLaunchConfigurationInput{
 		LaunchConfigurationName: aws.String("bench-lc"), ImageId: aws.String("ami-0abcdef1234567890"), InstanceType: aws.String("t3.micro"),
@@ -248,7 +125,7 @@ func (sb *benchSandbox) waitAgentsInService(tb testing.TB, n int, source string)
 	tb.Helper()
 	var ids []string
 	for len(ids) < n {
-		e := sb.waitEvent(tb, "InService", func(e benchEvent) bool { return e.Kind == "instance-state" && e.State == "InService" })
+		e := sb.ev.waitFor(tb, "InService", func(e event) bool { return e.Kind == "instance-state" && e.State == "InService" })
 		ids = append(ids, e.Instance)
 	}
 	for _, id := range ids {
@@ -319,7 +196,7 @@ func noticeToFirstStep(b *testing.B, source string) {
 			}); err != nil {
 				b.Fatal(err)
 			}
-			id := sb.waitEvent(b, "Terminating:Wait", func(e benchEvent) bool {
+			id := sb.ev.waitFor(b, "Terminating:Wait", func(e event) bool {
 				return e.Kind == "instance-state" && e.State == "Terminating:Wait"
 			}).Instance
 			if !slices.Contains(ids, id) {
@@ -343,7 +220,7 @@ func noticeToFirstStep(b *testing.B, source string) {
 				time.Sleep(5 * time.Millisecond)
 			}
 			lat = append(lat, started.Sub(t0))
-			done := sb.waitEvent(b, "terminate action completed", func(e benchEvent) bool {
+			done := sb.ev.waitFor(b, "terminate action completed", func(e event) bool {
 				return e.Kind == "action-completed" && e.Instance == id
 			})
 			if done.Result != "CONTINUE" || done.Detail != "completed" {

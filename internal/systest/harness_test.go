@@ -32,7 +32,7 @@ var (
 )
 
 // lifeguardBinary builds cmd/lifeguard once per test run.
-func lifeguardBinary(t *testing.T) string {
+func lifeguardBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "lifeguard-bin-")
@@ -63,7 +63,7 @@ type sandboxProc struct {
 
 // startSandbox runs the built binary on a free loopback port and waits for
 // its banner. It is stopped with SIGTERM when the test ends.
-func startSandbox(t *testing.T, args ...string) *sandboxProc {
+func startSandbox(t testing.TB, args ...string) *sandboxProc {
 	t.Helper()
 	stateDir := t.TempDir()
 	cmd := exec.Command(lifeguardBinary(t), append([]string{"sandbox", "--listen", "127.0.0.1:0", "--state-dir", stateDir, "--stop-grace", "2s"}, args...)...)
@@ -116,7 +116,7 @@ func startSandbox(t *testing.T, args ...string) *sandboxProc {
 	return p
 }
 
-func (p *sandboxProc) stop(t *testing.T) {
+func (p *sandboxProc) stop(t testing.TB) {
 	if p.cmd.ProcessState != nil {
 		return
 	}
@@ -131,7 +131,7 @@ func (p *sandboxProc) stop(t *testing.T) {
 }
 
 type testWriter struct {
-	t      *testing.T
+	t      testing.TB
 	prefix string
 }
 
@@ -187,7 +187,7 @@ type events struct {
 	err chan error
 }
 
-func followEvents(t *testing.T, endpoint string) *events {
+func followEvents(t testing.TB, endpoint string) *events {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, endpoint+"/_sandbox/events?follow=true", nil)
@@ -220,7 +220,7 @@ func followEvents(t *testing.T, endpoint string) *events {
 
 // waitFor consumes events until match returns true, or fails the test
 // after a generous bound (the scenario is broken, not slow).
-func (ev *events) waitFor(t *testing.T, what string, match func(event) bool) event {
+func (ev *events) waitFor(t testing.TB, what string, match func(event) bool) event {
 	t.Helper()
 	timeout := time.NewTimer(90 * time.Second)
 	defer timeout.Stop()
@@ -243,7 +243,7 @@ func (ev *events) waitFor(t *testing.T, what string, match func(event) bool) eve
 
 // waitAll consumes events until every named predicate has matched one, in
 // any order.
-func (ev *events) waitAll(t *testing.T, preds map[string]func(event) bool) {
+func (ev *events) waitAll(t testing.TB, preds map[string]func(event) bool) {
 	t.Helper()
 	left := maps.Clone(preds)
 	names := slices.Sorted(maps.Keys(left))
