@@ -40,7 +40,6 @@ type sqsLoop struct {
 	held    map[lifecycle.Key]map[string]Message
 	got     map[lifecycle.Key]bool // a message for the key arrived
 	tokens  map[lifecycle.Key]string
-	term    bool  // a terminate message for this instance arrived
 	fatal   error // the queue cannot be used; Run returns it
 }
 
@@ -105,7 +104,15 @@ func (l *loop) token(key lifecycle.Key) string {
 // messageTerminating reports whether a terminate message for this
 // instance arrived (and the group is known).
 func (l *loop) messageTerminating() bool {
-	return l.sqs != nil && l.sqs.term && l.group != ""
+	if l.sqs == nil || l.group == "" {
+		return false
+	}
+	for key := range l.sqs.got {
+		if key.Transition == lifecycle.TransitionTerminating {
+			return true
+		}
+	}
+	return false
 }
 
 // openQueue opens the queue once the instance id is known and starts the
@@ -182,27 +189,21 @@ type receiver struct {
 }
 
 // run long-polls until ctx ends, each receive on a context derived from
-// poll (which ends only when the receive must be abandoned).
+// poll (which ends only when the receive must be abandoned), sending this
+// instance's lifecycle action messages to out. On a shared queue another
+// instance's message is handed back at once, in one call for the whole
+// batch (never deleted); on the per-instance queue it is deleted. Test
+// notifications, bodies that cannot be parsed (logged with the body) and
+// this instance's notifications that are not lifecycle actions are
+// deleted. Messages of this instance not yet passed on when ctx ends are
+// handed back, so that the next agent receives them at once.
 func (r receiver) run(ctx, poll context.Context) {
-	receive(ctx, r.log, func() ([]Message, error) {
-		pctx, cancel := context.WithTimeout(poll, r.bound)
-		defer cancel()
-		return r.q.Receive(pctx, 0)
-	}, r.q, r.instanceID, r.shared, r.out)
-}
-
-// receive long-polls q until ctx ends, sending this instance's lifecycle
-// action messages to out. On a shared queue another instance's message is
-// handed back at once, in one call for the whole batch (never deleted); on
-// the per-instance queue it is deleted. Test notifications, bodies that
-// cannot be parsed (logged with the body) and this instance's
-// notifications that are not lifecycle actions are deleted. Messages of
-// this instance not yet passed on when ctx ends are handed back, so that
-// the next agent receives them at once.
-func receive(ctx context.Context, log *slog.Logger, poll func() ([]Message, error), q Queue, instanceID string, shared bool, out chan<- notice) {
+	log, q := r.log, r.q
 	wait := receiveRetry
 	for ctx.Err() == nil {
-		msgs, err := poll()
+		pctx, cancel := context.WithTimeout(poll, r.bound)
+		msgs, err := q.Receive(pctx, 0)
+		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -230,10 +231,10 @@ func receive(ctx context.Context, log *slog.Logger, poll func() ([]Message, erro
 			case n.Kind == NoticeTest:
 				log.Info("test notification deleted", "message_id", m.ID, keyGroup, n.Group)
 				settle(ctx, log, q.Delete, m, "delete")
-			case n.InstanceID != instanceID && shared:
+			case n.InstanceID != r.instanceID && r.shared:
 				log.Debug("another instance's message handed back", "message_id", m.ID, keyInstance, n.InstanceID)
 				back = append(back, m)
-			case n.InstanceID != instanceID:
+			case n.InstanceID != r.instanceID:
 				log.Warn("another instance's message on this instance's queue deleted", "message_id", m.ID, "for", n.InstanceID)
 				settle(ctx, log, q.Delete, m, "delete")
 			case n.Kind != NoticeAction:
@@ -246,7 +247,7 @@ func receive(ctx context.Context, log *slog.Logger, poll func() ([]Message, erro
 		release(ctx, log, q, back)
 		for i, nt := range mine {
 			select {
-			case out <- nt:
+			case r.out <- nt:
 			case <-ctx.Done():
 				rest := make([]Message, 0, len(mine)-i)
 				for _, nt := range mine[i:] {
@@ -311,14 +312,9 @@ func (l *loop) onNotice(nt notice) {
 		l.log = l.a.log.With(keyInstance, l.instanceID, keyGroup, n.Group)
 		l.a.update(func(s *snapshot) { s.Group = n.Group })
 	}
-	switch n.Transition {
-	case lifecycle.TransitionLaunching:
-		if l.term == nil && l.launching == nil && !l.launched {
-			l.state = statePendingWait
-			l.a.update(func(s *snapshot) { s.LifecycleState = statePendingWait })
-		}
-	case lifecycle.TransitionTerminating:
-		s.term = true
+	if n.Transition == lifecycle.TransitionLaunching && l.term == nil && l.launching == nil && !l.launched {
+		l.state = statePendingWait
+		l.a.update(func(s *snapshot) { s.LifecycleState = statePendingWait })
 	}
 }
 
