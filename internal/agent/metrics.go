@@ -23,7 +23,7 @@ const (
 	opOpenQueue        = "sqs:open-queue" // the calls of Inbox.Open
 	opReceive          = "ReceiveMessage"
 	opDelete           = "DeleteMessage"
-	opRelease          = "ChangeMessageVisibilityBatch" // one per ten messages
+	opRelease          = "ChangeMessageVisibilityBatch" // one per SQSBatchLimit messages
 	opKeep             = "ChangeMessageVisibility"
 	opRemoveQueue      = "sqs:remove-queue" // Unsubscribe and DeleteQueue
 )
@@ -224,7 +224,7 @@ func (w meteredQueue) Delete(ctx context.Context, m Message) error {
 
 func (w meteredQueue) Release(ctx context.Context, ms []Message) error {
 	err := w.next.Release(ctx, ms)
-	for range (len(ms) + 9) / 10 {
+	for range (len(ms) + SQSBatchLimit - 1) / SQSBatchLimit {
 		w.m.call(opRelease, err)
 	}
 	return err

@@ -23,6 +23,10 @@ type Inbox interface {
 	Open(ctx context.Context, instanceID string) (Queue, error)
 }
 
+// SQSBatchLimit is SQS's limit on the messages one ReceiveMessage returns
+// and one batch call takes.
+const SQSBatchLimit = 10
+
 // Queue is an SQS queue as the agent uses it.
 type Queue interface {
 	// Receive long-polls for up to ten messages, waiting at most wait
@@ -34,7 +38,7 @@ type Queue interface {
 	Delete(ctx context.Context, m Message) error
 	// Release makes received messages visible again at once (visibility
 	// timeout 0), for another agent to receive, in as few calls as SQS
-	// allows (ten messages per call).
+	// allows (SQSBatchLimit messages per call).
 	Release(ctx context.Context, ms []Message) error
 	// Keep hides a held message from other receivers for another
 	// sqs.visibility_timeout from now, so that its receipt handle stays

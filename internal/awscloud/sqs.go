@@ -17,9 +17,6 @@ import (
 	"github.com/lifeguardhq/lifeguard/internal/agent"
 )
 
-// maxReceive is the most messages one ReceiveMessage returns.
-const maxReceive = 10
-
 // InboxOptions say which queue the agent reads: exactly one of QueueURL
 // (a queue shared by the group) and TopicARN (a queue per instance,
 // named QueuePrefix + instance id, subscribed to the topic).
@@ -146,7 +143,7 @@ func (q *Queue) Receive(ctx context.Context, wait time.Duration) ([]agent.Messag
 	}
 	out, err := q.in.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 		QueueUrl:            aws.String(q.url),
-		MaxNumberOfMessages: maxReceive,
+		MaxNumberOfMessages: agent.SQSBatchLimit,
 		WaitTimeSeconds:     int32(wait / time.Second),
 		VisibilityTimeout:   q.visibility(),
 	})
@@ -175,7 +172,7 @@ func (q *Queue) Delete(ctx context.Context, m agent.Message) error {
 // reported together.
 func (q *Queue) Release(ctx context.Context, ms []agent.Message) error {
 	var errs []error
-	for batch := range slices.Chunk(ms, maxReceive) {
+	for batch := range slices.Chunk(ms, agent.SQSBatchLimit) {
 		entries := make([]sqstypes.ChangeMessageVisibilityBatchRequestEntry, len(batch))
 		for i, m := range batch {
 			entries[i] = sqstypes.ChangeMessageVisibilityBatchRequestEntry{
