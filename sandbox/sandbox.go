@@ -30,7 +30,6 @@
 package sandbox
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -72,8 +71,7 @@ type Options struct {
 type Sandbox struct {
 	srv    *isandbox.Server
 	region string
-	cancel context.CancelFunc
-	done   chan error
+	stop   func() error
 }
 
 // Start starts a sandbox and returns once it is listening.
@@ -92,14 +90,11 @@ func Start(opts Options) (*Sandbox, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := srv.Listen(); err != nil {
-		srv.Close()
+	_, stop, err := srv.Start()
+	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &Sandbox{srv: srv, region: opts.Region, cancel: cancel, done: make(chan error, 1)}
-	go func() { s.done <- srv.Run(ctx) }()
-	return s, nil
+	return &Sandbox{srv: srv, region: opts.Region, stop: stop}, nil
 }
 
 // New starts a sandbox for a test and closes it when the test ends.
@@ -165,13 +160,8 @@ func (s *Sandbox) AdvanceClock(d time.Duration) { s.srv.AdvanceClock(d) }
 // Close stops the sandbox: it terminates every instance, processes
 // included, and removes a temporary state directory. Safe to call twice.
 func (s *Sandbox) Close() error {
-	if s.cancel == nil {
+	if s.stop == nil {
 		return errors.New("sandbox: not started")
 	}
-	s.cancel()
-	err, ok := <-s.done
-	if ok {
-		close(s.done)
-	}
-	return err
+	return s.stop()
 }

@@ -37,14 +37,12 @@ func setup(t *testing.T) env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	endpoint, err := srv.Listen()
+	endpoint, stop, err := srv.Start()
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done; http.DefaultClient.CloseIdleConnections() })
+	t.Cleanup(func() { _ = stop(); http.DefaultClient.CloseIdleConnections() })
+	ctx := context.Background()
 	cfg := aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(endpoint), Credentials: credentials.NewStaticCredentialsProvider("x", "x", "")}
 	asg := autoscaling.NewFromConfig(cfg)
 	if _, err := asg.CreateLaunchConfiguration(ctx, &autoscaling.CreateLaunchConfigurationInput{

@@ -159,15 +159,11 @@ func runDemo(ctx context.Context, out io.Writer, keep bool) error {
 	if err != nil {
 		return err
 	}
-	endpoint, err := srv.Listen()
+	endpoint, stop, err := srv.Start()
 	if err != nil {
-		srv.Close()
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	served := make(chan error, 1)
-	go func() { served <- srv.Run(ctx) }()
-	defer func() { cancel(); <-served }()
+	defer func() { _ = stop() }()
 
 	d := &demo{out: out, start: time.Now(), first: map[string]map[string]time.Time{}, beats: map[string]int{}, ended: map[string]string{}}
 	fmt.Fprintf(out, "lifeguard demo: a sandbox on %s; instances run `lifeguard agent` as their user data\n\n", endpoint)

@@ -39,14 +39,12 @@ func benchGroup(b *testing.B, n int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	endpoint, err := srv.Listen()
+	endpoint, stop, err := srv.Start()
 	if err != nil {
 		b.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	defer func() { _ = stop() }()
+	ctx := context.Background()
 
 	asg := autoscaling.NewFromConfig(aws.Config{
 		Region: "us-east-1", BaseEndpoint: aws.String(endpoint),

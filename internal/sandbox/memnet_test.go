@@ -23,15 +23,12 @@ func startInMemory(t *testing.T) (*Server, *http.Client) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if endpoint, err := srv.Listen(); err != nil || endpoint != "http://"+memDomain {
-		t.Fatalf("Listen = %q, %v; want the in-memory endpoint", endpoint, err)
+	endpoint, stop, err := srv.Start()
+	if err != nil || endpoint != "http://"+memDomain {
+		t.Fatalf("Start = %q, %v; want the in-memory endpoint", endpoint, err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ran := make(chan error, 1)
-	go func() { ran <- srv.Run(ctx) }()
 	t.Cleanup(func() {
-		cancel()
-		if err := <-ran; err != nil {
+		if err := stop(); err != nil {
 			t.Errorf("Run = %v", err)
 		}
 	})

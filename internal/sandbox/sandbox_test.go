@@ -33,16 +33,12 @@ func start(t *testing.T, cfg sandbox.Config) (*sandbox.Server, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	endpoint, err := srv.Listen()
+	endpoint, stop, err := srv.Start()
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Errorf("run: %v", err)
 		}
 		http.DefaultClient.CloseIdleConnections()

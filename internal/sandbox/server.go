@@ -259,6 +259,30 @@ func (s *Server) Run(ctx context.Context) error {
 	return err
 }
 
+// Start listens and serves in a goroutine of its own until stop is
+// called. stop shuts the sandbox down as Run does when its context ends,
+// waits for it and returns Run's error; calling it again returns the same
+// error. When Listen fails, the sandbox is closed.
+func (s *Server) Start() (endpoint string, stop func() error, err error) {
+	endpoint, err = s.Listen()
+	if err != nil {
+		s.Close()
+		return "", nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	var once sync.Once
+	var runErr error
+	return endpoint, func() error {
+		once.Do(func() {
+			cancel()
+			runErr = <-done
+		})
+		return runErr
+	}, nil
+}
+
 // Close terminates every instance and removes a temporary state directory.
 // It is safe to call more than once.
 func (s *Server) Close() {

@@ -142,16 +142,12 @@ func newInprocEnv(t *testing.T) *inprocEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	endpoint, err := srv.Listen()
+	endpoint, stop, err := srv.Start()
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ran := make(chan error, 1)
-	go func() { ran <- srv.Run(ctx) }()
 	t.Cleanup(func() {
-		cancel()
-		if err := <-ran; err != nil {
+		if err := stop(); err != nil {
 			t.Errorf("sandbox Run = %v", err)
 		}
 	})
