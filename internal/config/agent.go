@@ -16,7 +16,7 @@ import (
 	"reflect"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // Agent is the configuration of `lifeguard agent` (its YAML schema).

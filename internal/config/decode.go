@@ -11,7 +11,7 @@ import (
 	"strings"
 	"sync"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // LoadAgent reads the agent configuration at path: ParseAgent, with each
@@ -51,7 +51,7 @@ func parseAgent(data []byte) (Agent, []*FieldError) {
 		return Agent{}, []*FieldError{fe}
 	}
 	a := DefaultAgent()
-	d := &decoder{lines: map[string]int{}}
+	d := &decoder{lines: map[string]int{}, lookup: os.LookupEnv}
 	if root != nil {
 		d.value("", root, reflect.ValueOf(&a).Elem())
 	}
@@ -105,6 +105,7 @@ type decoder struct {
 	lines  map[string]int  // path → line of its value
 	failed map[string]bool // paths with a decode problem, built by covered
 	visits int
+	lookup func(string) (string, bool) // for ${VAR} in scalar values
 }
 
 func (d *decoder) fail(path string, line int, problem, fix string) {
@@ -152,6 +153,14 @@ var durationType = reflect.TypeFor[Duration]()
 func (d *decoder) value(path string, n *yaml.Node, v reflect.Value) {
 	n = resolve(n)
 	d.lines[path] = n.Line
+	if n.Kind == yaml.ScalarNode {
+		expanded, problem, fix := expandScalar(n, d.lookup)
+		if problem != "" {
+			d.fail(path, n.Line, problem, fix)
+			return
+		}
+		n = expanded
+	}
 	if d.visits++; d.visits > maxVisits {
 		if d.visits == maxVisits+1 {
 			d.fail(path, n.Line, "the document expands to too many values through aliases", "write the values out")
@@ -294,7 +303,12 @@ func (d *decoder) stringMap(path string, n *yaml.Node, v reflect.Value) {
 		case val.Kind != yaml.ScalarNode:
 			d.fail(kp, val.Line, fmt.Sprintf("is %s, not a single value", describe(val)), "write a string")
 		default:
-			m.SetMapIndex(reflect.ValueOf(p.key), reflect.ValueOf(val.Value))
+			expanded, problem, fix := expandScalar(val, d.lookup)
+			if problem != "" {
+				d.fail(kp, val.Line, problem, fix)
+				continue
+			}
+			m.SetMapIndex(reflect.ValueOf(p.key), reflect.ValueOf(expanded.Value))
 		}
 	}
 	v.Set(m)
