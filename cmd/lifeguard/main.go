@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -18,12 +17,9 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := cli.Run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
-	if err != nil {
-		var exit *cli.ExitError
-		if errors.As(err, &exit) {
-			os.Exit(exit.Code)
-		}
-		fmt.Fprintln(os.Stderr, "lifeguard:", err)
-		os.Exit(1)
+	code, msg := cli.ExitCode(err)
+	if msg != "" {
+		fmt.Fprintln(os.Stderr, "lifeguard:", msg)
 	}
+	os.Exit(code)
 }

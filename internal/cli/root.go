@@ -5,25 +5,41 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
 
-// Version is set at build time with -ldflags "-X …/cli.Version=v1.2.3".
-var Version = "dev"
-
-// ExitError asks main to exit with a code, having printed what it had to.
-type ExitError struct{ Code int }
-
-func (e *ExitError) Error() string { return fmt.Sprintf("exit status %d", e.Code) }
-
-// Run executes the command line args and returns its error.
+// Run executes the command line args and returns its error; ExitCode maps
+// it to the process's exit code. Wrong flags, arguments and command names
+// come back as usage errors (exit code 2).
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	root := newRoot(stdout, stderr)
 	root.SetArgs(args)
-	return root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err != nil && isCobraUsageError(err) {
+		return usageError(fmt.Errorf("%w\nRun '%s --help' for usage.", err, cmd.CommandPath()))
+	}
+	return err
+}
+
+// isCobraUsageError reports whether err is cobra's own complaint about the
+// command line (an unknown command, a wrong number of arguments).
+func isCobraUsageError(err error) bool {
+	var exit *ExitError
+	if errors.As(err, &exit) {
+		return false
+	}
+	msg := err.Error()
+	for _, p := range []string{"unknown command ", "accepts ", "requires at least ", "requires at most ", "requires exactly ", "received ", "invalid argument "} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
 }
 
 func newRoot(stdout, stderr io.Writer) *cobra.Command {
@@ -31,14 +47,22 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		Use:   "lifeguard",
 		Short: "Keep EC2 Auto Scaling instances safe through launch and termination",
 		Long: `lifeguard holds Auto Scaling instances in their lifecycle wait states until
-they are really ready or really done, elects one leader per group, registers
-instances with load balancers, and ships a local AWS sandbox to test all of it.`,
+they are really ready or really done (lifeguard agent), and ships a local AWS
+sandbox that simulates Auto Scaling groups to test it all (lifeguard sandbox,
+lifeguard demo). Leader election and load balancer registration are being
+built; their commands appear here when they work.
+
+` + exitCodesHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Version:       Version,
+		Version:       Build().String(),
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageError(fmt.Errorf("%w\nRun '%s --help' for usage.", err, c.CommandPath()))
+	})
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newSandboxCmd(stdout, stderr), newAgentCmd(stdout, stderr), newLifecycleCmd(stdout), newDemoCmd(stdout, stderr))
+	root.AddCommand(newSandboxCmd(stdout, stderr), newAgentCmd(stdout, stderr), newLifecycleCmd(stdout), newDemoCmd(stdout, stderr), newVersionCmd(stdout))
 	return root
 }
