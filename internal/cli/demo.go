@@ -212,7 +212,7 @@ func runDemo(ctx context.Context, out io.Writer, keep bool) error {
 	d.flush(time.Time{})
 	d.summary()
 	if keep {
-		fmt.Fprintf(out, "\nThe sandbox keeps running (Ctrl-C to stop). Try:\n  export AWS_ENDPOINT_URL=%s AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x\n  aws autoscaling describe-scaling-activities --auto-scaling-group-name demo --endpoint-url %s\n  aws autoscaling set-desired-capacity --auto-scaling-group-name demo --desired-capacity 1 --endpoint-url %s\n  lifeguard sandbox events --endpoint %s\n", endpoint, endpoint, endpoint, endpoint)
+		fmt.Fprintf(out, "\nThe sandbox keeps running (Ctrl-C to stop). Try:\n  export AWS_ENDPOINT_URL=%s AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x\n  aws autoscaling describe-scaling-activities --auto-scaling-group-name demo --endpoint-url %s\n  aws autoscaling set-desired-capacity --auto-scaling-group-name demo --desired-capacity 1 --endpoint-url %s\n  lifeguard sandbox events --endpoint %s\n", endpoint, endpoint, endpoint, endpoint)
 		<-ctx.Done()
 	}
 	return nil

@@ -58,7 +58,7 @@ events (read the log).
 Deviations from AWS:
 ` + bullet(sandbox.Deviations),
 		Example: `  lifeguard sandbox --relax-limits
-  export AWS_ENDPOINT_URL=http://127.0.0.1:4566 AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x
+  export AWS_ENDPOINT_URL=http://127.0.0.1:4566 AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x
   aws autoscaling describe-auto-scaling-groups --endpoint-url $AWS_ENDPOINT_URL`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -115,7 +115,7 @@ func runSandbox(ctx context.Context, cfg sandbox.Config, quiet bool, out io.Writ
 		return err
 	}
 	fmt.Fprintf(out, "lifeguard sandbox listening on %s (region %s, account %s, state in %s)\n", endpoint, orDefault(cfg.Region, "us-east-1"), orDefault(cfg.Account, "123456789012"), srv.StateDir())
-	fmt.Fprintf(out, "  export AWS_ENDPOINT_URL=%s AWS_REGION=%s AWS_ACCESS_KEY_ID=sandbox AWS_SECRET_ACCESS_KEY=sandbox\n", endpoint, orDefault(cfg.Region, "us-east-1"))
+	fmt.Fprintf(out, "  export AWS_ENDPOINT_URL=%s AWS_REGION=%[2]s AWS_DEFAULT_REGION=%[2]s AWS_ACCESS_KEY_ID=sandbox AWS_SECRET_ACCESS_KEY=sandbox\n", endpoint, orDefault(cfg.Region, "us-east-1"))
 	fmt.Fprintf(out, "  aws autoscaling describe-auto-scaling-groups --endpoint-url %s\n", endpoint)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
