@@ -420,7 +420,7 @@ func attackFlood(b *testing.B, ctx context.Context, q *sqs.Client, n int) int {
 
 type historyCounts struct {
 	groups, launches, states, other int
-	firstSeq                      int64
+	firstSeq                        int64
 }
 
 // attackHistory reads the whole event log and counts the attack group's
