@@ -11,9 +11,12 @@ import (
 	"syscall"
 
 	"github.com/lifeguardhq/lifeguard/internal/cli"
+	"github.com/lifeguardhq/lifeguard/internal/proc"
 )
 
 func main() {
+	// A re-executed supervisor (a step's, an instance's) runs and exits here.
+	proc.Main()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := cli.Run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

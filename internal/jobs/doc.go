@@ -5,15 +5,13 @@
 //
 // # Processes
 //
-// Start re-executes the current binary twice: as a short-lived launcher,
-// which starts the supervisor in a session of its own (setsid) and exits,
-// so that the supervisor is nobody's child in the agent and is reaped by
-// init (or the nearest child subreaper) when it exits; and as that
-// supervisor. The package's init function recognises the re-exec (the
-// LIFEGUARD_JOBS_SUPERVISOR environment variable) and runs the launcher or
-// the supervisor instead of the program; like the sandbox's instance shim,
-// this is the one place a library package calls os.Exit. So the binary
-// that calls Start must link this package, which it does by calling Start.
+// Start re-executes the current binary twice (see package proc): as a
+// short-lived launcher, which starts the supervisor in a session of its
+// own (setsid) and exits, so that the supervisor is nobody's child in the
+// agent and is reaped by init (or the nearest child subreaper) when it
+// exits; and as that supervisor. The package registers both roles with
+// proc.Register; proc.Main, called first by the program's main (and by
+// the TestMain of a test binary that calls Start), runs them.
 // The supervisor has no parent-death signal: it is meant to outlive the
 // agent. (Under systemd, that takes KillMode=process or mixed in the
 // agent's unit; with the default control-group mode, a restart of the
@@ -32,10 +30,11 @@
 // The command is stopped, on Stop (which sends SIGTERM to the supervisor)
 // or when its Timeout expires, as a group: SIGTERM and SIGCONT to its
 // process group and to every process below the supervisor, then SIGKILL to
-// whatever is left after Grace, until /proc shows none. When the command
-// exits on its own, processes it left behind (in its group or below the
-// supervisor) are stopped the same way, with the same grace. The outcome
-// is recorded only once none is left, so when Wait returns an outcome no
+// whatever is left after Grace (proc.Sweep). When the command exits on its
+// own, processes it left behind (in its group or below the supervisor) are
+// stopped the same way, with the same grace. The supervisor, a child
+// subreaper, knows that none is left when it has no child left to reap;
+// the outcome is recorded only then, so when Wait returns an outcome no
 // process of the step remains.
 //
 // # Files

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/lifeguardhq/lifeguard/internal/proc"
 )
 
 // The files of a run, in its directory.
@@ -42,6 +44,8 @@ type pidRecord struct {
 	PID       int    `json:"pid"`
 	StartTime uint64 `json:"startTime"` // field 22 of /proc/<pid>/stat
 }
+
+func (r pidRecord) id() proc.ID { return proc.ID{PID: r.PID, Start: r.StartTime} }
 
 // statusRecord is status.json. PID, PGID and StartTime are the command's;
 // PGID is 0 if the command never started.

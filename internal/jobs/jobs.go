@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/lifeguardhq/lifeguard/internal/proc"
 )
 
 // DefaultGrace is the time between SIGTERM and SIGKILL when Spec.Grace is 0.
@@ -231,9 +233,9 @@ func start(dir string, rec specRecord) error {
 		}
 		return fmt.Errorf("write spec: %w", err)
 	}
-	exe, err := os.Executable()
+	cmd, err := proc.Command(roleLauncher, dir)
 	if err != nil {
-		return fmt.Errorf("find own executable: %w", err)
+		return err
 	}
 	logPath := filepath.Join(dir, supervisorFile)
 	log, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
@@ -247,14 +249,8 @@ func start(dir string, rec specRecord) error {
 	}
 	defer readyR.Close()
 
-	cmd := &exec.Cmd{
-		Path:       exe,
-		Args:       []string{exe, roleLauncher, dir},
-		Env:        supervisorEnviron(dir),
-		Stdout:     log,
-		Stderr:     log,
-		ExtraFiles: []*os.File{readyW, lock}, // readyFD, lockFD
-	}
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.ExtraFiles = []*os.File{readyW, lock} // readyFD, lockFD
 	err = cmd.Start()
 	readyW.Close() // the launcher and the supervisor have their own
 	if err != nil {
@@ -344,7 +340,7 @@ func (h *Handle) wait(ctx context.Context, stop bool) (Outcome, error) {
 		}
 		if stop && !signalled && sup.pid != nil {
 			signalled = true
-			err := signalProc(sup.pid.PID, sup.pid.StartTime, syscall.SIGTERM)
+			err := sup.pid.id().Signal(syscall.SIGTERM)
 			if err != nil && !errors.Is(err, os.ErrProcessDone) {
 				return Outcome{}, fmt.Errorf("stop job in %s: %w", h.dir, err)
 			}
@@ -379,7 +375,7 @@ func (h *Handle) check() (supervision, error) {
 	err := readJSON(filepath.Join(h.dir, pidFile), &rec)
 	switch {
 	case err == nil:
-		if alive(rec.PID, rec.StartTime) {
+		if rec.id().Alive() {
 			return supervision{pid: &rec}, nil
 		}
 	case errors.Is(err, fs.ErrNotExist):
@@ -420,8 +416,9 @@ func (h *Handle) killLeftovers() {
 	if err != nil || !ok || st.State != stateRunning || st.PGID <= 0 {
 		return
 	}
-	_ = signalProc(st.PID, st.StartTime, syscall.SIGKILL)
-	if st.PGID == st.PID && groupOwned(st.PGID, st.StartTime) {
+	cmd := proc.ID{PID: st.PID, Start: st.StartTime}
+	_ = cmd.Signal(syscall.SIGKILL)
+	if st.PGID == st.PID && proc.GroupOwned(cmd) {
 		_ = syscall.Kill(-st.PGID, syscall.SIGKILL)
 	}
 }

@@ -17,9 +17,11 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/lifeguardhq/lifeguard/internal/jobs"
+	"github.com/lifeguardhq/lifeguard/internal/proc"
 )
 
 func TestMain(m *testing.M) {
+	proc.Main()
 	goleak.VerifyTestMain(m)
 }
 

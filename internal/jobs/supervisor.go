@@ -4,20 +4,18 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
 	"syscall"
 	"time"
+
+	"github.com/lifeguardhq/lifeguard/internal/proc"
 )
 
 const (
-	// supervisorEnv holds the run's directory in the environment of the
-	// launcher and the supervisor; its presence turns the process into one.
-	supervisorEnv = "LIFEGUARD_JOBS_SUPERVISOR"
-
-	// The roles, in os.Args[1] (and so in ps).
+	// The roles, in os.Args[1] (and so in ps); the run's directory is
+	// their one argument.
 	roleLauncher   = "lifeguard-jobs-launcher"
 	roleSupervisor = "lifeguard-jobs-supervisor"
 
@@ -30,40 +28,28 @@ const (
 	// marker starts every line the supervisor writes to output.log.
 	marker = "lifeguard-jobs: "
 
-	// sweepInterval is how often the supervisor rescans /proc while it
-	// waits for the step's processes to go.
+	// sweepInterval is how often the supervisor looks again for the
+	// step's processes while it waits for them to go.
 	sweepInterval = 20 * time.Millisecond
-
-	prSetChildSubreaper = 36 // PR_SET_CHILD_SUBREAPER, from <linux/prctl.h>
 )
 
+// Start re-executes the current binary as a launcher, which re-executes it
+// as the supervisor; proc.Main (called first by the program's main, or a
+// test binary's TestMain) turns those processes into what they are.
 func init() {
-	dir, ok := os.LookupEnv(supervisorEnv)
-	if !ok {
-		return
-	}
-	// Start re-executes the current binary as a launcher, which
-	// re-executes it as the supervisor; this is where those processes
-	// turn into what they are. They must do their work and exit before
-	// the program's own main (or a test binary's TestMain) starts, so this
-	// re-exec hook is the one place this package calls os.Exit.
-	os.Exit(runRole(dir))
+	proc.Register(roleLauncher, withDir(launch))
+	proc.Register(roleSupervisor, withDir(supervise))
 }
 
-// runRole runs the launcher or the supervisor; it returns the exit status.
-func runRole(dir string) int {
-	role := ""
-	if len(os.Args) > 1 {
-		role = os.Args[1]
+// withDir adapts a role to its arguments: the run's directory.
+func withDir(role func(dir string) int) func(args []string) int {
+	return func(args []string) int {
+		if len(args) != 1 || args[0] == "" {
+			say("want the run's directory as the one argument, got %q", args)
+			return 2
+		}
+		return role(args[0])
 	}
-	switch role {
-	case roleLauncher:
-		return launch(dir)
-	case roleSupervisor:
-		return supervise(dir)
-	}
-	say("%s is set, but %q is not a role", supervisorEnv, role)
-	return 2
 }
 
 // say writes a line to the supervisor's log (its standard error).
@@ -71,37 +57,18 @@ func say(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "%s %s%s\n", time.Now().UTC().Format(time.RFC3339Nano), marker, fmt.Sprintf(format, args...))
 }
 
-// supervisorEnviron is the launcher's and supervisor's environment: the
-// agent's, plus the run's directory. A race-enabled binary sleeps a second
-// on exit by default (GORACE atexit_sleep_ms), which would add a second to
-// every run under `go test -race`; the command gets its own environment,
-// untouched.
-func supervisorEnviron(dir string) []string {
-	goRace := "atexit_sleep_ms=0"
-	if v := os.Getenv("GORACE"); v != "" {
-		goRace = v + " " + goRace
-	}
-	return dedupEnv(append(os.Environ(), "GORACE="+goRace, supervisorEnv+"="+dir))
-}
-
 // launch starts the supervisor in a new session and exits without waiting
 // for it, so the supervisor is re-parented to init (or the nearest child
 // subreaper), which reaps it: the agent never has it as a child.
 func launch(dir string) int {
-	exe, err := os.Executable()
+	cmd, err := proc.Command(roleSupervisor, dir)
 	if err != nil {
-		say("find own executable: %v", err)
+		say("%v", err)
 		return 1
 	}
-	cmd := &exec.Cmd{
-		Path:        exe,
-		Args:        []string{exe, roleSupervisor, dir},
-		Env:         os.Environ(),
-		Stdout:      os.Stderr,
-		Stderr:      os.Stderr,
-		ExtraFiles:  []*os.File{os.NewFile(readyFD, "ready"), os.NewFile(lockFD, "lock")},
-		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
-	}
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd.ExtraFiles = []*os.File{os.NewFile(readyFD, "ready"), os.NewFile(lockFD, "lock")}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		say("start supervisor: %v", err)
 		return 1
@@ -127,8 +94,8 @@ func supervise(dir string) int {
 
 	// Descendants that daemonize (double fork, setsid) are re-parented to
 	// us rather than to init, so we can find them, and we reap them.
-	if _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 1, 0); errno != 0 {
-		say("become child subreaper: %v", errno)
+	if err := proc.BecomeSubreaper(); err != nil {
+		say("%v", err)
 		return 1
 	}
 	s, err := newSupervisor(dir)
@@ -153,12 +120,6 @@ func supervise(dir string) int {
 	return 0
 }
 
-// procKey identifies a process across PID reuse.
-type procKey struct {
-	pid   int
-	start uint64
-}
-
 // supervisor runs one command. All of it runs on the supervisor's main
 // goroutine, so the command cannot be reaped before its PID is recorded.
 type supervisor struct {
@@ -176,25 +137,24 @@ type supervisor struct {
 	exited    bool // the command has been reaped
 	done      bool // the outcome is recorded
 
-	timedOut       bool
-	stopping       bool
-	groupSignalled bool // SIGTERM went to the command's group as a whole
-	killAt         time.Time
-	signalled      map[procKey]bool
+	timedOut bool
+	stopping bool
+	killAt   time.Time
+	sweep    proc.Sweep
 }
 
 // newSupervisor reads the spec, records the supervisor's identity and opens
 // the command's files.
 func newSupervisor(dir string) (*supervisor, error) {
-	s := &supervisor{dir: dir, self: os.Getpid(), signalled: map[procKey]bool{}}
+	s := &supervisor{dir: dir, self: os.Getpid()}
 	if err := readJSON(filepath.Join(dir, specFile), &s.spec); err != nil {
 		return nil, fmt.Errorf("read spec: %w", err)
 	}
-	me, err := readStat(s.self)
+	me, err := proc.Identify(s.self)
 	if err != nil {
 		return nil, fmt.Errorf("read own start time: %w", err)
 	}
-	if err := writeAtomic(filepath.Join(dir, pidFile), pidRecord{PID: s.self, StartTime: me.start}); err != nil {
+	if err := writeAtomic(filepath.Join(dir, pidFile), pidRecord{PID: me.PID, StartTime: me.Start}); err != nil {
 		return nil, err
 	}
 	s.devnull, err = os.Open(os.DevNull)
@@ -238,14 +198,14 @@ func (s *supervisor) start() error {
 	}
 	s.pid, s.pgid = pid, pid
 	// Not reaped yet, so /proc has it even if it has exited.
-	st, err := readStat(pid)
+	id, err := proc.Identify(pid)
 	if err == nil {
-		s.pidStart = st.start
+		s.pidStart = id.Start
 		err = writeAtomic(filepath.Join(s.dir, statusFile), statusRecord{
 			State:     stateRunning,
 			PID:       pid,
 			PGID:      pid,
-			StartTime: st.start,
+			StartTime: id.Start,
 			Started:   s.started,
 		})
 	}
@@ -274,11 +234,14 @@ func (s *supervisor) loop(sigs <-chan os.Signal) {
 	}()
 	var tick <-chan time.Time
 	for {
-		s.reap()
+		// As a child subreaper, the supervisor has a child as long as a
+		// process of the step is left anywhere below it.
+		more := proc.Reap(s.exit)
+		if s.exited && !more {
+			return
+		}
 		if s.exited || s.stopping {
-			if s.sweep() {
-				return
-			}
+			s.signal()
 			if ticker == nil {
 				ticker = time.NewTicker(sweepInterval)
 				tick = ticker.C
@@ -287,7 +250,7 @@ func (s *supervisor) loop(sigs <-chan os.Signal) {
 		select {
 		case sig := <-sigs:
 			if sig == syscall.SIGTERM || sig == syscall.SIGINT {
-				s.stop(signalName(sig.(syscall.Signal)) + " received")
+				s.stop(proc.SignalName(sig.(syscall.Signal)) + " received")
 			}
 		case <-timeout:
 			timeout = nil
@@ -300,26 +263,16 @@ func (s *supervisor) loop(sigs <-chan os.Signal) {
 	}
 }
 
-// reap collects every child that has exited: the command and re-parented
-// orphans alike.
-func (s *supervisor) reap() {
-	for {
-		var ws syscall.WaitStatus
-		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
-		if errors.Is(err, syscall.EINTR) {
-			continue
-		}
-		if err != nil || pid <= 0 {
-			return
-		}
-		if pid == s.pid && !s.exited {
-			s.exited, s.ws, s.ended = true, ws, time.Now()
-		}
+// exit notes a reaped child: the command, or a re-parented orphan.
+func (s *supervisor) exit(pid int, ws syscall.WaitStatus) {
+	if pid == s.pid && !s.exited {
+		s.exited, s.ws, s.ended = true, ws, time.Now()
 	}
 }
 
 // stop starts stopping the step: SIGTERM and SIGCONT to the command's
-// group now (sweep signals the processes outside it), SIGKILL after grace.
+// group now (signal takes care of the processes outside it), SIGKILL after
+// grace.
 func (s *supervisor) stop(reason string) {
 	if s.stopping {
 		return
@@ -330,59 +283,30 @@ func (s *supervisor) stop(reason string) {
 	if !s.exited {
 		// Until the command is reaped its PID, and so its group's ID,
 		// cannot name anything else.
-		s.groupSignalled = true
-		_ = syscall.Kill(-s.pgid, syscall.SIGTERM)
-		_ = syscall.Kill(-s.pgid, syscall.SIGCONT)
+		s.sweep.TermGroup(s.pgid)
 	}
 }
 
-// sweep signals the step's processes as the stopping phase requires and
-// reports whether the command has exited and none of them is left.
-func (s *supervisor) sweep() bool {
-	fam, err := descendants(s.self)
-	if err != nil {
-		say("%v", err)
-		if !s.exited && s.stopping && !time.Now().Before(s.killAt) {
-			_ = syscall.Kill(-s.pgid, syscall.SIGKILL)
-		}
-		return s.exited
-	}
-	live := fam[:0]
-	for _, p := range fam {
-		if !p.gone() {
-			live = append(live, p)
-		}
-	}
-	if len(live) == 0 {
-		return s.exited
-	}
+// signal signals the step's processes as the stopping phase requires; the
+// supervisor has a child left, so the command runs or left processes.
+func (s *supervisor) signal() {
 	if !s.stopping {
 		s.stop("the command exited but left processes running")
 	}
 	kill := !time.Now().Before(s.killAt)
-	for _, p := range live {
-		k := procKey{p.pid, p.start}
-		switch {
-		case kill:
-			_ = signalProc(p.pid, p.start, syscall.SIGKILL)
-		case s.signalled[k], s.groupSignalled && p.pgrp == s.pgid:
-		default:
-			s.signalled[k] = true
-			_ = signalProc(p.pid, p.start, syscall.SIGTERM)
-			_ = signalProc(p.pid, p.start, syscall.SIGCONT)
-		}
+	if _, err := s.sweep.Signal(s.self, kill); err != nil {
+		say("%v", err)
 	}
 	if kill && !s.exited {
 		_ = syscall.Kill(-s.pgid, syscall.SIGKILL)
 	}
-	return false
 }
 
 // finish records the outcome.
 func (s *supervisor) finish() error {
 	o := outcomeRecord{ExitCode: s.ws.ExitStatus(), TimedOut: s.timedOut, Started: s.started, Ended: s.ended}
 	if s.ws.Signaled() {
-		o.ExitCode, o.Signal = -1, signalName(s.ws.Signal())
+		o.ExitCode, o.Signal = -1, proc.SignalName(s.ws.Signal())
 		say("the command was killed by %s", o.Signal)
 	} else {
 		say("the command exited with status %d", o.ExitCode)

@@ -5,15 +5,18 @@
 // # Processes
 //
 // Start re-executes the current binary as a supervisor ("shim") for the
-// instance; the package's init function recognises the re-exec and runs the
-// shim instead of the program. The shim makes itself a child subreaper, so
-// that descendants which daemonize (double fork, setsid) are re-parented to
-// it, runs the user-data stages one after the other, then stays alive as the
-// instance keeps running after its user data, as on EC2. On SIGTERM, sent by
-// Stop or by the kernel when the sandbox dies (the shim is started with a
-// parent-death signal), it sends SIGTERM (and SIGCONT) to every process in
-// its process group or below it in the process tree, waits up to the grace
-// period, SIGKILLs whatever is left until /proc shows none, and exits.
+// instance, in a process group of its own (see package proc: the package
+// registers the shim's role, and proc.Main, called first by the program's
+// main and by the TestMain of a test binary that calls Start, runs it). The
+// shim makes itself a child subreaper, so that descendants which daemonize
+// (double fork, setsid) are re-parented to it, runs the user-data stages
+// one after the other, then stays alive as the instance keeps running
+// after its user data, as on EC2. On SIGTERM, sent by Stop or by the kernel
+// when the sandbox dies (the shim is started with a parent-death signal),
+// it sends SIGTERM (and SIGCONT) to every process below it in the process
+// tree, waits up to the grace period, SIGKILLs whatever is left, and exits
+// once it has no child left to reap: no process of the instance is left
+// then, below it or in its process group.
 //
 // # Console output
 //

@@ -17,10 +17,12 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/lifeguardhq/lifeguard/internal/proc"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/instance"
 )
 
 func TestMain(m *testing.M) {
+	proc.Main()
 	goleak.VerifyTestMain(m)
 }
 

@@ -8,13 +8,13 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/lifeguardhq/lifeguard/internal/proc"
 )
 
 // Log attribute keys.
@@ -46,7 +46,7 @@ type Process struct {
 	dir  string
 	root string
 	pid  int
-	proc *os.Process
+	grp  *proc.Group
 	log  *slog.Logger
 
 	userDataDone chan struct{}
@@ -91,10 +91,6 @@ func start(spec Spec, log *slog.Logger) (*Process, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create directory: %w", err)
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("find own executable: %w", err)
-	}
 	// A stop request left by an earlier instance in the same directory
 	// must not set this one's grace.
 	if err := os.Remove(filepath.Join(dir, stopName)); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -127,76 +123,47 @@ func start(spec Spec, log *slog.Logger) (*Process, error) {
 	}
 	defer doneW.Close() // likewise
 
-	cmd := &exec.Cmd{
-		Path:       exe,
-		Args:       []string{exe, "lifeguard-instance", spec.ID},
-		Env:        shimEnviron(specPath),
-		Dir:        dir,
-		Stdout:     console,
-		Stderr:     console,
-		ExtraFiles: []*os.File{doneW}, // fd 3 in the shim, doneFD
-		SysProcAttr: &syscall.SysProcAttr{
-			Setpgid:   true,
-			Pdeathsig: syscall.SIGTERM,
-		},
+	cmd, err := proc.Command(role, spec.ID, specPath)
+	if err != nil {
+		doneR.Close()
+		return nil, err
+	}
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = console, console
+	cmd.ExtraFiles = []*os.File{doneW} // fd 3 in the shim, doneFD
+	// The shim gets SIGTERM when the sandbox dies, and cleans up.
+	grp, err := proc.StartGroup(cmd, syscall.SIGTERM)
+	if err != nil {
+		doneR.Close()
+		return nil, fmt.Errorf("start supervisor: %w", err)
 	}
 	p := &Process{
 		id:           spec.ID,
 		dir:          dir,
 		root:         root,
+		pid:          grp.Pid(),
+		grp:          grp,
 		log:          log,
 		userDataDone: make(chan struct{}),
 		exited:       make(chan struct{}),
 	}
-	started := make(chan error, 1)
-	go p.supervise(cmd, doneR, started)
-	if err := <-started; err != nil {
-		doneR.Close()
-		return nil, fmt.Errorf("start supervisor: %w", err)
-	}
-	p.pid = cmd.Process.Pid
-	p.proc = cmd.Process
+	go p.supervise(doneR)
 	return p, nil
 }
 
-// shimEnviron is the shim's own environment: the sandbox's, plus the spec
-// file's path. A race-enabled binary sleeps a second on exit by default
-// (GORACE atexit_sleep_ms), which would make every Stop take a second in
-// `go test -race`; the shim has no goroutines to wait for, so it does not.
-// The stages get the environment from the spec file, untouched.
-func shimEnviron(specPath string) []string {
-	goRace := "atexit_sleep_ms=0"
-	if v := os.Getenv("GORACE"); v != "" {
-		goRace = v + " " + goRace
-	}
-	return mergeEnv(os.Environ(), []string{"GORACE=" + goRace, shimEnv + "=" + specPath})
-}
-
-// supervise starts the shim and waits for it. The parent-death signal is
-// tied to the thread that forked the shim, not to the sandbox process: if
-// that thread exited (as a goroutine's locked thread does when the
-// goroutine ends), the shim would be told its parent died. So the fork
-// happens on a thread locked to this goroutine, which lives until the shim
-// has exited.
-func (p *Process) supervise(cmd *exec.Cmd, doneR *os.File, started chan<- error) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	if err := cmd.Start(); err != nil {
-		started <- err
-		return
-	}
-	started <- nil
-
+// supervise waits for the shim (and for the end of its user-data pipe)
+// and closes exited; it returns once the shim has exited.
+func (p *Process) supervise(doneR *os.File) {
 	var wg sync.WaitGroup
 	wg.Go(func() { p.watchUserData(doneR) })
-	err := cmd.Wait()
+	<-p.grp.Exited()
 	wg.Wait() // the shim held the only write end, so the reader has seen EOF
 
 	p.mu.Lock()
 	stopping := p.stopping
 	p.mu.Unlock()
 	if !stopping {
-		p.log.Warn("instance exited on its own", keyInstance, p.id, keyErr, err)
+		p.log.Warn("instance exited on its own", keyInstance, p.id, keyErr, p.grp.Err())
 	}
 	close(p.exited)
 }
@@ -321,27 +288,13 @@ func (p *Process) requestStop(grace time.Duration) {
 	}
 	// Signal goes through a pidfd, so it cannot reach a process that
 	// reused the PID.
-	if err := p.proc.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+	if err := p.grp.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		p.log.Warn("signal instance supervisor", keyInstance, p.id, keyErr, err)
 	}
 }
 
 // killAll SIGKILLs the shim, its process group and every process below it.
-func (p *Process) killAll() {
-	pids, err := family(p.pid, 0)
-	if err != nil {
-		p.log.Warn("list instance processes", keyInstance, p.id, keyErr, err)
-	}
-	select {
-	case <-p.exited:
-		return // reaped: its PID and group ID may belong to others now
-	default:
-	}
-	_ = syscall.Kill(-p.pid, syscall.SIGKILL)
-	for _, pid := range pids {
-		_ = syscall.Kill(pid, syscall.SIGKILL)
-	}
-}
+func (p *Process) killAll() { p.grp.Kill() }
 
 // withoutAWS drops every inherited AWS_* variable: an instance starts like
 // an EC2 host, with no credentials or endpoints of the operator's own; its

@@ -2,7 +2,6 @@ package instance
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -10,11 +9,14 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/lifeguardhq/lifeguard/internal/proc"
 )
 
 const (
-	// shimEnv names the shim's spec file in the supervisor's environment.
-	shimEnv = "LIFEGUARD_INSTANCE_SHIM"
+	// role is the shim's role (package proc); its arguments are the
+	// instance's ID (for ps) and its spec file.
+	role = "lifeguard-instance"
 	// rootEnv tells stages where absolute write_files paths went.
 	rootEnv = "LIFEGUARD_SANDBOX_ROOT"
 
@@ -34,11 +36,9 @@ const (
 	// sandbox dies without calling Stop.
 	defaultGrace = 5 * time.Second
 
-	// killPoll is how often the shim rescans /proc while it waits for the
-	// instance's processes to go.
+	// killPoll is how often the shim looks again for the instance's
+	// processes while it waits for them to go.
 	killPoll = 20 * time.Millisecond
-
-	prSetChildSubreaper = 36 // PR_SET_CHILD_SUBREAPER, from <linux/prctl.h>
 )
 
 // shimSpec is the spec file Start writes for the shim.
@@ -56,17 +56,17 @@ type stopRequest struct {
 	Grace time.Duration `json:"grace"`
 }
 
+// Start re-executes the current binary as the instance's supervisor;
+// proc.Main (called first by the program's main, or a test binary's
+// TestMain) turns that process into the shim.
 func init() {
-	path, ok := os.LookupEnv(shimEnv)
-	if !ok {
-		return
-	}
-	// Start re-executes the current binary as the instance's supervisor;
-	// this is where that process turns into the shim. It must run the shim
-	// and exit before the program's own main (or a test binary's TestMain)
-	// starts, so this re-exec hook is the one place a library package of
-	// ours calls os.Exit.
-	os.Exit(runShim(path))
+	proc.Register(role, func(args []string) int {
+		if len(args) != 2 {
+			fmt.Fprintf(os.Stderr, "%swant an instance ID and a spec file, got %q\n", marker, args)
+			return 2
+		}
+		return runShim(args[1])
+	})
 }
 
 // runShim is the supervisor's whole life; it returns the exit status.
@@ -76,8 +76,8 @@ func runShim(specPath string) int {
 
 	// Descendants that daemonize (double fork, setsid) are re-parented to
 	// us rather than to init, so we can find them, and we reap them.
-	if _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 1, 0); errno != 0 {
-		fmt.Fprintf(os.Stderr, "%sbecome child subreaper: %v\n", marker, errno)
+	if err := proc.BecomeSubreaper(); err != nil {
+		fmt.Fprintf(os.Stderr, "%s%v\n", marker, err)
 		return 1
 	}
 	syscall.CloseOnExec(doneFD)
@@ -267,28 +267,21 @@ func (s *shim) advance() {
 }
 
 // reap collects every child that has exited, the running stage and
-// re-parented orphans alike.
-func (s *shim) reap() {
-	for {
-		var ws syscall.WaitStatus
-		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
-		if errors.Is(err, syscall.EINTR) {
-			continue
-		}
-		if err != nil || pid <= 0 {
+// re-parented orphans alike, and reports whether a child is left.
+func (s *shim) reap() (more bool) {
+	return proc.Reap(func(pid int, ws syscall.WaitStatus) {
+		if pid != s.cur {
 			return
 		}
-		if pid == s.cur {
-			st := s.curStage
-			s.cur, s.curStage = 0, nil
-			switch {
-			case ws.Exited():
-				s.say("%s exited with status %d (%s)", st.label, ws.ExitStatus(), st.path)
-			case ws.Signaled():
-				s.say("%s was killed by signal %d (%v) (%s)", st.label, int(ws.Signal()), ws.Signal(), st.path)
-			}
+		st := s.curStage
+		s.cur, s.curStage = 0, nil
+		switch {
+		case ws.Exited():
+			s.say("%s exited with status %d (%s)", st.label, ws.ExitStatus(), st.path)
+		case ws.Signaled():
+			s.say("%s was killed by signal %d (%v) (%s)", st.label, int(ws.Signal()), ws.Signal(), st.path)
 		}
-	}
+	})
 }
 
 // writeFiles runs a write_files stage. Like cloud-init, it stops at the
@@ -360,39 +353,25 @@ func modeBits(perm uint32) os.FileMode {
 }
 
 // terminate stops every process of the instance: SIGTERM (and SIGCONT, for
-// stopped ones) to each, then SIGKILL after the grace period, until /proc
-// shows none left in the shim's process group or below it.
+// stopped ones) to each, then SIGKILL after the grace period, until the
+// shim has no child left. The shim is a child subreaper whose process
+// group only its descendants can join, so then no process is left in its
+// group or below it.
 func (s *shim) terminate(sigs <-chan os.Signal) {
 	s.stopping = true
 	grace := s.stopGrace()
 	s.say("instance %s stopping", s.spec.ID)
 	deadline := time.Now().Add(grace)
-	self, pgrp := os.Getpid(), syscall.Getpgrp()
-	signalled := map[int]bool{}
+	self := os.Getpid()
+	var sweep proc.Sweep
 	tick := time.NewTicker(killPoll)
 	defer tick.Stop()
-	for {
-		s.reap()
-		pids, err := family(self, pgrp)
-		if err != nil {
+	for s.reap() {
+		if _, err := sweep.Signal(self, !time.Now().Before(deadline)); err != nil {
 			// Without /proc the group is all we can find; we go with it.
 			s.say("%v; killing the process group", err)
-			_ = syscall.Kill(-pgrp, syscall.SIGKILL)
+			_ = syscall.Kill(-syscall.Getpgrp(), syscall.SIGKILL)
 			return
-		}
-		if len(pids) == 0 {
-			return
-		}
-		kill := !time.Now().Before(deadline)
-		for _, pid := range pids {
-			switch {
-			case kill:
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-			case !signalled[pid]:
-				signalled[pid] = true
-				_ = syscall.Kill(pid, syscall.SIGTERM)
-				_ = syscall.Kill(pid, syscall.SIGCONT)
-			}
 		}
 		select {
 		case <-tick.C:
