@@ -68,12 +68,6 @@ const (
 	// between completion attempts.
 	completeBackoff    = time.Second
 	completeMaxBackoff = 30 * time.Second
-	// heartbeatCallTimeout bounds one heartbeat call (further bounded by the
-	// heartbeat interval).
-	heartbeatCallTimeout = 30 * time.Second
-	// heartbeatRetry is the longest wait before retrying a failed heartbeat
-	// (never later than the next regular heartbeat).
-	heartbeatRetry = time.Minute
 )
 
 // Executor runs plans for lifecycle actions: it runs the plan's steps,
@@ -94,6 +88,9 @@ type Executor struct {
 	// Env returns the environment variables describing a (LIFEGUARD_*),
 	// given to every step of its plan before the step's own Env.
 	Env func(a Action) []string
+	// Heartbeated, when set, is called after every heartbeat call with its
+	// error (nil: Auto Scaling accepted it), for metrics.
+	Heartbeated func(a Action, err error)
 
 	mu      sync.Mutex
 	running map[Key]chan struct{} // closed when the Run holding the key returns
@@ -115,7 +112,7 @@ type Executor struct {
 //     kept (so Deadline does not move on restart) and its token is used when
 //     a.Token is "". The journal cannot tell an earlier action from the
 //     current one without tokens: the caller removes a completed record once
-//     the instance has left the transition (Journal.Remove).
+//     the instance has left the transition (Journal.Forget).
 //  2. Runs the steps in order. A step journaled finished or skipped is not
 //     run again. A step journaled started (the previous agent stopped while
 //     it ran) is adopted from its supervisor and waited for; when it cannot
@@ -126,11 +123,16 @@ type Executor struct {
 //     exit status once it ends. A failed step (non-zero exit, timeout, or
 //     failure to start) with FailAbandon stops the plan with ABANDON;
 //     otherwise the plan goes on and ends with p.Result (CONTINUE if "").
+//     A built-in step (Step.Builtin) is journaled the same way but runs in
+//     the agent's process: journaled started, it is run again from its
+//     start (whatever OnInterrupt says), since nothing of it outlives the
+//     agent; it fails when it returns an error.
 //  3. Meanwhile, while steps run (or are waited for after adoption) and
-//     from the moment confirmed is closed, heartbeats the action: at once (a restarted agent does not know when
-//     its predecessor last did), then every HeartbeatInterval(a.Hook,
-//     p.HeartbeatInterval), retrying a failed heartbeat sooner, and never at
-//     or after Deadline(a). ErrNoActiveAction from a heartbeat means the
+//     from the moment confirmed is closed, heartbeats the action: at once
+//     (a restarted agent does not know when its predecessor last did),
+//     then every HeartbeatInterval(a.Hook, p.HeartbeatInterval), retrying a
+//     failed heartbeat sooner (a quarter of the interval, 1 s to 1 min),
+//     and never at or after Deadline(a). ErrNoActiveAction from a heartbeat means the
 //     action was completed elsewhere or timed out: Run stops waiting for
 //     the plan, starts no further step, journals the action as gone and
 //     returns without calling Complete.
@@ -358,7 +360,8 @@ func (e *Executor) runPlan(ctx context.Context, log *slog.Logger, a Action, p Pl
 	startHeartbeats := func() {
 		beating.Do(func() {
 			wg.Go(func() {
-				if gone = e.heartbeat(planCtx, log, a, interval, confirmed); gone != nil {
+				hb := heartbeater{c: e.Completer, log: log, a: a, interval: interval, sent: e.Heartbeated}
+				if gone = hb.run(planCtx, confirmed); gone != nil {
 					stop(gone) // ends the wait for a running step
 				}
 			})
@@ -390,14 +393,20 @@ func (e *Executor) runSteps(ctx context.Context, log *slog.Logger, a Action, p P
 			sr = rec.Steps[i]
 		}
 		var err error
-		switch sr.State {
-		case "":
+		switch {
+		case (sr.State == "" || sr.State == StepStarted) && s.Builtin != nil:
+			startHeartbeats()
+			if sr.State == StepStarted {
+				stepLog.Warn("built-in step interrupted; running it again from its start")
+			}
+			sr, err = e.runBuiltin(ctx, stepLog, a, s, rec)
+		case sr.State == "":
 			startHeartbeats()
 			sr, err = e.start(ctx, stepLog, a, s, id, rec)
-		case StepStarted:
+		case sr.State == StepStarted:
 			startHeartbeats()
 			sr, err = e.resume(ctx, stepLog, a, s, id, rec)
-		case StepFinished, StepSkipped:
+		case sr.State == StepFinished, sr.State == StepSkipped:
 			stepLog.Info("step already done", "state", string(sr.State), keyExitCode, sr.ExitCode)
 		default:
 			return "", fmt.Errorf("%w of %v: step %s has unknown state %q", ErrCorruptRecord, rec.Key, s.Name, sr.State)
@@ -434,6 +443,43 @@ func (e *Executor) start(ctx context.Context, log *slog.Logger, a Action, s Step
 	}
 	log.Info("step started")
 	return e.wait(ctx, log, h, sr, rec)
+}
+
+// runBuiltin journals the built-in step s as started, runs it in process
+// (bounded by s.Timeout) and journals how it ended. When ctx ends first
+// the step stays journaled started, and the next Run runs it again from
+// its start.
+func (e *Executor) runBuiltin(ctx context.Context, log *slog.Logger, a Action, s Step, rec *Record) (StepRecord, error) {
+	sr := StepRecord{Name: s.Name, State: StepStarted, Started: time.Now()}
+	rec.setStep(sr)
+	if err := e.Journal.Save(*rec); err != nil {
+		return sr, err
+	}
+	log.Info("built-in step started")
+	sctx, cancel := ctx, context.CancelFunc(func() {})
+	if s.Timeout > 0 {
+		sctx, cancel = context.WithTimeout(ctx, s.Timeout)
+	}
+	err := s.Builtin(sctx, a)
+	timedOut := err != nil && errors.Is(sctx.Err(), context.DeadlineExceeded)
+	cancel()
+	if ctx.Err() != nil {
+		return sr, ctx.Err()
+	}
+	sr.State, sr.Ended = StepFinished, time.Now()
+	if err != nil {
+		sr.ExitCode, sr.TimedOut, sr.Error = 1, timedOut, err.Error()
+	}
+	rec.setStep(sr)
+	if err := e.Journal.Save(*rec); err != nil {
+		return sr, err
+	}
+	if err != nil {
+		log.Warn("built-in step failed", keyErr, err, keyTimedOut, timedOut)
+	} else {
+		log.Info("built-in step finished")
+	}
+	return sr, nil
 }
 
 // resume adopts s, which a previous agent started, or applies its
@@ -493,66 +539,6 @@ func (e *Executor) env(a Action, s Step) []string {
 		env = append(env, name+"="+s.Env[name])
 	}
 	return env
-}
-
-// heartbeat waits for confirmed, then heartbeats a until ctx ends or
-// Deadline(a) comes. It returns an error wrapping ErrNoActiveAction when
-// Auto Scaling no longer has the action, and nil otherwise.
-func (e *Executor) heartbeat(ctx context.Context, log *slog.Logger, a Action, interval time.Duration, confirmed <-chan struct{}) error {
-	select {
-	case <-confirmed:
-	case <-ctx.Done():
-		return nil
-	}
-	deadline := Deadline(a)
-	callBound := min(interval, heartbeatCallTimeout)
-	retryIn := min(interval/4, heartbeatRetry)
-	if retryIn <= 0 {
-		retryIn = interval
-	}
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	due := time.Now() // the next regular heartbeat; the first is at once
-	for {
-		now := time.Now()
-		if !now.Before(deadline) {
-			log.Warn("heartbeats stopped at global timeout", keyDeadline, deadline)
-			return nil
-		}
-		if !due.After(now) {
-			cctx, cancel := context.WithTimeout(ctx, callBound)
-			err := e.Completer.Heartbeat(cctx, a)
-			cancel()
-			now = time.Now()
-			for !due.After(now) {
-				due = due.Add(interval)
-			}
-			switch {
-			case err == nil:
-				log.Info("heartbeat sent", keyDeadline, deadline)
-			case errors.Is(err, ErrNoActiveAction):
-				return fmt.Errorf("heartbeat lifecycle action %v: %w", a.Key(), err)
-			case ctx.Err() != nil:
-				return nil
-			default:
-				retry := now.Add(retryIn)
-				log.Warn("heartbeat failed", keyErr, err, keyRetryIn, min(retryIn, due.Sub(now)))
-				if retry.Before(due) {
-					due = retry
-				}
-			}
-		}
-		wake := due
-		if deadline.Before(wake) {
-			wake = deadline
-		}
-		timer.Reset(wake.Sub(now))
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-timer.C:
-		}
-	}
 }
 
 // complete calls Complete until it succeeds, reports ErrNoActiveAction, or

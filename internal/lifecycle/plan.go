@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -28,19 +29,39 @@ const (
 	InterruptRerun InterruptPolicy = "rerun" // start the step again
 )
 
-// Step is one command of a plan.
+// Builtin is the body of a built-in step: work the agent does in its own
+// process (wait for readiness, deregister from load balancers and wait
+// drained, hand off leadership) rather than a command under a supervisor.
+//
+// The contract: it returns nil when the work is done, an error when it
+// failed (the step then fails, as a command exiting non-zero does), and
+// ctx's error soon after ctx ends. It must be idempotent: it is journaled
+// like a command step, but nothing of it outlives the agent, so when the
+// agent stops (or crashes) while it runs, the next agent runs it again
+// from its start. a is the action, with the Seen and Token the journal
+// holds.
+type Builtin func(ctx context.Context, a Action) error
+
+// Step is one step of a plan: a command (Argv), or a built-in step
+// (Builtin), never both.
 type Step struct {
 	// Name identifies the step within its plan; the journal records progress
 	// by name, so it must be unique and stable across agent restarts.
 	Name string
 	Argv []string
-	// Timeout bounds the step's run; it is enforced by the StepRunner's
-	// supervisor (which outlives the agent). 0 means none.
+	// Builtin, when set, makes the step a built-in one: it runs in the
+	// agent's process, and Argv and Env must be empty.
+	Builtin Builtin
+	// Timeout bounds the step's run; for a command it is enforced by the
+	// StepRunner's supervisor (which outlives the agent), for a built-in
+	// step by the context it runs under. 0 means none.
 	Timeout time.Duration
 	// Env is added to the action's environment (Executor.Env); it wins over
 	// it for the same name.
-	Env         map[string]string
-	OnFailure   FailurePolicy
+	Env       map[string]string
+	OnFailure FailurePolicy
+	// OnInterrupt applies to commands only: a built-in step is always run
+	// again after an interruption.
 	OnInterrupt InterruptPolicy
 }
 
@@ -67,8 +88,8 @@ func (p Plan) result() Result {
 }
 
 // Validate checks the plan: a known result, a non-negative heartbeat
-// interval, and steps with unique non-empty names, a command, a
-// non-negative timeout and known policies.
+// interval, and steps with unique non-empty names, a command or a built-in
+// body (not both), a non-negative timeout and known policies.
 func (p Plan) Validate() error {
 	var errs []error
 	if p.Result != "" && !p.Result.Valid() {
@@ -87,7 +108,10 @@ func (p Plan) Validate() error {
 			errs = append(errs, fmt.Errorf("%s: name used twice; step names must be unique", what))
 		}
 		seen[s.Name] = true
-		if len(s.Argv) == 0 || s.Argv[0] == "" {
+		switch {
+		case s.Builtin != nil && (len(s.Argv) > 0 || len(s.Env) > 0):
+			errs = append(errs, fmt.Errorf("%s is built in and also has a command or environment; give it one or the other", what))
+		case s.Builtin == nil && (len(s.Argv) == 0 || s.Argv[0] == ""):
 			errs = append(errs, fmt.Errorf("%s has no command", what))
 		}
 		if s.Timeout < 0 {

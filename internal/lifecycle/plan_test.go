@@ -1,6 +1,7 @@
 package lifecycle_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -23,6 +24,8 @@ func TestPlanValidate(t *testing.T) {
 		{"step names must be unique", lifecycle.Plan{Steps: []lifecycle.Step{step("a"), step("a")}}, []string{`step 2 ("a"): name used twice`}},
 		{"step needs a name", lifecycle.Plan{Steps: []lifecycle.Step{{Argv: []string{"x"}}}}, []string{"step 1 has no name"}},
 		{"step needs a command", lifecycle.Plan{Steps: []lifecycle.Step{{Name: "a"}}}, []string{`step 1 ("a") has no command`}},
+		{"built-in step is valid", lifecycle.Plan{Steps: []lifecycle.Step{{Name: "a", Builtin: func(context.Context, lifecycle.Action) error { return nil }}}}, nil},
+		{"built-in step has no command", lifecycle.Plan{Steps: []lifecycle.Step{{Name: "a", Argv: []string{"a"}, Builtin: func(context.Context, lifecycle.Action) error { return nil }}}}, []string{`step 1 ("a") is built in and also has a command`}},
 		{"every problem is reported", lifecycle.Plan{Steps: []lifecycle.Step{
 			{Name: "a", Argv: []string{"a"}, Timeout: -1, OnFailure: "retry", OnInterrupt: "resume"},
 		}}, []string{"timeout -1ns is negative", `on_failure "retry"`, `on_interrupt "resume"`}},
