@@ -105,8 +105,14 @@ func (a *AutoScaling) InstanceMembership(ctx context.Context, instanceID string)
 // lifecycle.ErrNoActiveAction, keeping AWS's message.
 func mapError(err error) error {
 	var ae smithy.APIError
-	if errors.As(err, &ae) && ae.ErrorCode() == "ValidationError" && strings.HasPrefix(ae.ErrorMessage(), "No active Lifecycle Action found") {
+	if errors.As(err, &ae) && isNoActiveAction(ae) {
 		return fmt.Errorf("%w: %s", lifecycle.ErrNoActiveAction, ae.ErrorMessage())
 	}
 	return err
+}
+
+// isNoActiveAction reports whether ae is AWS's "No active Lifecycle Action
+// found with …" ValidationError.
+func isNoActiveAction(ae smithy.APIError) bool {
+	return ae.ErrorCode() == "ValidationError" && strings.HasPrefix(ae.ErrorMessage(), "No active Lifecycle Action found")
 }
