@@ -67,10 +67,14 @@ func (g *Group) run(cmd *exec.Cmd, started chan<- error) {
 	g.pid, g.proc = cmd.Process.Pid, cmd.Process
 	started <- nil
 
-	_ = waitExited(g.pid) // not reaped: the group's ID stays pinned
+	// Not reaped yet, so the group's ID stays pinned while its leftovers
+	// are killed; should waiting fail, nothing is pinned.
+	pinned := waitExited(g.pid) == nil
 	g.mu.Lock()
 	g.reaped = true
-	_ = syscall.Kill(-g.pid, syscall.SIGKILL)
+	if pinned {
+		_ = syscall.Kill(-g.pid, syscall.SIGKILL)
+	}
 	g.mu.Unlock()
 	g.err = cmd.Wait()
 	close(g.exited)

@@ -347,3 +347,25 @@ while [ ! -s a.pid ] || [ ! -s b.pid ]; do sleep 0.01; done; touch ready; wait`,
 		})
 	}
 }
+
+func TestGroupKillTakesDaemonsBelowTheLeader(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("setsid"); err != nil {
+		t.Skip("setsid(1) not installed")
+	}
+	dir := t.TempDir()
+	// The daemon leaves the group but stays below the leader, which
+	// ignores SIGTERM.
+	g := startGroup(t, dir, `trap "" TERM; setsid sh -c 'echo $$ > daemon.pid; exec sleep 1000' & wait`)
+	daemon := waitPID(t, filepath.Join(dir, "daemon.pid"))
+	if st, err := proc.ReadStat(daemon); err != nil || st.PGID == g.Pid() {
+		t.Fatalf("daemon %d: %+v, %v; want it out of the group", daemon, st, err)
+	}
+	g.Kill()
+	waitGone(t, daemon, "the daemon")
+	select {
+	case <-g.Exited():
+	case <-time.After(waitLimit):
+		t.Fatal("Exited not closed after Kill")
+	}
+}
