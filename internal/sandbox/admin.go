@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/lifeguardhq/lifeguard/internal/sandbox/world"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/eventlog"
 )
 
 // The admin API lives under /_sandbox/, a path no AWS API uses:
@@ -18,7 +18,8 @@ import (
 //	GET  /_sandbox/faults                 the active faults
 //	POST /_sandbox/faults                 a Fault (network/API), or {"instance":"i-…","spot":"2m"}
 //	DELETE /_sandbox/faults[?instance=i-…] clears one instance's fault, or all
-//	GET  /_sandbox/events[?after=N][&follow=true]  the event log as JSON lines
+//	GET  /_sandbox/events[?after=N][&follow=true][&data=1]  the event log as JSON lines
+//	GET  /_sandbox/events/stats           what the log holds, dropped and counted per kind
 //	GET  /_sandbox/instances              every instance with its endpoints and directory
 func (s *Server) adminHandler() http.Handler {
 	mux := http.NewServeMux()
@@ -34,13 +35,16 @@ func (s *Server) adminHandler() http.Handler {
 	mux.HandleFunc("DELETE /_sandbox/faults", func(w http.ResponseWriter, r *http.Request) {
 		id := r.URL.Query().Get("instance")
 		s.faults.clear(id, id == "")
-		s.world.Emit(world.Event{Kind: world.EvFault, Instance: id, Detail: "faults cleared"})
+		s.events.Append(eventlog.Event{Service: "sandbox", Kind: EvFault, Instance: id, Detail: "faults cleared"})
 		writeJSON(w, http.StatusOK, map[string]any{"faults": s.faults.list()})
 	})
 	mux.HandleFunc("GET /_sandbox/events", s.getEvents)
+	mux.HandleFunc("GET /_sandbox/events/stats", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.events.Stats())
+	})
 	mux.HandleFunc("GET /_sandbox/instances", s.getInstances)
 	mux.HandleFunc("/_sandbox/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no admin endpoint " + r.Method + " " + r.URL.Path + "; see /_sandbox/health, clock, faults, events, instances"})
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no admin endpoint " + r.Method + " " + r.URL.Path + "; see /_sandbox/health, clock, faults, events, instances, events/stats"})
 	})
 	return mux
 }
@@ -89,7 +93,7 @@ func (s *Server) postClock(w http.ResponseWriter, r *http.Request) {
 
 // AdvanceClock pushes the simulated time forward, firing every timeout due.
 func (s *Server) AdvanceClock(d time.Duration) {
-	s.world.Emit(world.Event{Kind: world.EvClock, Detail: "advanced by " + d.String()})
+	s.events.Append(eventlog.Event{Service: "sandbox", Kind: EvClock, Detail: "advanced by " + d.String()})
 	s.clock.Advance(d)
 }
 
@@ -134,7 +138,7 @@ func (s *Server) SetFault(f Fault) error {
 	}
 	s.faults.set(f)
 	b, _ := json.Marshal(f)
-	s.world.Emit(world.Event{Kind: world.EvFault, Instance: f.Instance, Detail: string(b)})
+	s.events.Append(eventlog.Event{Service: "sandbox", Kind: EvFault, Instance: f.Instance, Detail: string(b)})
 	return nil
 }
 
@@ -149,6 +153,9 @@ func (s *Server) InjectSpot(instance string, notice time.Duration) error {
 	return s.world.InjectSpotInterruption(instance, notice)
 }
 
+// getEvents writes the log as JSON lines: the control stream, with the
+// data stream merged in when data is set. An after older than what a
+// stream still holds starts with a gap marker (kind "gap").
 func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	var after int64
@@ -160,16 +167,23 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		after = n
 	}
+	streams := eventlog.Control
+	switch v := q.Get("data"); v {
+	case "", "0", "false":
+	case "1", "true":
+		streams = eventlog.All
+	default:
+		badRequest(w, "data: %q is not true or false (data=1 adds messages and deliveries)", v)
+		return
+	}
 	follow := q.Get("follow") == "true" || q.Get("follow") == "1"
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
 	enc := json.NewEncoder(w)
 	flusher, _ := w.(http.Flusher)
 	if !follow {
-		for _, e := range s.world.Events() {
-			if e.Seq > after {
-				_ = enc.Encode(e)
-			}
+		for _, e := range s.events.Since(after, streams) {
+			_ = enc.Encode(e)
 		}
 		return
 	}
@@ -177,7 +191,7 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) {
 		flusher.Flush() // the client has its headers before the first event
 	}
 	for {
-		evs, err := s.world.EventsAfter(r.Context(), after)
+		evs, err := s.events.Wait(r.Context(), after, streams)
 		if err != nil {
 			return
 		}

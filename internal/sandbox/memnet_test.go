@@ -11,7 +11,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/lifeguardhq/lifeguard/internal/sandbox/world"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/eventlog"
 )
 
 // startInMemory starts an in-memory sandbox for a test running inside a
@@ -49,11 +49,11 @@ func TestInMemoryStreams(t *testing.T) {
 		}
 		lines := bufio.NewScanner(resp.Body)
 		for _, detail := range []string{"first", "second"} {
-			srv.World().Emit(world.Event{Kind: "note", Detail: detail})
+			srv.Events().Append(eventlog.Event{Kind: "note", Detail: detail})
 			if !lines.Scan() {
 				t.Fatalf("stream ended before %q: %v", detail, lines.Err())
 			}
-			var e world.Event
+			var e eventlog.Event
 			if err := json.Unmarshal(lines.Bytes(), &e); err != nil || e.Detail != detail {
 				t.Fatalf("line %q (%v), want the event %q", lines.Text(), err, detail)
 			}

@@ -259,7 +259,7 @@ func TestAdminAPI(t *testing.T) {
 			}
 			kinds = append(kinds, e.Kind)
 		}
-		if len(kinds) == 0 || kinds[0] != world.EvClock {
+		if len(kinds) == 0 || kinds[0] != sandbox.EvClock {
 			t.Errorf("events %v, want the clock advance first", kinds)
 		}
 	})

@@ -1,8 +1,14 @@
 // Package sandbox is lifeguard's local AWS: one HTTP listener that speaks
 // the real wire protocols of Auto Scaling, EC2, SQS (JSON and query), SNS
-// and EventBridge, an Auto
-// Scaling simulator whose instances are local processes running their user
-// data, a per-instance IMDSv2, fault injection and an event log.
+// and EventBridge, an Auto Scaling simulator whose instances are local
+// processes running their user data, a per-instance IMDSv2, fault
+// injection and an event log.
+//
+// The Server wires the state owners together: the event log they all
+// append to (eventlog), the world (Auto Scaling and EC2) and the messaging
+// broker (SQS, SNS, EventBridge), which the world reaches only through its
+// Messaging interface. Lock order: world → messaging → event log; see
+// docs/architecture.md.
 //
 // It shares no code with lifeguard's client side and none with the AWS
 // SDK's generated serializers: the two meet only on the wire.
@@ -22,7 +28,9 @@ import (
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/autoscaling"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/awsproto"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/ec2"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/eventlog"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/events"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/messaging"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/sns"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/sqs"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/world"
@@ -102,6 +110,8 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	clock   *simclock.Sim
+	events  *eventlog.Log
+	msg     *messaging.Broker
 	world   *world.World
 	host    *host
 	faults  *faults
@@ -148,8 +158,13 @@ func New(cfg Config) (*Server, error) {
 		s.mem = &memNet{}
 		s.host.mem = s.mem
 	}
+	s.events = eventlog.New(eventlog.Config{}, s.clock, log)
+	s.msg = messaging.New(messaging.Config{
+		Region: cfg.Region, Account: cfg.Account, RelaxLimits: cfg.RelaxLimits, Seed: cfg.Seed,
+	}, s.clock, s.events, log)
 	s.world = world.New(world.Config{
 		Region: cfg.Region, Account: cfg.Account, RelaxLimits: cfg.RelaxLimits, Seed: cfg.Seed, StopGrace: cfg.StopGrace,
+		Events: s.events, Messaging: s.msg,
 	}, s.clock, s.host, log)
 	s.host.src = s.world
 	rt := &router{byVersion: map[string]*service{}, byTarget: map[string]*service{}, faults: s.faults, admin: s.adminHandler()}
@@ -157,9 +172,9 @@ func New(cfg Config) (*Server, error) {
 		{name: "autoscaling", protocol: protoQuery, version: "2011-01-01", ns: awsproto.NSAutoScaling, throttle: "Throttling", handler: autoscaling.New(s.world)},
 		{name: "ec2", protocol: protoEC2, version: "2016-11-15", ns: awsproto.NSEC2, throttle: "RequestLimitExceeded", handler: ec2.New(s.world)},
 		// SQS speaks both protocols: JSON for current SDKs, query for older clients.
-		{name: "sqs", protocol: protoJSON10, version: "2012-11-05", target: "AmazonSQS", ns: "com.amazonaws.sqs", queryNS: awsproto.NSSQS, throttle: "RequestThrottled", handler: sqs.New(s.world)},
-		{name: "sns", protocol: protoQuery, version: "2010-03-31", ns: awsproto.NSSNS, throttle: "Throttling", handler: sns.New(s.world)},
-		{name: "events", protocol: protoJSON11, target: events.TargetPrefix, ns: "com.amazonaws.eventbridge", throttle: "ThrottlingException", handler: events.New(s.world)},
+		{name: "sqs", protocol: protoJSON10, version: "2012-11-05", target: "AmazonSQS", ns: "com.amazonaws.sqs", queryNS: awsproto.NSSQS, throttle: "RequestThrottled", handler: sqs.New(s.msg.Queues())},
+		{name: "sns", protocol: protoQuery, version: "2010-03-31", ns: awsproto.NSSNS, throttle: "Throttling", handler: sns.New(s.msg.Topics())},
+		{name: "events", protocol: protoJSON11, target: events.TargetPrefix, ns: "com.amazonaws.eventbridge", throttle: "ThrottlingException", handler: events.New(s.msg.Buses())},
 	} {
 		if svc.version != "" {
 			rt.byVersion[svc.version] = svc
@@ -189,8 +204,14 @@ func (s *Server) Transport() http.RoundTripper {
 // Handler returns the sandbox's HTTP handler (every service and /_sandbox/).
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// World returns the simulated state (for the timeline and tests).
+// World returns the Auto Scaling and EC2 state (for the demo and tests).
 func (s *Server) World() *world.World { return s.world }
+
+// Messaging returns the SQS, SNS and EventBridge state (for tests).
+func (s *Server) Messaging() *messaging.Broker { return s.msg }
+
+// Events returns the event log every state owner appends to.
+func (s *Server) Events() *eventlog.Log { return s.events }
 
 // Clock returns the sandbox's clock, which Advance pushes forward.
 func (s *Server) Clock() *simclock.Sim { return s.clock }
@@ -288,6 +309,7 @@ func (s *Server) Start() (endpoint string, stop func() error, err error) {
 func (s *Server) Close() {
 	s.closeOnce.Do(func() {
 		s.world.Close()
+		s.msg.Close()
 		if s.tempDir {
 			_ = os.RemoveAll(s.cfg.StateDir)
 		}

@@ -12,7 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/events"
-	"github.com/lifeguardhq/lifeguard/internal/sandbox/world"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/messaging"
 	"github.com/lifeguardhq/lifeguard/internal/simclock"
 )
 
@@ -20,7 +20,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // env is one world behind one EventBridge endpoint, driven by the real SDK.
 type env struct {
-	w      *world.World
+	w      *messaging.Buses
 	clock  *simclock.Sim
 	client *eventbridge.Client
 	url    string
@@ -29,7 +29,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	e := &env{clock: simclock.NewSim()}
-	e.w = world.New(world.Config{RelaxLimits: true}, e.clock, nil, nil)
+	e.w = messaging.New(messaging.Config{RelaxLimits: true}, e.clock, nil, nil).Buses()
 	srv := httptest.NewServer(events.New(e.w))
 	// Cleanups run last-in first-out: the server goes, then the world.
 	t.Cleanup(e.w.Close)

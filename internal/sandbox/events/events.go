@@ -1,6 +1,6 @@
 // Package events serves the EventBridge API (awsJson1_1, X-Amz-Target
-// AWSEvents.<Op>) over the sandbox's world. It is a stateless translator:
-// it decodes the JSON request, calls *world.World, and encodes the result
+// AWSEvents.<Op>) over the sandbox's messaging owner. It is a stateless translator:
+// it decodes the JSON request, calls *messaging.Buses, and encodes the result
 // with the member names of the EventBridge API model. Operations it does
 // not serve answer UnknownOperationException; target parameters it does
 // not model come back as failed entries.
@@ -23,7 +23,7 @@ import (
 	"time"
 
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/awsproto"
-	"github.com/lifeguardhq/lifeguard/internal/sandbox/world"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/messaging"
 )
 
 // TargetPrefix is the X-Amz-Target prefix of the EventBridge API.
@@ -41,13 +41,13 @@ const (
 const maxBody = 1 << 20
 
 // Handler is the EventBridge endpoint. It is safe for concurrent use; all
-// state lives in the world.
+// state lives in the messaging.
 type Handler struct {
-	w *world.World
+	b *messaging.Buses
 }
 
 // New returns a handler over w.
-func New(w *world.World) *Handler { return &Handler{w: w} }
+func New(b *messaging.Buses) *Handler { return &Handler{b: b} }
 
 type op func(*Handler, []byte) (any, error)
 
@@ -194,7 +194,7 @@ type eventBusOut struct {
 	LastModifiedTime *epoch `json:"LastModifiedTime,omitempty"`
 }
 
-func busOut(b world.EventBus) eventBusOut {
+func busOut(b messaging.EventBus) eventBusOut {
 	return eventBusOut{Name: b.Name, Arn: b.ARN, Description: b.Description, CreationTime: epochPtr(b.Created), LastModifiedTime: epochPtr(b.Modified)}
 }
 
@@ -227,7 +227,7 @@ func (h *Handler) createEventBus(body []byte) (any, error) {
 			return nil, notModelled(p.name)
 		}
 	}
-	arn, err := h.w.CreateEventBus(in.Name, in.Description)
+	arn, err := h.b.CreateEventBus(in.Name, in.Description)
 	if err != nil {
 		return nil, err
 	}
@@ -248,7 +248,7 @@ func (h *Handler) deleteEventBus(body []byte) (any, error) {
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	return nil, h.w.DeleteEventBus(in.Name)
+	return nil, h.b.DeleteEventBus(in.Name)
 }
 
 func (h *Handler) describeEventBus(body []byte) (any, error) {
@@ -256,7 +256,7 @@ func (h *Handler) describeEventBus(body []byte) (any, error) {
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	b, err := h.w.DescribeEventBus(in.Name)
+	b, err := h.b.DescribeEventBus(in.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -276,7 +276,7 @@ func (h *Handler) listEventBuses(body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	buses, next, err := h.w.ListEventBuses(in.NamePrefix, n, in.NextToken)
+	buses, next, err := h.b.ListEventBuses(in.NamePrefix, n, in.NextToken)
 	if err != nil {
 		return nil, err
 	}
@@ -303,7 +303,7 @@ type ruleOut struct {
 	EventBusName       string `json:"EventBusName"`
 }
 
-func toRuleOut(r world.EventRule) ruleOut {
+func toRuleOut(r messaging.EventRule) ruleOut {
 	return ruleOut{
 		Name: r.Name, Arn: r.ARN, EventPattern: r.EventPattern, State: r.State, Description: r.Description,
 		ScheduleExpression: r.ScheduleExpression, RoleArn: r.RoleARN, EventBusName: r.EventBusName,
@@ -330,11 +330,11 @@ func (h *Handler) putRule(body []byte) (any, error) {
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	var tags []world.KV
+	var tags []messaging.KV
 	for _, t := range in.Tags {
-		tags = append(tags, world.KV{Key: t.Key, Value: t.Value})
+		tags = append(tags, messaging.KV{Key: t.Key, Value: t.Value})
 	}
-	arn, err := h.w.PutRule(world.PutRuleInput{
+	arn, err := h.b.PutRule(messaging.PutRuleInput{
 		Name: in.Name, EventBusName: in.EventBusName, EventPattern: in.EventPattern,
 		ScheduleExpression: in.ScheduleExpression, State: in.State, Description: in.Description,
 		RoleARN: in.RoleArn, Tags: tags,
@@ -352,7 +352,7 @@ func (h *Handler) describeRule(body []byte) (any, error) {
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	r, err := h.w.DescribeRule(in.EventBusName, in.Name)
+	r, err := h.b.DescribeRule(in.EventBusName, in.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -376,7 +376,7 @@ func (h *Handler) listRules(body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	rules, next, err := h.w.ListRules(in.EventBusName, in.NamePrefix, n, in.NextToken)
+	rules, next, err := h.b.ListRules(in.EventBusName, in.NamePrefix, n, in.NextToken)
 	if err != nil {
 		return nil, err
 	}
@@ -404,7 +404,7 @@ func (h *Handler) listRuleNamesByTarget(body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	names, next, err := h.w.ListRuleNamesByTarget(in.EventBusName, in.TargetArn, n, in.NextToken)
+	names, next, err := h.b.ListRuleNamesByTarget(in.EventBusName, in.TargetArn, n, in.NextToken)
 	if err != nil {
 		return nil, err
 	}
@@ -425,7 +425,7 @@ func (h *Handler) deleteRule(body []byte) (any, error) {
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	return nil, h.w.DeleteRule(in.EventBusName, in.Name, in.Force)
+	return nil, h.b.DeleteRule(in.EventBusName, in.Name, in.Force)
 }
 
 func (h *Handler) enableRule(body []byte) (any, error) {
@@ -433,7 +433,7 @@ func (h *Handler) enableRule(body []byte) (any, error) {
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	return nil, h.w.EnableRule(in.EventBusName, in.Name)
+	return nil, h.b.EnableRule(in.EventBusName, in.Name)
 }
 
 func (h *Handler) disableRule(body []byte) (any, error) {
@@ -441,7 +441,7 @@ func (h *Handler) disableRule(body []byte) (any, error) {
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	return nil, h.w.DisableRule(in.EventBusName, in.Name)
+	return nil, h.b.DisableRule(in.EventBusName, in.Name)
 }
 
 // Targets ---------------------------------------------------------------------
@@ -506,24 +506,24 @@ func (t wireTarget) unmodelled() string {
 	return ""
 }
 
-func (t wireTarget) toWorld() world.EventTarget {
-	out := world.EventTarget{ID: t.Id, ARN: t.Arn, RoleARN: t.RoleArn, Input: t.Input, InputPath: t.InputPath}
+func (t wireTarget) toWorld() messaging.EventTarget {
+	out := messaging.EventTarget{ID: t.Id, ARN: t.Arn, RoleARN: t.RoleArn, Input: t.Input, InputPath: t.InputPath}
 	if tr := t.InputTransformer; tr != nil {
-		out.InputTransformer = &world.TargetInputTransformer{InputPathsMap: tr.InputPathsMap, InputTemplate: tr.InputTemplate}
+		out.InputTransformer = &messaging.TargetInputTransformer{InputPathsMap: tr.InputPathsMap, InputTemplate: tr.InputTemplate}
 	}
 	if p := t.SqsParameters; p != nil {
-		out.SQSParameters = &world.TargetSQSParameters{MessageGroupID: p.MessageGroupId}
+		out.SQSParameters = &messaging.TargetSQSParameters{MessageGroupID: p.MessageGroupId}
 	}
 	if d := t.DeadLetterConfig; d != nil {
-		out.DeadLetter = &world.TargetDeadLetter{ARN: d.Arn}
+		out.DeadLetter = &messaging.TargetDeadLetter{ARN: d.Arn}
 	}
 	if p := t.RetryPolicy; p != nil {
-		out.RetryPolicy = &world.TargetRetryPolicy{MaximumRetryAttempts: p.MaximumRetryAttempts, MaximumEventAgeInSeconds: p.MaximumEventAgeInSeconds}
+		out.RetryPolicy = &messaging.TargetRetryPolicy{MaximumRetryAttempts: p.MaximumRetryAttempts, MaximumEventAgeInSeconds: p.MaximumEventAgeInSeconds}
 	}
 	return out
 }
 
-func fromWorld(t world.EventTarget) wireTarget {
+func fromWorld(t messaging.EventTarget) wireTarget {
 	out := wireTarget{Id: t.ID, Arn: t.ARN, RoleArn: t.RoleARN, Input: t.Input, InputPath: t.InputPath}
 	if tr := t.InputTransformer; tr != nil {
 		out.InputTransformer = &wireInputTransformer{InputPathsMap: tr.InputPathsMap, InputTemplate: tr.InputTemplate}
@@ -551,7 +551,7 @@ type failedEntries struct {
 	FailedEntries    []failedEntry `json:"FailedEntries"`
 }
 
-func toFailed(fs []world.TargetFailure) failedEntries {
+func toFailed(fs []messaging.TargetFailure) failedEntries {
 	out := failedEntries{FailedEntryCount: len(fs), FailedEntries: []failedEntry{}}
 	for _, f := range fs {
 		out.FailedEntries = append(out.FailedEntries, failedEntry{f.TargetID, f.ErrorCode, f.ErrorMessage})
@@ -568,26 +568,26 @@ func (h *Handler) putTargets(body []byte) (any, error) {
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	var refused []world.TargetFailure
-	var targets []world.EventTarget
+	var refused []messaging.TargetFailure
+	var targets []messaging.EventTarget
 	if in.Targets != nil {
-		targets = make([]world.EventTarget, 0, len(in.Targets))
+		targets = make([]messaging.EventTarget, 0, len(in.Targets))
 	}
 	for _, t := range in.Targets {
 		if p := t.unmodelled(); p != "" {
-			refused = append(refused, world.TargetFailure{TargetID: t.Id, ErrorCode: "ValidationException",
+			refused = append(refused, messaging.TargetFailure{TargetID: t.Id, ErrorCode: "ValidationException",
 				ErrorMessage: fmt.Sprintf("The lifeguard sandbox does not model %s; remove it from the target.", p)})
 			continue
 		}
 		targets = append(targets, t.toWorld())
 	}
-	var failed []world.TargetFailure
+	var failed []messaging.TargetFailure
 	var err error
 	if len(targets) > 0 || len(in.Targets) == 0 {
-		failed, err = h.w.PutTargets(in.EventBusName, in.Rule, targets)
+		failed, err = h.b.PutTargets(in.EventBusName, in.Rule, targets)
 	} else {
 		// Every target was refused here: the rule must still exist.
-		_, err = h.w.DescribeRule(in.EventBusName, in.Rule)
+		_, err = h.b.DescribeRule(in.EventBusName, in.Rule)
 	}
 	if err != nil {
 		return nil, err
@@ -609,7 +609,7 @@ func (h *Handler) listTargetsByRule(body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	targets, next, err := h.w.ListTargetsByRule(in.EventBusName, in.Rule, n, in.NextToken)
+	targets, next, err := h.b.ListTargetsByRule(in.EventBusName, in.Rule, n, in.NextToken)
 	if err != nil {
 		return nil, err
 	}
@@ -633,7 +633,7 @@ func (h *Handler) removeTargets(body []byte) (any, error) {
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	failed, err := h.w.RemoveTargets(in.EventBusName, in.Rule, in.Ids, in.Force)
+	failed, err := h.b.RemoveTargets(in.EventBusName, in.Rule, in.Ids, in.Force)
 	if err != nil {
 		return nil, err
 	}
@@ -661,21 +661,21 @@ func (h *Handler) putEvents(body []byte) (any, error) {
 	if in.EndpointId != "" {
 		return nil, notModelled("EndpointId (global endpoints)")
 	}
-	var entries []world.PutEventsEntry
+	var entries []messaging.PutEventsEntry
 	if in.Entries != nil {
-		entries = make([]world.PutEventsEntry, 0, len(in.Entries))
+		entries = make([]messaging.PutEventsEntry, 0, len(in.Entries))
 	}
 	for _, e := range in.Entries {
 		t, err := parseTime(e.Time)
 		if err != nil {
 			return nil, err
 		}
-		entries = append(entries, world.PutEventsEntry{
+		entries = append(entries, messaging.PutEventsEntry{
 			Source: e.Source, DetailType: e.DetailType, Detail: e.Detail, Resources: e.Resources,
 			Time: t, EventBusName: e.EventBusName, TraceHeader: e.TraceHeader,
 		})
 	}
-	results, err := h.w.PutEvents(entries)
+	results, err := h.b.PutEvents(entries)
 	if err != nil {
 		return nil, err
 	}
@@ -705,7 +705,7 @@ func (h *Handler) testEventPattern(body []byte) (any, error) {
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	ok, err := h.w.TestEventPattern(in.EventPattern, in.Event)
+	ok, err := h.b.TestEventPattern(in.EventPattern, in.Event)
 	if err != nil {
 		return nil, err
 	}

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/events"
-	"github.com/lifeguardhq/lifeguard/internal/sandbox/world"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/messaging"
 	"github.com/lifeguardhq/lifeguard/internal/simclock"
 )
 
@@ -40,12 +40,12 @@ var fuzzSeeds = [][2]string{
 	{"PutEvents", `{"Entries":"x"}`},
 }
 
-func fuzzWorld(t *testing.T) *world.World {
-	w := world.New(world.Config{}, simclock.NewSim(), nil, nil)
-	if _, err := w.PutRule(world.PutRuleInput{Name: "r", EventPattern: `{"source":["app"]}`}); err != nil {
+func fuzzWorld(t *testing.T) *messaging.Buses {
+	w := messaging.New(messaging.Config{}, simclock.NewSim(), nil, nil).Buses()
+	if _, err := w.PutRule(messaging.PutRuleInput{Name: "r", EventPattern: `{"source":["app"]}`}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.PutTargets("", "r", []world.EventTarget{{ID: "f", ARN: "arn:aws:lambda:us-east-1:123456789012:function:f"}}); err != nil {
+	if _, err := w.PutTargets("", "r", []messaging.EventTarget{{ID: "f", ARN: "arn:aws:lambda:us-east-1:123456789012:function:f"}}); err != nil {
 		t.Fatal(err)
 	}
 	return w

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/smithy-go"
 	"go.uber.org/goleak"
 
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/messaging"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/sns"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/world"
 	"github.com/lifeguardhq/lifeguard/internal/simclock"
@@ -31,7 +32,8 @@ const waitBound = 10 * time.Second
 
 // env is one world behind one SNS endpoint, driven by the real SDK.
 type env struct {
-	w      *world.World
+	w      *world.World // Auto Scaling, wired to m
+	m      *messaging.Broker
 	clock  *simclock.Sim
 	client *awssns.Client
 	url    string
@@ -42,9 +44,12 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	e := &env{clock: simclock.NewSim()}
-	e.w = world.New(world.Config{RelaxLimits: true}, e.clock, nil, nil)
-	srv := httptest.NewServer(sns.New(e.w))
-	// Cleanups run last-in first-out: the server goes, then the world.
+	e.m = messaging.New(messaging.Config{RelaxLimits: true}, e.clock, nil, nil)
+	e.w = world.New(world.Config{RelaxLimits: true, Events: e.m.Log(), Messaging: e.m}, e.clock, nil, nil)
+	srv := httptest.NewServer(sns.New(e.m.Topics()))
+	// Cleanups run last-in first-out: the server goes, then the world,
+	// then the broker.
+	t.Cleanup(e.m.Close)
 	t.Cleanup(e.w.Close)
 	t.Cleanup(srv.Close)
 	e.url, e.http = srv.URL, srv.Client()
@@ -70,17 +75,17 @@ func (e *env) createTopic(t *testing.T, name string, attrs map[string]string) st
 // createQueue creates an SQS queue in the world and returns its ARN.
 func (e *env) createQueue(t *testing.T, name string, attrs map[string]string) string {
 	t.Helper()
-	if err := e.w.CreateQueue(world.CreateQueueInput{Name: name, Attributes: attrs}); err != nil {
+	if err := e.m.Queues().CreateQueue(messaging.CreateQueueInput{Name: name, Attributes: attrs}); err != nil {
 		t.Fatalf("CreateQueue %s: %v", name, err)
 	}
 	return "arn:aws:sqs:us-east-1:123456789012:" + name
 }
 
 // receive takes every message waiting on a queue.
-func (e *env) receive(t *testing.T, queue string) []world.ReceivedMessage {
+func (e *env) receive(t *testing.T, queue string) []messaging.ReceivedMessage {
 	t.Helper()
 	ten := 10
-	msgs, err := e.w.ReceiveMessage(t.Context(), queue, world.ReceiveMessageInput{MaxNumberOfMessages: &ten, MessageAttributeNames: []string{"All"}})
+	msgs, err := e.m.Queues().ReceiveMessage(t.Context(), queue, messaging.ReceiveMessageInput{MaxNumberOfMessages: &ten, MessageAttributeNames: []string{"All"}})
 	if err != nil {
 		t.Fatalf("ReceiveMessage %s: %v", queue, err)
 	}

@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/messaging"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/sns"
-	"github.com/lifeguardhq/lifeguard/internal/sandbox/world"
 	"github.com/lifeguardhq/lifeguard/internal/simclock"
 )
 
@@ -46,20 +46,20 @@ var fuzzSeeds = []string{
 
 // fuzzWorld has topic "t" with a raw SQS subscription to queue "q" and a
 // lambda subscription, so that requests reach deep paths.
-func fuzzWorld(t *testing.T) *world.World {
-	w := world.New(world.Config{RelaxLimits: true}, simclock.NewSim(), nil, nil)
-	topic, err := w.CreateTopic(world.CreateTopicInput{Name: "t"})
+func fuzzWorld(t *testing.T) *messaging.Broker {
+	w := messaging.New(messaging.Config{RelaxLimits: true}, simclock.NewSim(), nil, nil)
+	topic, err := w.Topics().CreateTopic(messaging.CreateTopicInput{Name: "t"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.CreateQueue(world.CreateQueueInput{Name: "q"}); err != nil {
+	if err := w.Queues().CreateQueue(messaging.CreateQueueInput{Name: "q"}); err != nil {
 		t.Fatal(err)
 	}
-	for _, in := range []world.SubscribeInput{
+	for _, in := range []messaging.SubscribeInput{
 		{TopicARN: topic, Protocol: "sqs", Endpoint: "arn:aws:sqs:us-east-1:123456789012:q", Attributes: map[string]string{"RawMessageDelivery": "true"}},
 		{TopicARN: topic, Protocol: "lambda", Endpoint: "arn:aws:lambda:us-east-1:123456789012:function:f"},
 	} {
-		if _, err := w.Subscribe(in); err != nil {
+		if _, err := w.Topics().Subscribe(in); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -91,7 +91,7 @@ func FuzzQueryHandler(f *testing.F) {
 		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		rec := httptest.NewRecorder()
-		sns.New(w).ServeHTTP(rec, req)
+		sns.New(w.Topics()).ServeHTTP(rec, req)
 
 		root, err := wellFormed(rec.Body.String())
 		if err != nil {

@@ -1,7 +1,7 @@
 // Package sns serves the SNS API (awsquery, version 2010-03-31) over the
-// sandbox's world: topics, subscriptions (sqs, http, https; lambda is
+// sandbox's messaging owner: topics, subscriptions (sqs, http, https; lambda is
 // recorded only), Publish and PublishBatch, filter policies and tags. It is
-// a stateless translator from form parameters to *world.World calls and
+// a stateless translator from form parameters to *messaging.Topics calls and
 // from their results to the XML the AWS SDKs and CLIs expect. Operations it
 // does not serve answer InvalidAction.
 //
@@ -18,20 +18,20 @@ import (
 	"strings"
 
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/awsproto"
-	"github.com/lifeguardhq/lifeguard/internal/sandbox/world"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/messaging"
 )
 
 // Version is the API version this handler serves.
 const Version = "2010-03-31"
 
 // Handler is the SNS endpoint. It is safe for concurrent use; all state
-// lives in the world.
+// lives in the messaging.
 type Handler struct {
-	w *world.World
+	t *messaging.Topics
 }
 
 // New returns a handler over w.
-func New(w *world.World) *Handler { return &Handler{w: w} }
+func New(t *messaging.Topics) *Handler { return &Handler{t: t} }
 
 // request is one call's parameters and the sandbox endpoint it came to.
 type request struct {
@@ -116,14 +116,14 @@ func required(r request, name string) (string, error) {
 
 // messageAttributes reads MessageAttributes.entry.N.Name and
 // .Value.{DataType,StringValue,BinaryValue} (binary values are base64).
-func messageAttributes(p awsproto.Params) (map[string]world.MessageAttribute, error) {
+func messageAttributes(p awsproto.Params) (map[string]messaging.MessageAttribute, error) {
 	entries := p.Flat("MessageAttributes.entry")
 	if len(entries) == 0 {
 		return nil, nil
 	}
-	out := make(map[string]world.MessageAttribute, len(entries))
+	out := make(map[string]messaging.MessageAttribute, len(entries))
 	for _, e := range entries {
-		a := world.MessageAttribute{DataType: e.String("Value.DataType"), StringValue: e.String("Value.StringValue")}
+		a := messaging.MessageAttribute{DataType: e.String("Value.DataType"), StringValue: e.String("Value.StringValue")}
 		if b, ok := e.Optional("Value.BinaryValue"); ok {
 			raw, err := base64.StdEncoding.DecodeString(b)
 			if err != nil {
@@ -173,14 +173,14 @@ type tag struct {
 	Value string
 }
 
-func parseTags(r request) ([]world.TopicTag, error) {
+func parseTags(r request) ([]messaging.TopicTag, error) {
 	members := r.Members("Tags")
-	tags := make([]world.TopicTag, 0, len(members))
+	tags := make([]messaging.TopicTag, 0, len(members))
 	for _, m := range members {
 		if !m.Has("Key") {
 			return nil, awsproto.Errorf("InvalidParameter", "Invalid parameter: Tags Reason: Tag keys must be between 1 and 128 characters long")
 		}
-		tags = append(tags, world.TopicTag{Key: m.String("Key"), Value: m.String("Value")})
+		tags = append(tags, messaging.TopicTag{Key: m.String("Key"), Value: m.String("Value")})
 	}
 	return tags, nil
 }
@@ -198,7 +198,7 @@ func (h *Handler) createTopic(r request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	arn, err := h.w.CreateTopic(world.CreateTopicInput{
+	arn, err := h.t.CreateTopic(messaging.CreateTopicInput{
 		Name:                 name,
 		Attributes:           r.Map("Attributes"),
 		Tags:                 tags,
@@ -215,7 +215,7 @@ func (h *Handler) deleteTopic(r request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return awsproto.NoOutput{}, h.w.DeleteTopic(arn)
+	return awsproto.NoOutput{}, h.t.DeleteTopic(arn)
 }
 
 type topicMember struct {
@@ -228,7 +228,7 @@ type listTopicsResult struct {
 }
 
 func (h *Handler) listTopics(r request) (any, error) {
-	arns, next, err := h.w.ListTopics(r.String("NextToken"))
+	arns, next, err := h.t.ListTopics(r.String("NextToken"))
 	if err != nil {
 		return nil, err
 	}
@@ -244,7 +244,7 @@ func (h *Handler) getTopicAttributes(r request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := h.w.GetTopicAttributes(arn)
+	m, err := h.t.GetTopicAttributes(arn)
 	if err != nil {
 		return nil, err
 	}
@@ -260,7 +260,7 @@ func (h *Handler) setTopicAttributes(r request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return awsproto.NoOutput{}, h.w.SetTopicAttributes(arn, name, r.String("AttributeValue"))
+	return awsproto.NoOutput{}, h.t.SetTopicAttributes(arn, name, r.String("AttributeValue"))
 }
 
 // Tags -----------------------------------------------------------------------
@@ -274,7 +274,7 @@ func (h *Handler) tagResource(r request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return nil, h.w.TagTopic(arn, tags)
+	return nil, h.t.TagTopic(arn, tags)
 }
 
 func (h *Handler) untagResource(r request) (any, error) {
@@ -282,7 +282,7 @@ func (h *Handler) untagResource(r request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return nil, h.w.UntagTopic(arn, r.Strings("TagKeys"))
+	return nil, h.t.UntagTopic(arn, r.Strings("TagKeys"))
 }
 
 type listTagsResult struct {
@@ -294,7 +294,7 @@ func (h *Handler) listTagsForResource(r request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	tags, err := h.w.TopicTags(arn)
+	tags, err := h.t.TopicTags(arn)
 	if err != nil {
 		return nil, err
 	}
@@ -324,7 +324,7 @@ func (h *Handler) subscribe(r request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	arn, err := h.w.Subscribe(world.SubscribeInput{
+	arn, err := h.t.Subscribe(messaging.SubscribeInput{
 		TopicARN:              topic,
 		Protocol:              protocol,
 		Endpoint:              r.String("Endpoint"),
@@ -349,7 +349,7 @@ func (h *Handler) confirmSubscription(r request) (any, error) {
 	}
 	// AuthenticateOnUnsubscribe is accepted and ignored: the sandbox does
 	// not check signatures, so it cannot restrict Unsubscribe to them.
-	arn, err := h.w.ConfirmSubscription(topic, token, r.signed)
+	arn, err := h.t.ConfirmSubscription(topic, token, r.signed)
 	if err != nil {
 		return nil, err
 	}
@@ -361,7 +361,7 @@ func (h *Handler) unsubscribe(r request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return awsproto.NoOutput{}, h.w.Unsubscribe(arn)
+	return awsproto.NoOutput{}, h.t.Unsubscribe(arn)
 }
 
 type subscriptionMember struct {
@@ -379,7 +379,7 @@ type listSubscriptionsResult struct {
 
 // subscriptionList renders subscriptions as the List calls show them: a
 // pending one's ARN is "PendingConfirmation".
-func subscriptionList(subs []world.Subscription, next string) listSubscriptionsResult {
+func subscriptionList(subs []messaging.Subscription, next string) listSubscriptionsResult {
 	res := listSubscriptionsResult{Subscriptions: awsproto.Members[subscriptionMember]{}, NextToken: next}
 	for _, s := range subs {
 		arn := s.ARN
@@ -392,7 +392,7 @@ func subscriptionList(subs []world.Subscription, next string) listSubscriptionsR
 }
 
 func (h *Handler) listSubscriptions(r request) (any, error) {
-	subs, next, err := h.w.ListSubscriptions(r.String("NextToken"))
+	subs, next, err := h.t.ListSubscriptions(r.String("NextToken"))
 	if err != nil {
 		return nil, err
 	}
@@ -404,7 +404,7 @@ func (h *Handler) listSubscriptionsByTopic(r request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	subs, next, err := h.w.ListSubscriptionsByTopic(topic, r.String("NextToken"))
+	subs, next, err := h.t.ListSubscriptionsByTopic(topic, r.String("NextToken"))
 	if err != nil {
 		return nil, err
 	}
@@ -416,7 +416,7 @@ func (h *Handler) getSubscriptionAttributes(r request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := h.w.GetSubscriptionAttributes(arn)
+	m, err := h.t.GetSubscriptionAttributes(arn)
 	if err != nil {
 		return nil, err
 	}
@@ -432,22 +432,22 @@ func (h *Handler) setSubscriptionAttributes(r request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return awsproto.NoOutput{}, h.w.SetSubscriptionAttributes(arn, name, r.String("AttributeValue"))
+	return awsproto.NoOutput{}, h.t.SetSubscriptionAttributes(arn, name, r.String("AttributeValue"))
 }
 
 // Publishing -------------------------------------------------------------------
 
 // publishRequest reads the message parameters shared by Publish and a
 // PublishBatch entry.
-func publishRequest(p awsproto.Params) (world.PublishRequest, error) {
+func publishRequest(p awsproto.Params) (messaging.PublishRequest, error) {
 	if s, ok := p.Optional("Subject"); ok && s == "" {
-		return world.PublishRequest{}, awsproto.Errorf("InvalidParameter", "Invalid parameter: Subject")
+		return messaging.PublishRequest{}, awsproto.Errorf("InvalidParameter", "Invalid parameter: Subject")
 	}
 	attrs, err := messageAttributes(p)
 	if err != nil {
-		return world.PublishRequest{}, err
+		return messaging.PublishRequest{}, err
 	}
-	return world.PublishRequest{
+	return messaging.PublishRequest{
 		Subject:          p.String("Subject"),
 		Message:          p.String("Message"),
 		MessageStructure: p.String("MessageStructure"),
@@ -482,7 +482,7 @@ func (h *Handler) publish(r request) (any, error) {
 		return nil, err
 	}
 	req.TopicARN = topic
-	res, err := h.w.Publish(req)
+	res, err := h.t.Publish(req)
 	if err != nil {
 		return nil, err
 	}
@@ -513,12 +513,12 @@ func (h *Handler) publishBatch(r request) (any, error) {
 		return nil, err
 	}
 	members := r.Members("PublishBatchRequestEntries")
-	entries := make([]world.PublishBatchEntry, 0, len(members))
+	entries := make([]messaging.PublishBatchEntry, 0, len(members))
 	for _, m := range members {
 		req, err := publishRequest(m)
-		entries = append(entries, world.PublishBatchEntry{ID: m.String("Id"), PublishRequest: req, Err: err})
+		entries = append(entries, messaging.PublishBatchEntry{ID: m.String("Id"), PublishRequest: req, Err: err})
 	}
-	results, err := h.w.PublishBatch(topic, entries)
+	results, err := h.t.PublishBatch(topic, entries)
 	if err != nil {
 		return nil, err
 	}

@@ -14,7 +14,7 @@ import (
 	awssns "github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sns/types"
 
-	"github.com/lifeguardhq/lifeguard/internal/sandbox/world"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/eventlog"
 )
 
 func TestSQSSubscription(t *testing.T) {
@@ -162,18 +162,18 @@ func TestSubscribeEndpoints(t *testing.T) {
 
 // waitEvent consumes the world's events until an SNS event whose detail
 // contains part.
-func (e *env) waitEvent(t *testing.T, part string) world.Event {
+func (e *env) waitEvent(t *testing.T, part string) eventlog.Event {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitBound)
 	defer cancel()
 	for {
-		evs, err := e.w.EventsAfter(ctx, e.seq)
+		evs, err := e.m.Log().Wait(ctx, e.seq, eventlog.All)
 		if err != nil {
 			t.Fatalf("waiting for an event with %q: %v", part, err)
 		}
 		for _, ev := range evs {
 			e.seq = ev.Seq
-			if ev.Kind == world.EvSNS && strings.Contains(ev.Detail, part) {
+			if ev.Service == "sns" && strings.Contains(ev.Detail, part) {
 				return ev
 			}
 		}
@@ -345,7 +345,7 @@ func TestHTTPSubscriptionHandshake(t *testing.T) {
 	if _, err := e.client.Publish(ctx, &awssns.PublishInput{TopicArn: aws.String(topic), Message: aws.String("after")}); err != nil {
 		t.Fatal(err)
 	}
-	e.w.Close() // waits for every delivery in flight
+	e.m.Close() // waits for every delivery in flight
 	s.none(t)
 }
 
@@ -385,7 +385,7 @@ func TestHTTPSubscriptionPending(t *testing.T) {
 	e.waitEvent(t, "unconfirmed subscription expired "+arn)
 	_, err = e.client.GetSubscriptionAttributes(ctx, &awssns.GetSubscriptionAttributesInput{SubscriptionArn: aws.String(arn)})
 	wantCode(t, "expired subscription", err, "NotFound", "Subscription does not exist")
-	e.w.Close()
+	e.m.Close()
 	s.none(t) // nothing reached the plain-HTTP server over https
 }
 

@@ -14,11 +14,12 @@ import (
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/lifeguardhq/lifeguard/internal/sandbox/world"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/eventlog"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/messaging"
 )
 
 func TestQueueLifecycle(t *testing.T) {
-	e := newEnv(t, world.Config{RelaxLimits: true})
+	e := newEnv(t, messaging.Config{RelaxLimits: true})
 	ctx := t.Context()
 	url := e.createQueue(t, "jobs", map[string]string{"VisibilityTimeout": "45"})
 	if want := e.url + "/123456789012/jobs"; url != want {
@@ -90,7 +91,7 @@ func TestQueueLifecycle(t *testing.T) {
 }
 
 func TestAttributesAndTags(t *testing.T) {
-	e := newEnv(t, world.Config{})
+	e := newEnv(t, messaging.Config{})
 	ctx := t.Context()
 	out, err := e.client.CreateQueue(ctx, &awssqs.CreateQueueInput{QueueName: aws.String("q"), Tags: map[string]string{"team": "infra"}})
 	if err != nil {
@@ -164,7 +165,7 @@ func TestAttributesAndTags(t *testing.T) {
 }
 
 func TestSendReceiveDelete(t *testing.T) {
-	e := newEnv(t, world.Config{})
+	e := newEnv(t, messaging.Config{})
 	ctx := t.Context()
 	url := aws.String(e.createQueue(t, "q", nil))
 	attrs := map[string]types.MessageAttributeValue{
@@ -227,7 +228,7 @@ func TestSendReceiveDelete(t *testing.T) {
 }
 
 func TestVisibilityTimeout(t *testing.T) {
-	e := newEnv(t, world.Config{})
+	e := newEnv(t, messaging.Config{})
 	ctx := t.Context()
 	url := aws.String(e.createQueue(t, "q", map[string]string{"VisibilityTimeout": "60"}))
 	if _, err := e.client.SendMessage(ctx, &awssqs.SendMessageInput{QueueUrl: url, MessageBody: aws.String("m")}); err != nil {
@@ -275,7 +276,7 @@ func TestVisibilityTimeout(t *testing.T) {
 // once the world reports it waiting: the receive must return the message,
 // well before its wait would have run out.
 func TestLongPollWakesOnSend(t *testing.T) {
-	e := newEnv(t, world.Config{})
+	e := newEnv(t, messaging.Config{})
 	url := aws.String(e.createQueue(t, "q", nil))
 	seq := lastSeq(e.w)
 	got := make(chan *awssqs.ReceiveMessageOutput, 1)
@@ -300,8 +301,8 @@ func TestLongPollWakesOnSend(t *testing.T) {
 	}
 }
 
-func lastSeq(w *world.World) int64 {
-	evs := w.Events()
+func lastSeq(w *messaging.Queues) int64 {
+	evs := w.Log().Events(eventlog.All)
 	if len(evs) == 0 {
 		return 0
 	}
@@ -309,18 +310,18 @@ func lastSeq(w *world.World) int64 {
 }
 
 // waitEvent waits for an SQS event whose detail starts with prefix.
-func waitEvent(t testing.TB, w *world.World, seq int64, prefix string) int64 {
+func waitEvent(t testing.TB, w *messaging.Queues, seq int64, prefix string) int64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitBound)
 	defer cancel()
 	for {
-		evs, err := w.EventsAfter(ctx, seq)
+		evs, err := w.Log().Wait(ctx, seq, eventlog.All)
 		if err != nil {
 			t.Fatalf("waiting for %q: %v", prefix, err)
 		}
 		for _, ev := range evs {
 			seq = ev.Seq
-			if ev.Kind == world.EvSQS && strings.HasPrefix(ev.Detail, prefix) {
+			if ev.Service == "sqs" && strings.HasPrefix(ev.Detail, prefix) {
 				return seq
 			}
 		}
@@ -331,7 +332,7 @@ func waitEvent(t testing.TB, w *world.World, seq int64, prefix string) int64 {
 // long-polling while messages arrive: none may get a message another holds
 // invisible. Run with -race.
 func TestConcurrentReceivers(t *testing.T) {
-	e := newEnv(t, world.Config{})
+	e := newEnv(t, messaging.Config{})
 	url := aws.String(e.createQueue(t, "q", map[string]string{"VisibilityTimeout": "3600"}))
 	const receivers, messages = 20, 200
 	ctx, cancel := context.WithTimeout(t.Context(), waitBound)
@@ -386,7 +387,7 @@ func TestConcurrentReceivers(t *testing.T) {
 }
 
 func TestDeadLetterRedrive(t *testing.T) {
-	e := newEnv(t, world.Config{})
+	e := newEnv(t, messaging.Config{})
 	ctx := t.Context()
 	dlq := e.createQueue(t, "dlq", nil)
 	src := aws.String(e.createQueue(t, "src", map[string]string{
@@ -423,7 +424,7 @@ func TestDeadLetterRedrive(t *testing.T) {
 }
 
 func TestFifo(t *testing.T) {
-	e := newEnv(t, world.Config{})
+	e := newEnv(t, messaging.Config{})
 	ctx := t.Context()
 	url := aws.String(e.createQueue(t, "orders.fifo", map[string]string{"FifoQueue": "true", "ContentBasedDeduplication": "true"}))
 	send := func(group, body string) *awssqs.SendMessageOutput {
@@ -473,7 +474,7 @@ func TestFifo(t *testing.T) {
 }
 
 func TestBatches(t *testing.T) {
-	e := newEnv(t, world.Config{})
+	e := newEnv(t, messaging.Config{})
 	ctx := t.Context()
 	url := aws.String(e.createQueue(t, "q", nil))
 	out, err := e.client.SendMessageBatch(ctx, &awssqs.SendMessageBatchInput{QueueUrl: url, Entries: []types.SendMessageBatchRequestEntry{
@@ -535,7 +536,7 @@ func TestBatches(t *testing.T) {
 }
 
 func TestJSONErrors(t *testing.T) {
-	e := newEnv(t, world.Config{})
+	e := newEnv(t, messaging.Config{})
 	tests := []struct {
 		name, op, body string
 		status         int

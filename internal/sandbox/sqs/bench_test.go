@@ -9,7 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/lifeguardhq/lifeguard/internal/sandbox/world"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/messaging"
 )
 
 // BenchmarkLongPollWake measures how long a long-polling receiver, parked
@@ -18,7 +18,7 @@ import (
 // world to the receiver holding the decoded response. It reports the
 // median and 99th percentile in milliseconds.
 func BenchmarkLongPollWake(b *testing.B) {
-	e := newEnv(b, world.Config{})
+	e := newEnv(b, messaging.Config{})
 	url := aws.String(e.createQueue(b, "q", nil))
 	ctx := context.Background()
 	lat := make([]time.Duration, 0, b.N)
@@ -37,7 +37,7 @@ func BenchmarkLongPollWake(b *testing.B) {
 		}()
 		waitEvent(b, e.w, seq, "long poll waiting q")
 		start := time.Now()
-		if _, err := e.w.SendMessage("q", world.SendMessageInput{Body: "wake"}); err != nil {
+		if _, err := e.w.SendMessage("q", messaging.SendMessageInput{Body: "wake"}); err != nil {
 			b.Fatal(err)
 		}
 		lat = append(lat, (<-got).Sub(start))

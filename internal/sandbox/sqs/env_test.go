@@ -17,8 +17,8 @@ import (
 	"github.com/aws/smithy-go"
 	"go.uber.org/goleak"
 
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/messaging"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/sqs"
-	"github.com/lifeguardhq/lifeguard/internal/sandbox/world"
 	"github.com/lifeguardhq/lifeguard/internal/simclock"
 )
 
@@ -31,17 +31,17 @@ const waitBound = 10 * time.Second
 
 // env is one world behind one SQS endpoint, driven by the real SDK.
 type env struct {
-	w      *world.World
+	w      *messaging.Queues
 	clock  *simclock.Sim
 	client *awssqs.Client
 	url    string
 	http   *http.Client
 }
 
-func newEnv(t testing.TB, cfg world.Config) *env {
+func newEnv(t testing.TB, cfg messaging.Config) *env {
 	t.Helper()
 	e := &env{clock: simclock.NewSim()}
-	e.w = world.New(cfg, e.clock, nil, nil)
+	e.w = messaging.New(cfg, e.clock, nil, nil).Queues()
 	srv := httptest.NewServer(sqs.New(e.w))
 	// Cleanups run last-in first-out: the server goes, then the world.
 	t.Cleanup(e.w.Close)

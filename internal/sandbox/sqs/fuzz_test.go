@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/messaging"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/sqs"
-	"github.com/lifeguardhq/lifeguard/internal/sandbox/world"
 	"github.com/lifeguardhq/lifeguard/internal/simclock"
 )
 
@@ -24,24 +24,24 @@ const fuzzDeadline = 2 * time.Millisecond
 // fuzzWorld has a standard queue "q" with a message in flight, a FIFO
 // queue "f.fifo" and a dead-letter queue "dlq" behind "q", so that
 // requests reach deep paths.
-func fuzzWorld(t *testing.T) *world.World {
-	w := world.New(world.Config{RelaxLimits: true}, simclock.NewSim(), nil, nil)
+func fuzzWorld(t *testing.T) *messaging.Queues {
+	w := messaging.New(messaging.Config{RelaxLimits: true}, simclock.NewSim(), nil, nil).Queues()
 	t.Cleanup(w.Close)
 	must := func(err error) {
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	must(w.CreateQueue(world.CreateQueueInput{Name: "dlq"}))
-	must(w.CreateQueue(world.CreateQueueInput{Name: "q", Attributes: map[string]string{
+	must(w.CreateQueue(messaging.CreateQueueInput{Name: "dlq"}))
+	must(w.CreateQueue(messaging.CreateQueueInput{Name: "q", Attributes: map[string]string{
 		"RedrivePolicy": `{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:123456789012:dlq","maxReceiveCount":1}`,
 	}}))
-	must(w.CreateQueue(world.CreateQueueInput{Name: "f.fifo", Attributes: map[string]string{"FifoQueue": "true", "ContentBasedDeduplication": "true"}}))
+	must(w.CreateQueue(messaging.CreateQueueInput{Name: "f.fifo", Attributes: map[string]string{"FifoQueue": "true", "ContentBasedDeduplication": "true"}}))
 	for _, body := range []string{"one", "two"} {
-		_, err := w.SendMessage("q", world.SendMessageInput{Body: body, Attributes: map[string]world.MessageAttribute{"k": {DataType: "String", StringValue: "v"}}})
+		_, err := w.SendMessage("q", messaging.SendMessageInput{Body: body, Attributes: map[string]messaging.MessageAttribute{"k": {DataType: "String", StringValue: "v"}}})
 		must(err)
 	}
-	_, err := w.ReceiveMessage(context.Background(), "q", world.ReceiveMessageInput{})
+	_, err := w.ReceiveMessage(context.Background(), "q", messaging.ReceiveMessageInput{})
 	must(err)
 	return w
 }

@@ -5,7 +5,7 @@ import (
 	"encoding/xml"
 
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/awsproto"
-	"github.com/lifeguardhq/lifeguard/internal/sandbox/world"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/messaging"
 )
 
 // attrValue is a MessageAttributeValue as JSON carries it (BinaryValue in
@@ -36,7 +36,7 @@ func queryAttrs(p awsproto.Params, name string) (map[string]attrValue, error) {
 			}
 			a.BinaryValue = b
 		}
-		// Reserved by SQS: kept only so that worldAttrs refuses them.
+		// Reserved by SQS: kept only so that brokerAttrs refuses them.
 		a.StringListValues = v.FlatStrings("StringListValue")
 		if v.Flat("BinaryListValue") != nil {
 			a.BinaryListValues = [][]byte{nil}
@@ -46,22 +46,22 @@ func queryAttrs(p awsproto.Params, name string) (map[string]attrValue, error) {
 	return out, nil
 }
 
-// worldAttrs converts wire attributes for the world.
-func worldAttrs(m map[string]attrValue) (map[string]world.MessageAttribute, error) {
+// brokerAttrs converts wire attributes for the broker.
+func brokerAttrs(m map[string]attrValue) (map[string]messaging.MessageAttribute, error) {
 	if len(m) == 0 {
 		return nil, nil
 	}
-	out := make(map[string]world.MessageAttribute, len(m))
+	out := make(map[string]messaging.MessageAttribute, len(m))
 	for name, a := range m {
 		if len(a.StringListValues) > 0 || len(a.BinaryListValues) > 0 {
 			return nil, awsproto.Errorf("InvalidParameterValue", "Message attribute '%s': StringListValues and BinaryListValues are reserved by SQS and not modelled by the lifeguard sandbox.", name)
 		}
-		out[name] = world.MessageAttribute{DataType: a.DataType, StringValue: a.StringValue, BinaryValue: a.BinaryValue}
+		out[name] = messaging.MessageAttribute{DataType: a.DataType, StringValue: a.StringValue, BinaryValue: a.BinaryValue}
 	}
 	return out, nil
 }
 
-func wireAttrs(m map[string]world.MessageAttribute) map[string]attrValue {
+func wireAttrs(m map[string]messaging.MessageAttribute) map[string]attrValue {
 	if len(m) == 0 {
 		return nil
 	}
@@ -103,16 +103,16 @@ func messageFieldsQuery(p awsproto.Params) (messageFields, error) {
 	}, nil
 }
 
-func (f messageFields) input() (world.SendMessageInput, error) {
-	attrs, err := worldAttrs(f.MessageAttributes)
+func (f messageFields) input() (messaging.SendMessageInput, error) {
+	attrs, err := brokerAttrs(f.MessageAttributes)
 	if err != nil {
-		return world.SendMessageInput{}, err
+		return messaging.SendMessageInput{}, err
 	}
-	sys, err := worldAttrs(f.MessageSystemAttributes)
+	sys, err := brokerAttrs(f.MessageSystemAttributes)
 	if err != nil {
-		return world.SendMessageInput{}, err
+		return messaging.SendMessageInput{}, err
 	}
-	return world.SendMessageInput{
+	return messaging.SendMessageInput{
 		Body: f.MessageBody, DelaySeconds: f.DelaySeconds, Attributes: attrs, SystemAttributes: sys,
 		GroupID: f.MessageGroupId, DedupID: f.MessageDeduplicationId,
 	}, nil
@@ -138,7 +138,7 @@ type sentOut struct {
 	SequenceNumber               string `json:"SequenceNumber,omitempty" xml:"SequenceNumber,omitempty"`
 }
 
-func sent(s world.SentMessage) sentOut {
+func sent(s messaging.SentMessage) sentOut {
 	return sentOut{s.MD5OfMessageBody, s.MD5OfMessageAttributes, s.MD5OfMessageSystemAttributes, s.MessageID, s.SequenceNumber}
 }
 
@@ -151,7 +151,7 @@ func (h *Handler) sendMessage(c call, in sendMessageIn) (output, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := h.w.SendMessage(name, msg)
+	s, err := h.q.SendMessage(name, msg)
 	if err != nil {
 		return nil, err
 	}
@@ -223,18 +223,18 @@ func (h *Handler) sendMessageBatch(c call, in sendMessageBatchIn) (output, error
 	if err != nil {
 		return nil, err
 	}
-	entries := make([]world.SendMessageBatchEntry, len(in.Entries))
+	entries := make([]messaging.SendMessageBatchEntry, len(in.Entries))
 	var failed []batchError
 	for i, e := range in.Entries {
 		msg, err := e.input()
 		if err != nil {
-			// Undecodable entries fail on their own; the world sees an
+			// Undecodable entries fail on their own; the broker sees an
 			// empty body, which it fails the same way if it gets that far.
 			failed = append(failed, newBatchError(e.Id, awsproto.AsError(err, "InvalidParameterValue")))
 		}
-		entries[i] = world.SendMessageBatchEntry{ID: e.Id, SendMessageInput: msg}
+		entries[i] = messaging.SendMessageBatchEntry{ID: e.Id, SendMessageInput: msg}
 	}
-	results, err := h.w.SendMessageBatch(name, entries)
+	results, err := h.q.SendMessageBatch(name, entries)
 	if err != nil {
 		return nil, err
 	}
@@ -280,7 +280,7 @@ func (h *Handler) deleteMessage(c call, in receiptIn) (output, error) {
 	if in.ReceiptHandle == "" {
 		return nil, missing("ReceiptHandle")
 	}
-	return noOutput{}, h.w.DeleteMessage(name, in.ReceiptHandle)
+	return noOutput{}, h.q.DeleteMessage(name, in.ReceiptHandle)
 }
 
 func (h *Handler) changeMessageVisibility(c call, in receiptIn) (output, error) {
@@ -294,7 +294,7 @@ func (h *Handler) changeMessageVisibility(c call, in receiptIn) (output, error) 
 	if in.VisibilityTimeout == nil {
 		return nil, missing("VisibilityTimeout")
 	}
-	return noOutput{}, h.w.ChangeMessageVisibility(name, in.ReceiptHandle, *in.VisibilityTimeout)
+	return noOutput{}, h.q.ChangeMessageVisibility(name, in.ReceiptHandle, *in.VisibilityTimeout)
 }
 
 type receiptBatchIn struct {
@@ -332,12 +332,12 @@ type idOut struct {
 	Id string `json:"Id" xml:"Id"`
 }
 
-// entries converts the batch for the world; a missing VisibilityTimeout
+// entries converts the batch for the broker; a missing VisibilityTimeout
 // (optional in the model) is 0.
-func (in receiptBatchIn) entries() []world.ReceiptEntry {
-	out := make([]world.ReceiptEntry, len(in.Entries))
+func (in receiptBatchIn) entries() []messaging.ReceiptEntry {
+	out := make([]messaging.ReceiptEntry, len(in.Entries))
 	for i, e := range in.Entries {
-		out[i] = world.ReceiptEntry{ID: e.Id, ReceiptHandle: e.ReceiptHandle}
+		out[i] = messaging.ReceiptEntry{ID: e.Id, ReceiptHandle: e.ReceiptHandle}
 		if e.VisibilityTimeout != nil {
 			out[i].VisibilityTimeout = *e.VisibilityTimeout
 		}
@@ -345,7 +345,7 @@ func (in receiptBatchIn) entries() []world.ReceiptEntry {
 	return out
 }
 
-func receiptBatchOut(xmlName string, results []world.ReceiptResult) output {
+func receiptBatchOut(xmlName string, results []messaging.ReceiptResult) output {
 	out := batchOut[idOut]{xmlName: xmlName}
 	for _, r := range results {
 		if r.Err != nil {
@@ -362,7 +362,7 @@ func (h *Handler) deleteMessageBatch(c call, in receiptBatchIn) (output, error) 
 	if err != nil {
 		return nil, err
 	}
-	results, err := h.w.DeleteMessageBatch(name, in.entries())
+	results, err := h.q.DeleteMessageBatch(name, in.entries())
 	if err != nil {
 		return nil, err
 	}
@@ -374,7 +374,7 @@ func (h *Handler) changeMessageVisibilityBatch(c call, in receiptBatchIn) (outpu
 	if err != nil {
 		return nil, err
 	}
-	results, err := h.w.ChangeMessageVisibilityBatch(name, in.entries())
+	results, err := h.q.ChangeMessageVisibilityBatch(name, in.entries())
 	if err != nil {
 		return nil, err
 	}
@@ -477,7 +477,7 @@ func (h *Handler) receiveMessage(c call, in receiveMessageIn) (output, error) {
 	if err != nil {
 		return nil, err
 	}
-	msgs, err := h.w.ReceiveMessage(c.ctx, name, world.ReceiveMessageInput{
+	msgs, err := h.q.ReceiveMessage(c.ctx, name, messaging.ReceiveMessageInput{
 		MaxNumberOfMessages:   in.MaxNumberOfMessages,
 		VisibilityTimeout:     in.VisibilityTimeout,
 		WaitTimeSeconds:       in.WaitTimeSeconds,

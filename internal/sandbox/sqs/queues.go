@@ -5,7 +5,7 @@ import (
 	"slices"
 
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/awsproto"
-	"github.com/lifeguardhq/lifeguard/internal/sandbox/world"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/messaging"
 )
 
 // Query maps and lists ----------------------------------------------------------
@@ -68,7 +68,7 @@ func createQueueQuery(p awsproto.Params) (createQueueIn, error) {
 }
 
 func (h *Handler) createQueue(c call, in createQueueIn) (output, error) {
-	if err := h.w.CreateQueue(world.CreateQueueInput{Name: in.QueueName, Attributes: in.Attributes, Tags: in.Tags}); err != nil {
+	if err := h.q.CreateQueue(messaging.CreateQueueInput{Name: in.QueueName, Attributes: in.Attributes, Tags: in.Tags}); err != nil {
 		return nil, err
 	}
 	return same{queueURLOut{h.queueURL(c, in.QueueName)}}, nil
@@ -84,7 +84,7 @@ func getQueueURLQuery(p awsproto.Params) (getQueueURLIn, error) {
 }
 
 func (h *Handler) getQueueURL(c call, in getQueueURLIn) (output, error) {
-	q, err := h.w.GetQueue(in.QueueName, in.QueueOwnerAWSAccountId)
+	q, err := h.q.GetQueue(in.QueueName, in.QueueOwnerAWSAccountId)
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +136,7 @@ func (h *Handler) listQueues(c call, in listQueuesIn) (output, error) {
 		}
 		max = *in.MaxResults
 	}
-	names, next, err := h.w.ListQueues(in.QueueNamePrefix, max, in.NextToken)
+	names, next, err := h.q.ListQueues(in.QueueNamePrefix, max, in.NextToken)
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +174,7 @@ func (h *Handler) listDeadLetterSourceQueues(c call, in listDLQSourcesIn) (outpu
 		}
 		max = *in.MaxResults
 	}
-	names, next, err := h.w.DeadLetterSourceQueues(name, max, in.NextToken)
+	names, next, err := h.q.DeadLetterSourceQueues(name, max, in.NextToken)
 	if err != nil {
 		return nil, err
 	}
@@ -186,7 +186,7 @@ func (h *Handler) deleteQueue(c call, in queueIn) (output, error) {
 	if err != nil {
 		return nil, err
 	}
-	return noOutput{}, h.w.DeleteQueue(name)
+	return noOutput{}, h.q.DeleteQueue(name)
 }
 
 func (h *Handler) purgeQueue(c call, in queueIn) (output, error) {
@@ -194,7 +194,7 @@ func (h *Handler) purgeQueue(c call, in queueIn) (output, error) {
 	if err != nil {
 		return nil, err
 	}
-	return noOutput{}, h.w.PurgeQueue(name)
+	return noOutput{}, h.q.PurgeQueue(name)
 }
 
 // nameValue is a flattened map entry in XML: <Attribute><Name/><Value/>.
@@ -240,7 +240,7 @@ func (h *Handler) getQueueAttributes(c call, in getQueueAttributesIn) (output, e
 	if err != nil {
 		return nil, err
 	}
-	attrs, err := h.w.GetQueueAttributes(name, in.AttributeNames)
+	attrs, err := h.q.GetQueueAttributes(name, in.AttributeNames)
 	if err != nil {
 		return nil, err
 	}
@@ -264,7 +264,7 @@ func (h *Handler) setQueueAttributes(c call, in setQueueAttributesIn) (output, e
 	if in.Attributes == nil {
 		return nil, missing("Attributes")
 	}
-	return noOutput{}, h.w.SetQueueAttributes(name, in.Attributes)
+	return noOutput{}, h.q.SetQueueAttributes(name, in.Attributes)
 }
 
 type tagQueueIn struct {
@@ -281,7 +281,7 @@ func (h *Handler) tagQueue(c call, in tagQueueIn) (output, error) {
 	if err != nil {
 		return nil, err
 	}
-	return noOutput{}, h.w.TagQueue(name, in.Tags)
+	return noOutput{}, h.q.TagQueue(name, in.Tags)
 }
 
 type untagQueueIn struct {
@@ -298,7 +298,7 @@ func (h *Handler) untagQueue(c call, in untagQueueIn) (output, error) {
 	if err != nil {
 		return nil, err
 	}
-	return noOutput{}, h.w.UntagQueue(name, in.TagKeys)
+	return noOutput{}, h.q.UntagQueue(name, in.TagKeys)
 }
 
 type tagsOut map[string]string
@@ -329,7 +329,7 @@ func (h *Handler) listQueueTags(c call, in queueIn) (output, error) {
 	if err != nil {
 		return nil, err
 	}
-	tags, err := h.w.QueueTags(name)
+	tags, err := h.q.QueueTags(name)
 	if err != nil {
 		return nil, err
 	}

@@ -1,9 +1,9 @@
-// Package sqs serves the SQS API over the sandbox's world, in both of the
-// protocols SQS clients speak: awsJson1_0 (X-Amz-Target: AmazonSQS.<Op>,
+// Package sqs serves the SQS API over the sandbox's messaging owner, in both
+// of the protocols SQS clients speak: awsJson1_0 (X-Amz-Target: AmazonSQS.<Op>,
 // used by the Go SDK since sqs v1.28 and by current botocore) and awsquery
 // (Action=<Op>&Version=2012-11-05, used by older clients such as AWS CLI
 // 2.9). It is a stateless translator: it decodes a request, calls
-// *world.World, and encodes the result. Operations it does not serve
+// *messaging.Queues, and encodes the result. Operations it does not serve
 // answer UnknownOperationException (JSON) or InvalidAction (query).
 //
 // It is written from the wire documentation and captured bodies, never
@@ -21,7 +21,7 @@ import (
 	"strings"
 
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/awsproto"
-	"github.com/lifeguardhq/lifeguard/internal/sandbox/world"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/messaging"
 )
 
 // version is the API version of SQS's query protocol.
@@ -41,14 +41,14 @@ const (
 const maxJSONBody = 4 << 20
 
 // Handler is the SQS endpoint. It is safe for concurrent use; all state
-// lives in the world. A ReceiveMessage that long-polls holds its request
-// open for up to 20 seconds without holding the world's lock.
+// lives in the messaging. A ReceiveMessage that long-polls holds its request
+// open for up to 20 seconds without holding the broker's lock.
 type Handler struct {
-	w *world.World
+	q *messaging.Queues
 }
 
 // New returns a handler over w.
-func New(w *world.World) *Handler { return &Handler{w: w} }
+func New(q *messaging.Queues) *Handler { return &Handler{q: q} }
 
 // call is what every operation sees of its request.
 type call struct {
@@ -176,12 +176,12 @@ type protocolError struct{ e *awsproto.Error }
 
 func (p *protocolError) Error() string { return p.e.Error() }
 
-// jsonTypes maps SQS's query error codes, which the world uses, to the
+// jsonTypes maps SQS's query error codes, which the broker uses, to the
 // JSON protocol's error shape names where they differ by more than the
 // AWS.SimpleQueueService. prefix.
 var jsonTypes = map[string]string{
-	world.SQSNonExistentQueue: "QueueDoesNotExist",
-	"QueueAlreadyExists":      "QueueNameExists",
+	messaging.SQSNonExistentQueue: "QueueDoesNotExist",
+	"QueueAlreadyExists":          "QueueNameExists",
 }
 
 // jsonType returns the JSON error shape name of a query error code.
@@ -206,7 +206,7 @@ func writeJSONError(rw http.ResponseWriter, reqID string, err error) {
 
 func writeQueryError(rw http.ResponseWriter, reqID string, err error) {
 	e := awsproto.AsError(err, "InvalidParameterValue")
-	if e.Code == world.SQSNonExistentQueue {
+	if e.Code == messaging.SQSNonExistentQueue {
 		qe := *e
 		qe.Message = "The specified queue does not exist for this wsdl version."
 		e = &qe
@@ -232,7 +232,7 @@ func baseURL(r *http.Request) string {
 }
 
 func (h *Handler) queueURL(c call, name string) string {
-	return c.base + "/" + h.w.Account() + "/" + name
+	return c.base + "/" + h.q.Account() + "/" + name
 }
 
 // queueName resolves a queue URL to the queue's name: its last path
@@ -252,7 +252,7 @@ func (c call) queueName(queueURL string) (string, error) {
 	path = strings.TrimRight(path, "/")
 	name := path[strings.LastIndexByte(path, '/')+1:]
 	if name == "" {
-		return "", awsproto.Errorf(world.SQSNonExistentQueue, "The specified queue does not exist.")
+		return "", awsproto.Errorf(messaging.SQSNonExistentQueue, "The specified queue does not exist.")
 	}
 	return name, nil
 }

@@ -212,7 +212,7 @@ func (w *World) setZonesLocked(g *Group, zones []string, vpc *string, required b
 		}
 	}
 	for _, z := range zones {
-		if !slices.Contains(w.Zones(), z) {
+		if !slices.Contains(w.zones(), z) {
 			return awsproto.Validation("The availability zone %s is not legal", z)
 		}
 	}

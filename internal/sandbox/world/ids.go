@@ -29,8 +29,8 @@ func (w *World) uuidLocked() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
-// Zones returns the region's simulated Availability Zones.
-func (w *World) Zones() []string {
+// zones returns the region's simulated Availability Zones.
+func (w *World) zones() []string {
 	return []string{w.cfg.Region + "a", w.cfg.Region + "b", w.cfg.Region + "c"}
 }
 
@@ -40,7 +40,7 @@ func (w *World) Zones() []string {
 func (w *World) SubnetZone(subnet string) string {
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(subnet))
-	zones := w.Zones()
+	zones := w.zones()
 	return zones[h.Sum32()%uint32(len(zones))]
 }
 

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/awsproto"
@@ -396,7 +395,7 @@ func (w *World) actionNotificationLocked(g *Group, in *Instance, a *Action) {
 	if a.Hook.NotificationMetadata != "" {
 		detail["NotificationMetadata"] = a.Hook.NotificationMetadata
 	}
-	w.putAutoScalingEventLocked(AutoScalingEvent{DetailType: detailType, Resources: []string{g.ARN}, Detail: detail})
+	w.msg.PutAutoScalingEvent(detailType, []string{g.ARN}, detail)
 	if a.Hook.NotificationTargetARN == "" {
 		return
 	}
@@ -413,18 +412,12 @@ func (w *World) actionNotificationLocked(g *Group, in *Instance, a *Action) {
 	_ = w.notifyLocked(a.Hook.NotificationTargetARN, fmt.Sprintf("Auto Scaling: Lifecycle action '%s' for instance %s in progress.", verb, in.ID), body)
 }
 
-// notifyLocked publishes a JSON body to an SQS queue or SNS topic ARN.
+// notifyLocked publishes a JSON body to an SQS queue or SNS topic ARN
+// through the messaging owner (lock order: world, then messaging) and
+// records the notification.
 func (w *World) notifyLocked(target, subject string, body map[string]any) error {
 	b, _ := json.Marshal(body)
-	var err error
-	switch {
-	case strings.HasPrefix(target, "arn:aws:sqs:"):
-		err = w.deliverLocked(target, Delivery{Body: string(b), SenderID: "AROAAUTOSCALING:AutoScaling"})
-	case strings.HasPrefix(target, "arn:aws:sns:"):
-		_, err = w.publishLocked(target, PublishInput{Subject: subject, Message: string(b)})
-	default:
-		err = fmt.Errorf("%s is not an SQS queue or SNS topic ARN", target)
-	}
+	err := w.msg.Notify(target, subject, string(b))
 	detail := target + " " + subject
 	if err != nil {
 		detail += " (not delivered: " + err.Error() + ")"

@@ -156,7 +156,7 @@ func (w *World) activityEndedLocked(a *Activity) {
 		"Cause":                a.Cause,
 		"Description":          a.Description,
 	}
-	w.putAutoScalingEventLocked(AutoScalingEvent{DetailType: detailType, Resources: []string{a.GroupARN, "arn:aws:ec2:" + w.cfg.Region + ":" + w.cfg.Account + ":instance/" + a.InstanceID}, Detail: detail})
+	w.msg.PutAutoScalingEvent(detailType, []string{a.GroupARN, "arn:aws:ec2:" + w.cfg.Region + ":" + w.cfg.Account + ":instance/" + a.InstanceID}, detail)
 	g, ok := w.groups[a.Group]
 	if !ok {
 		return

@@ -1,22 +1,35 @@
-// Package world is the single owner of the sandbox's simulated AWS state:
+// Package world is the owner of the sandbox's Auto Scaling and EC2 state:
 // launch configurations and templates, Auto Scaling groups, their instances,
 // lifecycle hooks and actions, tags and scaling activities.
 //
-// Every change goes through a World method under one mutex and appends an
-// Event to an ordered log. Protocol handlers (package autoscaling, ec2, …)
-// are stateless translators from the wire to these methods; the Host
-// interface lets the sandbox boot and stop the processes behind instances.
+// Every change goes through a World method under the world's mutex and
+// appends an Event to the sandbox's shared, ordered log (package
+// eventlog). Protocol handlers (package autoscaling, ec2, imds) are
+// stateless translators from the wire to these methods; the Host interface
+// lets the sandbox boot and stop the processes behind instances.
+//
+// The world owns no queue, topic or bus. It reaches SQS, SNS and
+// EventBridge only through the Messaging interface it declares here, which
+// the sandbox wires to the messaging owner.
+//
+// Lock order: the world's lock, then the messaging owner's, then the event
+// log's. The world calls Messaging while holding its lock (so that
+// PutLifecycleHook's test notification, which validates the target, stays
+// synchronous); Messaging never calls back into the world, and the Host is
+// called without the lock.
 //
 // The behaviour follows AWS as documented in the reference notes on
 // lifecycle semantics; every deliberate difference is listed in Deviations.
 package world
 
 import (
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"time"
 
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/eventlog"
 	"github.com/lifeguardhq/lifeguard/internal/simclock"
 )
 
@@ -32,6 +45,24 @@ type Config struct {
 	// StopGrace is how long a terminating instance's processes get between
 	// SIGTERM and SIGKILL. Default 10 s.
 	StopGrace time.Duration
+	// Events is the log the world appends to; a log of its own when nil.
+	Events *eventlog.Log
+	// Messaging delivers Auto Scaling's notifications and events; without
+	// it, every notification target is missing.
+	Messaging Messaging
+}
+
+// Messaging is what Auto Scaling needs from SQS, SNS and EventBridge. The
+// world calls it with its own lock held: an implementation must never call
+// back into the world.
+type Messaging interface {
+	// Notify delivers a notification body from Auto Scaling to an SQS
+	// queue, or publishes it with the subject to an SNS topic, both named by
+	// ARN. It fails when the target does not exist.
+	Notify(targetARN, subject, body string) error
+	// PutAutoScalingEvent puts an aws.autoscaling event on the default
+	// EventBridge bus.
+	PutAutoScalingEvent(detailType string, resources []string, detail map[string]any)
 }
 
 // Host boots and stops what backs an instance (its processes, its IMDS and
@@ -64,10 +95,12 @@ type World struct {
 
 	wg sync.WaitGroup // host calls and timers in flight
 
+	events *eventlog.Log
+	msg    Messaging
+
 	mu      sync.Mutex
 	closed  bool
 	rng     *rand.Rand
-	events  eventLog
 	lcs     map[string]*LaunchConfiguration
 	lts     map[string]*LaunchTemplate // by id
 	groups  map[string]*Group
@@ -75,10 +108,6 @@ type World struct {
 	insts   map[string]*Instance
 	ips     ipPool
 	acts    []*Activity // all activities, oldest first
-
-	sqs sqsState
-	sns snsState
-	bus busState
 }
 
 // New returns an empty world. A nil host runs instances without processes.
@@ -113,10 +142,13 @@ func New(cfg Config, clock simclock.Clock, host Host, log *slog.Logger) *World {
 		deleted: map[string]*Group{},
 		insts:   map[string]*Instance{},
 	}
-	w.events.changed = make(chan struct{})
-	w.sqs.init()
-	w.sns.init()
-	w.bus.init()
+	w.events, w.msg = cfg.Events, cfg.Messaging
+	if w.events == nil {
+		w.events = eventlog.New(eventlog.Config{}, clock, log)
+	}
+	if w.msg == nil {
+		w.msg = noMessaging{}
+	}
 	return w
 }
 
@@ -125,9 +157,6 @@ func (w *World) Region() string { return w.cfg.Region }
 
 // Account returns the simulated account id.
 func (w *World) Account() string { return w.cfg.Account }
-
-// Now returns the world's current time.
-func (w *World) Now() time.Time { return w.clock.Now() }
 
 // Close terminates every running instance (without lifecycle hooks, as when
 // the account is closed) and waits for all background work to end.
@@ -178,6 +207,15 @@ func (w *World) after(d time.Duration, f func()) simclock.Timer {
 
 // goHost runs a host call in the background, owned by the world's WaitGroup.
 func (w *World) goHost(f func()) { w.wg.Go(f) }
+
+// noMessaging is the Messaging of a world wired to none: every target is
+// missing and events go nowhere.
+type noMessaging struct{}
+
+func (noMessaging) Notify(target, _, _ string) error {
+	return fmt.Errorf("%s does not exist: this sandbox has no SQS, SNS or EventBridge", target)
+}
+func (noMessaging) PutAutoScalingEvent(string, []string, map[string]any) {}
 
 type nopHost struct{}
 

@@ -1,4 +1,4 @@
-package world
+package messaging
 
 import (
 	"encoding/base64"
@@ -15,12 +15,10 @@ import (
 	"time"
 
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/awsproto"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/eventlog"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/pattern"
 	"github.com/lifeguardhq/lifeguard/internal/simclock"
 )
-
-// EvSNS is the kind of the events SNS records: topics and subscriptions
-// created and deleted, messages published, and each delivery's outcome.
-const EvSNS = "sns"
 
 // SNS protocols the sandbox models.
 const (
@@ -96,7 +94,7 @@ type snsSub struct {
 	authenticated      bool
 	token              string
 	attrs              map[string]string // DeliveryPolicy, FilterPolicy, …
-	filter             *snsFilter
+	filter             *pattern.Filter
 	baseURL            string // the sandbox endpoint the subscriber calls back
 	expiry             simclock.Timer
 }
@@ -120,10 +118,10 @@ func snsNotFound(msg string) *awsproto.Error {
 
 func snsTopicNotFound() *awsproto.Error { return snsNotFound("Topic does not exist") }
 
-func (w *World) snsNotAuthorized(action, resource string) *awsproto.Error {
+func (ts *Topics) snsNotAuthorized(action, resource string) *awsproto.Error {
 	return &awsproto.Error{Code: "AuthorizationError", Status: http.StatusForbidden, Message: fmt.Sprintf(
 		"User: arn:aws:iam::%s:root is not authorized to perform: SNS:%s on resource: %s because no resource-based policy allows the SNS:%s action",
-		w.cfg.Account, action, resource, action)}
+		ts.cfg.Account, action, resource, action)}
 }
 
 // ARNs -----------------------------------------------------------------------
@@ -146,22 +144,22 @@ func snsSplitARN(arn, service string) (region, account, resource string, ok bool
 	return p[3], p[4], p[5], true
 }
 
-func (w *World) snsTopicARN(name string) string {
-	return "arn:aws:sns:" + w.cfg.Region + ":" + w.cfg.Account + ":" + name
+func (ts *Topics) snsTopicARN(name string) string {
+	return "arn:aws:sns:" + ts.cfg.Region + ":" + ts.cfg.Account + ":" + name
 }
 
 // snsTopicLocked finds the topic an ARN parameter names: a malformed ARN (or
 // one of another region) is InvalidParameter naming param, one of another
 // account AuthorizationError, a missing topic NotFound.
-func (w *World) snsTopicLocked(arn, param, action string) (*snsTopic, error) {
+func (ts *Topics) snsTopicLocked(arn, param, action string) (*snsTopic, error) {
 	region, account, name, ok := snsSplitARN(arn, "sns")
-	if !ok || !snsValidTopicName(name) || region != w.cfg.Region {
+	if !ok || !snsValidTopicName(name) || region != ts.cfg.Region {
 		return nil, snsInvalid("%s", param)
 	}
-	if account != w.cfg.Account {
-		return nil, w.snsNotAuthorized(action, arn)
+	if account != ts.cfg.Account {
+		return nil, ts.snsNotAuthorized(action, arn)
 	}
-	t, ok := w.sns.topics[arn]
+	t, ok := ts.sns.topics[arn]
 	if !ok {
 		return nil, snsTopicNotFound()
 	}
@@ -170,12 +168,12 @@ func (w *World) snsTopicLocked(arn, param, action string) (*snsTopic, error) {
 
 // snsSubLocked finds a subscription by ARN: malformed is InvalidParameter,
 // unknown NotFound.
-func (w *World) snsSubLocked(arn string) (*snsSub, error) {
+func (ts *Topics) snsSubLocked(arn string) (*snsSub, error) {
 	_, _, res, ok := snsSplitARN(arn, "sns")
 	if name, id, cut := strings.Cut(res, ":"); !ok || !cut || !snsValidTopicName(name) || id == "" {
 		return nil, snsInvalid("SubscriptionArn")
 	}
-	s, ok := w.sns.subs[arn]
+	s, ok := ts.sns.subs[arn]
 	if !ok {
 		return nil, snsNotFound("Subscription does not exist")
 	}
@@ -295,9 +293,9 @@ func snsTagLimit() *awsproto.Error {
 // CreateTopic creates a topic, or returns the existing topic of that name
 // when the attributes and tags given match it. A name ending in .fifo makes
 // a FIFO topic and needs the attribute FifoTopic=true.
-func (w *World) CreateTopic(in CreateTopicInput) (string, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+func (ts *Topics) CreateTopic(in CreateTopicInput) (string, error) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
 	fifo := false
 	if v, ok := in.Attributes["FifoTopic"]; ok {
 		b, err := strconv.ParseBool(v)
@@ -333,8 +331,8 @@ func (w *World) CreateTopic(in CreateTopicInput) (string, error) {
 	if err := snsCheckTags(in.Tags); err != nil {
 		return "", err
 	}
-	arn := w.snsTopicARN(in.Name)
-	if t, ok := w.sns.topics[arn]; ok {
+	arn := ts.snsTopicARN(in.Name)
+	if t, ok := ts.sns.topics[arn]; ok {
 		for k, v := range attrs {
 			if t.attrs[k] != v {
 				return "", snsInvalid("Attributes Reason: Topic already exists with different attributes")
@@ -351,17 +349,17 @@ func (w *World) CreateTopic(in CreateTopicInput) (string, error) {
 	for _, tag := range in.Tags {
 		t.tags[tag.Key] = tag.Value
 	}
-	w.sns.topics[arn] = t
-	w.emitLocked(Event{Kind: EvSNS, Detail: "topic created " + arn})
+	ts.sns.topics[arn] = t
+	ts.emitLocked(eventlog.Event{Service: "sns", Kind: EvSNS, Resource: arn, Detail: "topic created " + arn})
 	return arn, nil
 }
 
 // DeleteTopic deletes a topic and its subscriptions. Deleting a topic that
 // does not exist is not an error.
-func (w *World) DeleteTopic(arn string) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	t, err := w.snsTopicLocked(arn, "TopicArn", "DeleteTopic")
+func (ts *Topics) DeleteTopic(arn string) error {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	t, err := ts.snsTopicLocked(arn, "TopicArn", "DeleteTopic")
 	if err != nil {
 		if e, ok := err.(*awsproto.Error); ok && e.Code == "NotFound" {
 			return nil
@@ -369,26 +367,26 @@ func (w *World) DeleteTopic(arn string) error {
 		return err
 	}
 	for _, s := range slices.Clone(t.subs) {
-		w.snsDropSubLocked(s)
+		ts.snsDropSubLocked(s)
 	}
-	delete(w.sns.topics, arn)
-	w.emitLocked(Event{Kind: EvSNS, Detail: "topic deleted " + arn})
+	delete(ts.sns.topics, arn)
+	ts.emitLocked(eventlog.Event{Service: "sns", Kind: EvSNS, Resource: arn, Detail: "topic deleted " + arn})
 	return nil
 }
 
 // ListTopics returns a page of up to 100 topic ARNs, sorted, after token,
 // and the token of the next page ("" on the last).
-func (w *World) ListTopics(token string) ([]string, string, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	arns := slices.Sorted(maps.Keys(w.sns.topics))
+func (ts *Topics) ListTopics(token string) ([]string, string, error) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	arns := slices.Sorted(maps.Keys(ts.sns.topics))
 	return snsPage(arns, func(s string) string { return s }, token)
 }
 
 // snsDefaultPolicy is the access policy AWS gives a new topic.
-func (w *World) snsDefaultPolicy(arn string) string {
+func (ts *Topics) snsDefaultPolicy(arn string) string {
 	return `{"Version":"2008-10-17","Id":"__default_policy_ID","Statement":[{"Sid":"__default_statement_ID","Effect":"Allow","Principal":{"AWS":"*"},"Action":["SNS:GetTopicAttributes","SNS:SetTopicAttributes","SNS:AddPermission","SNS:RemovePermission","SNS:DeleteTopic","SNS:Subscribe","SNS:ListSubscriptionsByTopic","SNS:Publish"],"Resource":"` +
-		arn + `","Condition":{"StringEquals":{"AWS:SourceOwner":"` + w.cfg.Account + `"}}}]}`
+		arn + `","Condition":{"StringEquals":{"AWS:SourceOwner":"` + ts.cfg.Account + `"}}}]}`
 }
 
 // snsTopicDeliveryPolicy is AWS's default HTTP delivery policy.
@@ -397,10 +395,10 @@ const snsTopicDeliveryPolicy = `{"http":{"defaultHealthyRetryPolicy":{"minDelayT
 // GetTopicAttributes returns a topic's attributes: TopicArn, Owner, Policy,
 // DisplayName, the subscription counts, EffectiveDeliveryPolicy, FifoTopic
 // and ContentBasedDeduplication for FIFO topics, and whatever was set.
-func (w *World) GetTopicAttributes(arn string) (map[string]string, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	t, err := w.snsTopicLocked(arn, "TopicArn", "GetTopicAttributes")
+func (ts *Topics) GetTopicAttributes(arn string) (map[string]string, error) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	t, err := ts.snsTopicLocked(arn, "TopicArn", "GetTopicAttributes")
 	if err != nil {
 		return nil, err
 	}
@@ -414,8 +412,8 @@ func (w *World) GetTopicAttributes(arn string) (map[string]string, error) {
 	}
 	m := map[string]string{
 		"TopicArn":                t.arn,
-		"Owner":                   w.cfg.Account,
-		"Policy":                  w.snsDefaultPolicy(t.arn),
+		"Owner":                   ts.cfg.Account,
+		"Policy":                  ts.snsDefaultPolicy(t.arn),
 		"DisplayName":             "",
 		"SubscriptionsConfirmed":  strconv.Itoa(confirmed),
 		"SubscriptionsPending":    strconv.Itoa(pending),
@@ -436,10 +434,10 @@ func (w *World) GetTopicAttributes(arn string) (map[string]string, error) {
 }
 
 // SetTopicAttributes sets one attribute (FifoTopic cannot change).
-func (w *World) SetTopicAttributes(arn, name, value string) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	t, err := w.snsTopicLocked(arn, "TopicArn", "SetTopicAttributes")
+func (ts *Topics) SetTopicAttributes(arn, name, value string) error {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	t, err := ts.snsTopicLocked(arn, "TopicArn", "SetTopicAttributes")
 	if err != nil {
 		return err
 	}
@@ -452,14 +450,14 @@ func (w *World) SetTopicAttributes(arn, name, value string) error {
 	} else {
 		t.attrs[name] = v
 	}
-	w.emitLocked(Event{Kind: EvSNS, Detail: fmt.Sprintf("topic %s attribute %s set", arn, name)})
+	ts.emitLocked(eventlog.Event{Service: "sns", Kind: EvSNS, Resource: arn, Detail: fmt.Sprintf("topic %s attribute %s set", arn, name)})
 	return nil
 }
 
 // Tags -----------------------------------------------------------------------
 
-func (w *World) snsTaggedTopicLocked(arn, action string) (*snsTopic, error) {
-	t, err := w.snsTopicLocked(arn, "ResourceArn", action)
+func (ts *Topics) snsTaggedTopicLocked(arn, action string) (*snsTopic, error) {
+	t, err := ts.snsTopicLocked(arn, "ResourceArn", action)
 	if e, ok := err.(*awsproto.Error); ok && e.Code == "NotFound" {
 		return nil, &awsproto.Error{Code: "ResourceNotFound", Message: "Resource does not exist", Status: http.StatusNotFound}
 	}
@@ -467,10 +465,10 @@ func (w *World) snsTaggedTopicLocked(arn, action string) (*snsTopic, error) {
 }
 
 // TagTopic adds or replaces tags on a topic (at most 50 in all).
-func (w *World) TagTopic(arn string, tags []TopicTag) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	t, err := w.snsTaggedTopicLocked(arn, "TagResource")
+func (ts *Topics) TagTopic(arn string, tags []TopicTag) error {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	t, err := ts.snsTaggedTopicLocked(arn, "TagResource")
 	if err != nil {
 		return err
 	}
@@ -485,30 +483,30 @@ func (w *World) TagTopic(arn string, tags []TopicTag) error {
 		return snsTagLimit()
 	}
 	t.tags = merged
-	w.emitLocked(Event{Kind: EvSNS, Detail: fmt.Sprintf("topic %s tagged (%d tags)", arn, len(merged))})
+	ts.emitLocked(eventlog.Event{Service: "sns", Kind: EvSNS, Resource: arn, Detail: fmt.Sprintf("topic %s tagged (%d tags)", arn, len(merged))})
 	return nil
 }
 
 // UntagTopic removes tags by key; absent keys are ignored.
-func (w *World) UntagTopic(arn string, keys []string) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	t, err := w.snsTaggedTopicLocked(arn, "UntagResource")
+func (ts *Topics) UntagTopic(arn string, keys []string) error {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	t, err := ts.snsTaggedTopicLocked(arn, "UntagResource")
 	if err != nil {
 		return err
 	}
 	for _, k := range keys {
 		delete(t.tags, k)
 	}
-	w.emitLocked(Event{Kind: EvSNS, Detail: fmt.Sprintf("topic %s untagged (%d tags)", arn, len(t.tags))})
+	ts.emitLocked(eventlog.Event{Service: "sns", Kind: EvSNS, Resource: arn, Detail: fmt.Sprintf("topic %s untagged (%d tags)", arn, len(t.tags))})
 	return nil
 }
 
 // TopicTags returns a topic's tags sorted by key.
-func (w *World) TopicTags(arn string) ([]TopicTag, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	t, err := w.snsTaggedTopicLocked(arn, "ListTagsForResource")
+func (ts *Topics) TopicTags(arn string) ([]TopicTag, error) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	t, err := ts.snsTaggedTopicLocked(arn, "ListTagsForResource")
 	if err != nil {
 		return nil, err
 	}
@@ -548,7 +546,7 @@ var snsSubAttrs = []string{"DeliveryPolicy", "FilterPolicy", "FilterPolicyScope"
 // snsCheckSubAttrs applies updates to a subscription's attributes and returns
 // the result with its compiled filter policy. An empty value removes an
 // attribute.
-func snsCheckSubAttrs(protocol string, current, updates map[string]string) (map[string]string, *snsFilter, error) {
+func snsCheckSubAttrs(protocol string, current, updates map[string]string) (map[string]string, *pattern.Filter, error) {
 	merged := maps.Clone(current)
 	if merged == nil {
 		merged = map[string]string{}
@@ -569,7 +567,7 @@ func snsCheckSubAttrs(protocol string, current, updates map[string]string) (map[
 			}
 			value = strconv.FormatBool(b)
 		case "FilterPolicyScope":
-			if value != ScopeMessageAttributes && value != ScopeMessageBody {
+			if value != pattern.ScopeMessageAttributes && value != pattern.ScopeMessageBody {
 				return nil, nil, snsInvalid("FilterPolicyScope: Invalid value [%s]. Please use either MessageBody or MessageAttributes", value)
 			}
 		case "DeliveryPolicy", "ReplayPolicy":
@@ -595,9 +593,9 @@ func snsCheckSubAttrs(protocol string, current, updates map[string]string) (map[
 			merged[name] = value
 		}
 	}
-	fp, err := snsCompileFilter(merged["FilterPolicy"], merged["FilterPolicyScope"])
+	fp, err := pattern.CompileFilter(merged["FilterPolicy"], merged["FilterPolicyScope"])
 	if err != nil {
-		if fe, ok := err.(*FilterPolicyError); ok {
+		if fe, ok := err.(*pattern.FilterPolicyError); ok {
 			return nil, nil, awsproto.Errorf("InvalidParameter", "%s", fe.Message)
 		}
 		return nil, nil, err
@@ -648,10 +646,10 @@ func snsCheckEndpoint(t *snsTopic, protocol, endpoint string) error {
 // existing subscription (re-sending the confirmation while it is pending),
 // or fails when different attributes are given. Lambda subscriptions are
 // recorded but nothing is delivered to them.
-func (w *World) Subscribe(in SubscribeInput) (string, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	t, err := w.snsTopicLocked(in.TopicARN, "TopicArn", "Subscribe")
+func (ts *Topics) Subscribe(in SubscribeInput) (string, error) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	t, err := ts.snsTopicLocked(in.TopicARN, "TopicArn", "Subscribe")
 	if err != nil {
 		return "", err
 	}
@@ -675,7 +673,7 @@ func (w *World) Subscribe(in SubscribeInput) (string, error) {
 			}
 		}
 		if s.pending {
-			w.snsSendConfirmationLocked(s)
+			ts.snsSendConfirmationLocked(s)
 			if !in.ReturnSubscriptionARN {
 				return SubscriptionPending, nil
 			}
@@ -683,7 +681,7 @@ func (w *World) Subscribe(in SubscribeInput) (string, error) {
 		return s.arn, nil
 	}
 	s := &snsSub{
-		arn:      t.arn + ":" + w.uuidLocked(),
+		arn:      t.arn + ":" + ts.uuidLocked(),
 		topic:    t,
 		protocol: in.Protocol,
 		endpoint: in.Endpoint,
@@ -692,22 +690,22 @@ func (w *World) Subscribe(in SubscribeInput) (string, error) {
 		baseURL:  strings.TrimSuffix(in.BaseURL, "/"),
 	}
 	t.subs = append(t.subs, s)
-	w.sns.subs[s.arn] = s
-	w.emitLocked(Event{Kind: EvSNS, Detail: fmt.Sprintf("subscribed %s %s to %s as %s", s.protocol, s.endpoint, t.arn, s.arn)})
+	ts.sns.subs[s.arn] = s
+	ts.emitLocked(eventlog.Event{Service: "sns", Kind: EvSNS, Resource: s.arn, Detail: fmt.Sprintf("subscribed %s %s to %s as %s", s.protocol, s.endpoint, t.arn, s.arn)})
 	if s.protocol != ProtocolHTTP && s.protocol != ProtocolHTTPS {
 		s.authenticated = true
 		return s.arn, nil
 	}
 	s.pending = true
-	s.token = w.hexIDLocked("", 128)
-	w.sns.tokens[s.token] = s
-	s.expiry = w.after(snsPendingExpiry, func() {
-		if s.pending && w.sns.subs[s.arn] == s {
-			w.emitLocked(Event{Kind: EvSNS, Detail: "unconfirmed subscription expired " + s.arn})
-			w.snsDropSubLocked(s)
+	s.token = ts.hexIDLocked("", 128)
+	ts.sns.tokens[s.token] = s
+	s.expiry = ts.after(snsPendingExpiry, func() {
+		if s.pending && ts.sns.subs[s.arn] == s {
+			ts.emitLocked(eventlog.Event{Service: "sns", Kind: EvSNS, Resource: s.arn, Detail: "unconfirmed subscription expired " + s.arn})
+			ts.snsDropSubLocked(s)
 		}
 	})
-	w.snsSendConfirmationLocked(s)
+	ts.snsSendConfirmationLocked(s)
 	if in.ReturnSubscriptionARN {
 		return s.arn, nil
 	}
@@ -719,14 +717,14 @@ func (w *World) Subscribe(in SubscribeInput) (string, error) {
 // not an error. The token must belong to the topic. signed says whether the
 // request carried an AWS signature (a GET of the SubscribeURL does not); it
 // becomes ConfirmationWasAuthenticated.
-func (w *World) ConfirmSubscription(topicARN, token string, signed bool) (string, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	t, err := w.snsTopicLocked(topicARN, "TopicArn", "ConfirmSubscription")
+func (ts *Topics) ConfirmSubscription(topicARN, token string, signed bool) (string, error) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	t, err := ts.snsTopicLocked(topicARN, "TopicArn", "ConfirmSubscription")
 	if err != nil {
 		return "", err
 	}
-	s, ok := w.sns.tokens[token]
+	s, ok := ts.sns.tokens[token]
 	if !ok || s.topic != t {
 		return "", snsInvalid("Token")
 	}
@@ -737,38 +735,38 @@ func (w *World) ConfirmSubscription(topicARN, token string, signed bool) (string
 			s.expiry.Stop()
 			s.expiry = nil
 		}
-		w.emitLocked(Event{Kind: EvSNS, Detail: "subscription confirmed " + s.arn})
+		ts.emitLocked(eventlog.Event{Service: "sns", Kind: EvSNS, Resource: s.arn, Detail: "subscription confirmed " + s.arn})
 	}
 	return s.arn, nil
 }
 
 // Unsubscribe deletes a subscription; an unknown one is not an error.
-func (w *World) Unsubscribe(arn string) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	s, err := w.snsSubLocked(arn)
+func (ts *Topics) Unsubscribe(arn string) error {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	s, err := ts.snsSubLocked(arn)
 	if err != nil {
 		if e, ok := err.(*awsproto.Error); ok && e.Code == "NotFound" {
 			return nil
 		}
 		return err
 	}
-	w.snsDropSubLocked(s)
-	w.emitLocked(Event{Kind: EvSNS, Detail: "unsubscribed " + arn})
+	ts.snsDropSubLocked(s)
+	ts.emitLocked(eventlog.Event{Service: "sns", Kind: EvSNS, Resource: arn, Detail: "unsubscribed " + arn})
 	return nil
 }
 
 // snsDropSubLocked removes a subscription from its topic and the indexes.
-func (w *World) snsDropSubLocked(s *snsSub) {
+func (ts *Topics) snsDropSubLocked(s *snsSub) {
 	if s.expiry != nil {
 		s.expiry.Stop()
 		s.expiry = nil
 	}
 	s.topic.subs = slices.DeleteFunc(s.topic.subs, func(x *snsSub) bool { return x == s })
 	s.topic.deleted++
-	delete(w.sns.subs, s.arn)
+	delete(ts.sns.subs, s.arn)
 	if s.token != "" {
-		delete(w.sns.tokens, s.token)
+		delete(ts.sns.tokens, s.token)
 	}
 }
 
@@ -777,27 +775,27 @@ func (s *snsSub) view(owner string) Subscription {
 }
 
 // ListSubscriptions returns a page of up to 100 subscriptions, by ARN.
-func (w *World) ListSubscriptions(token string) ([]Subscription, string, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+func (ts *Topics) ListSubscriptions(token string) ([]Subscription, string, error) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
 	var all []Subscription
-	for _, arn := range slices.Sorted(maps.Keys(w.sns.subs)) {
-		all = append(all, w.sns.subs[arn].view(w.cfg.Account))
+	for _, arn := range slices.Sorted(maps.Keys(ts.sns.subs)) {
+		all = append(all, ts.sns.subs[arn].view(ts.cfg.Account))
 	}
 	return snsPage(all, func(s Subscription) string { return s.ARN }, token)
 }
 
 // ListSubscriptionsByTopic returns a page of a topic's subscriptions, by ARN.
-func (w *World) ListSubscriptionsByTopic(topicARN, token string) ([]Subscription, string, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	t, err := w.snsTopicLocked(topicARN, "TopicArn", "ListSubscriptionsByTopic")
+func (ts *Topics) ListSubscriptionsByTopic(topicARN, token string) ([]Subscription, string, error) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	t, err := ts.snsTopicLocked(topicARN, "TopicArn", "ListSubscriptionsByTopic")
 	if err != nil {
 		return nil, "", err
 	}
 	all := make([]Subscription, 0, len(t.subs))
 	for _, s := range t.subs {
-		all = append(all, s.view(w.cfg.Account))
+		all = append(all, s.view(ts.cfg.Account))
 	}
 	slices.SortFunc(all, func(a, b Subscription) int { return strings.Compare(a.ARN, b.ARN) })
 	return snsPage(all, func(s Subscription) string { return s.ARN }, token)
@@ -818,30 +816,30 @@ func snsSubDeliveryPolicy(protocol string) string {
 // ConfirmationWasAuthenticated, RawMessageDelivery, EffectiveDeliveryPolicy,
 // SubscriptionPrincipal, and what was set (FilterPolicyScope, defaulting to
 // MessageAttributes, only alongside a FilterPolicy).
-func (w *World) GetSubscriptionAttributes(arn string) (map[string]string, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	s, err := w.snsSubLocked(arn)
+func (ts *Topics) GetSubscriptionAttributes(arn string) (map[string]string, error) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	s, err := ts.snsSubLocked(arn)
 	if err != nil {
 		return nil, err
 	}
 	m := map[string]string{
 		"SubscriptionArn":              s.arn,
 		"TopicArn":                     s.topic.arn,
-		"Owner":                        w.cfg.Account,
+		"Owner":                        ts.cfg.Account,
 		"Protocol":                     s.protocol,
 		"Endpoint":                     s.endpoint,
 		"PendingConfirmation":          strconv.FormatBool(s.pending),
 		"ConfirmationWasAuthenticated": strconv.FormatBool(s.authenticated),
 		"RawMessageDelivery":           "false",
 		"EffectiveDeliveryPolicy":      snsSubDeliveryPolicy(s.protocol),
-		"SubscriptionPrincipal":        "arn:aws:iam::" + w.cfg.Account + ":root",
+		"SubscriptionPrincipal":        "arn:aws:iam::" + ts.cfg.Account + ":root",
 	}
 	maps.Copy(m, s.attrs)
 	if s.attrs["FilterPolicy"] == "" {
 		delete(m, "FilterPolicyScope")
 	} else if m["FilterPolicyScope"] == "" {
-		m["FilterPolicyScope"] = ScopeMessageAttributes
+		m["FilterPolicyScope"] = pattern.ScopeMessageAttributes
 	}
 	return m, nil
 }
@@ -850,10 +848,10 @@ func (w *World) GetSubscriptionAttributes(arn string) (map[string]string, error)
 // FilterPolicy, FilterPolicyScope, RawMessageDelivery, RedrivePolicy,
 // SubscriptionRoleArn or ReplayPolicy. An empty value removes it. A filter
 // policy is validated against the scope it will be used with.
-func (w *World) SetSubscriptionAttributes(arn, name, value string) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	s, err := w.snsSubLocked(arn)
+func (ts *Topics) SetSubscriptionAttributes(arn, name, value string) error {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	s, err := ts.snsSubLocked(arn)
 	if err != nil {
 		return err
 	}
@@ -862,6 +860,6 @@ func (w *World) SetSubscriptionAttributes(arn, name, value string) error {
 		return err
 	}
 	s.attrs, s.filter = attrs, fp
-	w.emitLocked(Event{Kind: EvSNS, Detail: fmt.Sprintf("subscription %s attribute %s set", arn, name)})
+	ts.emitLocked(eventlog.Event{Service: "sns", Kind: EvSNS, Resource: arn, Detail: fmt.Sprintf("subscription %s attribute %s set", arn, name)})
 	return nil
 }

@@ -1,17 +1,15 @@
-package world
+package messaging
 
-// This file holds the contracts between the world's messaging subsystems:
-// SQS queues (sqs.go), SNS topics (sns.go) and the EventBridge bus
-// (eventbridge.go) deliver to each other, and Auto Scaling publishes
-// lifecycle and group notifications through them, always with the
-// world's lock held.
+import "github.com/lifeguardhq/lifeguard/internal/sandbox/pattern"
 
-// MessageAttribute is an SQS or SNS message attribute.
-type MessageAttribute struct {
-	DataType    string // String, Number, Binary, optionally with a ".custom" suffix
-	StringValue string
-	BinaryValue []byte
-}
+// This file holds the contracts between the broker's sides: SQS queues
+// (sqs.go), SNS topics (sns.go) and the EventBridge bus (eventbridge.go)
+// deliver to each other, always with the broker's lock held; Auto Scaling
+// reaches them through Notify and PutAutoScalingEvent (broker.go).
+
+// MessageAttribute is an SQS or SNS message attribute (filter policies
+// read it as it is).
+type MessageAttribute = pattern.Attribute
 
 // Delivery is a message handed to a queue by another service (SNS,
 // EventBridge, Auto Scaling).
@@ -38,3 +36,6 @@ type AutoScalingEvent struct {
 	Resources  []string
 	Detail     map[string]any
 }
+
+// KV is a tag.
+type KV struct{ Key, Value string }

@@ -1,4 +1,4 @@
-package world
+package messaging
 
 import (
 	"bytes"
@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/awsproto"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/eventlog"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/pattern"
 )
 
 // This file is the simulated EventBridge: event buses, rules with event
@@ -30,9 +32,6 @@ import (
 // A delivery that fails goes to the target's dead-letter queue when it has
 // one, and is recorded in the event log either way; nobody's call fails.
 // Schedule expressions are accepted and stored but never fire.
-
-// EvEventBridge is the event kind of EventBridge deliveries.
-const EvEventBridge = "eventbridge"
 
 // DefaultEventBus is the name of the account's default event bus.
 const DefaultEventBus = "default"
@@ -189,7 +188,7 @@ type ebBus struct {
 
 type ebRule struct {
 	EventRule
-	pattern *EventPattern // nil for a schedule-only rule
+	pattern *pattern.Event // nil for a schedule-only rule
 	tags    []KV
 	targets map[string]*EventTarget
 }
@@ -261,8 +260,8 @@ func ebCheckName(value, member string, re *regexp.Regexp, maxLen int) error {
 
 // Buses ----------------------------------------------------------------------
 
-func (w *World) ebBusARN(name string) string {
-	return "arn:aws:events:" + w.cfg.Region + ":" + w.cfg.Account + ":event-bus/" + name
+func (bs *Buses) ebBusARN(name string) string {
+	return "arn:aws:events:" + bs.cfg.Region + ":" + bs.cfg.Account + ":event-bus/" + name
 }
 
 // ebBusName turns an event bus name or ARN into a name; empty means default.
@@ -279,23 +278,23 @@ func ebBusName(nameOrARN string) string {
 }
 
 // ebBusLocked finds a bus by name or ARN. The default bus always exists.
-func (w *World) ebBusLocked(nameOrARN string) (*ebBus, error) {
+func (bs *Buses) ebBusLocked(nameOrARN string) (*ebBus, error) {
 	name := ebBusName(nameOrARN)
-	if b, ok := w.bus.buses[name]; ok {
+	if b, ok := bs.bus.buses[name]; ok {
 		return b, nil
 	}
 	if name == DefaultEventBus {
-		b := &ebBus{EventBus: EventBus{Name: name, ARN: w.ebBusARN(name)}, rules: map[string]*ebRule{}}
-		w.bus.buses[name] = b
+		b := &ebBus{EventBus: EventBus{Name: name, ARN: bs.ebBusARN(name)}, rules: map[string]*ebRule{}}
+		bs.bus.buses[name] = b
 		return b, nil
 	}
 	return nil, ebNotFound("Event bus %s does not exist.", name)
 }
 
 // CreateEventBus creates a custom event bus and returns its ARN.
-func (w *World) CreateEventBus(name, description string) (string, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+func (bs *Buses) CreateEventBus(name, description string) (string, error) {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
 	if err := ebCheckName(name, "name", ebBusNamePattern, 256); err != nil {
 		return "", err
 	}
@@ -305,26 +304,26 @@ func (w *World) CreateEventBus(name, description string) (string, error) {
 	if strings.HasPrefix(name, "aws.") || strings.Contains(name, "/") {
 		return "", ebValidation("Event bus name must not start with 'aws.' or contain '/' (partner event buses are not modelled).")
 	}
-	if _, err := w.ebBusLocked(DefaultEventBus); err != nil {
+	if _, err := bs.ebBusLocked(DefaultEventBus); err != nil {
 		return "", err
 	}
-	if _, ok := w.bus.buses[name]; ok {
+	if _, ok := bs.bus.buses[name]; ok {
 		return "", awsproto.Errorf("ResourceAlreadyExistsException", "Event bus %s already exists.", name)
 	}
-	if len(w.bus.buses) >= ebMaxBuses {
+	if len(bs.bus.buses) >= ebMaxBuses {
 		return "", ebLimit()
 	}
-	now := w.clock.Now().UTC()
-	b := &ebBus{EventBus: EventBus{Name: name, ARN: w.ebBusARN(name), Description: description, Created: now, Modified: now}, rules: map[string]*ebRule{}}
-	w.bus.buses[name] = b
+	now := bs.clock.Now().UTC()
+	b := &ebBus{EventBus: EventBus{Name: name, ARN: bs.ebBusARN(name), Description: description, Created: now, Modified: now}, rules: map[string]*ebRule{}}
+	bs.bus.buses[name] = b
 	return b.ARN, nil
 }
 
 // DeleteEventBus deletes a custom event bus and its rules. Deleting a bus
 // that does not exist succeeds, as on AWS.
-func (w *World) DeleteEventBus(name string) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+func (bs *Buses) DeleteEventBus(name string) error {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
 	if name == "" {
 		return ebNull("name")
 	}
@@ -332,15 +331,15 @@ func (w *World) DeleteEventBus(name string) error {
 	if name == DefaultEventBus {
 		return ebValidation("Cannot delete event bus default.")
 	}
-	delete(w.bus.buses, name)
+	delete(bs.bus.buses, name)
 	return nil
 }
 
 // DescribeEventBus returns a bus by name or ARN (default when empty).
-func (w *World) DescribeEventBus(name string) (EventBus, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	b, err := w.ebBusLocked(name)
+func (bs *Buses) DescribeEventBus(name string) (EventBus, error) {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	b, err := bs.ebBusLocked(name)
 	if err != nil {
 		return EventBus{}, err
 	}
@@ -349,20 +348,20 @@ func (w *World) DescribeEventBus(name string) (EventBus, error) {
 
 // ListEventBuses lists buses by name, at most limit (1–100; 100 when 0)
 // after the page token; it returns the next page's token, or "".
-func (w *World) ListEventBuses(prefix string, limit int, token string) ([]EventBus, string, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if _, err := w.ebBusLocked(DefaultEventBus); err != nil {
+func (bs *Buses) ListEventBuses(prefix string, limit int, token string) ([]EventBus, string, error) {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	if _, err := bs.ebBusLocked(DefaultEventBus); err != nil {
 		return nil, "", err
 	}
-	names := ebSortedKeys(w.bus.buses, prefix)
+	names := ebSortedKeys(bs.bus.buses, prefix)
 	page, next, err := ebPaginate(names, limit, token)
 	if err != nil {
 		return nil, "", err
 	}
 	out := make([]EventBus, 0, len(page))
 	for _, n := range page {
-		out = append(out, w.bus.buses[n].EventBus)
+		out = append(out, bs.bus.buses[n].EventBus)
 	}
 	return out, next, nil
 }
@@ -407,19 +406,19 @@ func ebPaginate(names []string, limit int, token string) ([]string, string, erro
 
 // Rules ----------------------------------------------------------------------
 
-func (w *World) ebRuleARN(bus, name string) string {
-	prefix := "arn:aws:events:" + w.cfg.Region + ":" + w.cfg.Account + ":rule/"
+func (bs *Buses) ebRuleARN(bus, name string) string {
+	prefix := "arn:aws:events:" + bs.cfg.Region + ":" + bs.cfg.Account + ":rule/"
 	if bus == DefaultEventBus {
 		return prefix + name
 	}
 	return prefix + bus + "/" + name
 }
 
-func (w *World) ebRuleLocked(bus, name string) (*ebBus, *ebRule, error) {
+func (bs *Buses) ebRuleLocked(bus, name string) (*ebBus, *ebRule, error) {
 	if name == "" {
 		return nil, nil, ebNull("name")
 	}
-	b, err := w.ebBusLocked(bus)
+	b, err := bs.ebBusLocked(bus)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -444,9 +443,9 @@ func ebValidSchedule(s string) bool {
 // pattern is validated (InvalidEventPatternException); a schedule
 // expression is checked for form and stored, but the sandbox never runs
 // scheduled rules.
-func (w *World) PutRule(in PutRuleInput) (string, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+func (bs *Buses) PutRule(in PutRuleInput) (string, error) {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
 	if err := ebCheckName(in.Name, "name", ebRuleNamePattern, 64); err != nil {
 		return "", err
 	}
@@ -466,16 +465,16 @@ func (w *World) PutRule(in PutRuleInput) (string, error) {
 	default:
 		return "", ebConstraint(state, "state", "Member must satisfy enum value set: [ENABLED, DISABLED, ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS]")
 	}
-	b, err := w.ebBusLocked(in.EventBusName)
+	b, err := bs.ebBusLocked(in.EventBusName)
 	if err != nil {
 		return "", err
 	}
 	if in.EventPattern == "" && in.ScheduleExpression == "" {
 		return "", ebValidation("Parameter(s) EventPattern or ScheduleExpression must be specified.")
 	}
-	var pattern *EventPattern
+	var compiled *pattern.Event
 	if in.EventPattern != "" {
-		if pattern, err = CompileEventPattern(in.EventPattern); err != nil {
+		if compiled, err = pattern.CompileEvent(in.EventPattern); err != nil {
 			return "", err
 		}
 	}
@@ -493,11 +492,11 @@ func (w *World) PutRule(in PutRuleInput) (string, error) {
 	}
 	r := &ebRule{
 		EventRule: EventRule{
-			Name: in.Name, ARN: w.ebRuleARN(b.Name, in.Name), EventBusName: b.Name,
+			Name: in.Name, ARN: bs.ebRuleARN(b.Name, in.Name), EventBusName: b.Name,
 			EventPattern: in.EventPattern, ScheduleExpression: in.ScheduleExpression,
-			State: state, Description: in.Description, RoleARN: in.RoleARN, CreatedBy: w.cfg.Account,
+			State: state, Description: in.Description, RoleARN: in.RoleARN, CreatedBy: bs.cfg.Account,
 		},
-		pattern: pattern,
+		pattern: compiled,
 		tags:    slices.Clone(in.Tags),
 		targets: map[string]*EventTarget{},
 	}
@@ -512,10 +511,10 @@ func (w *World) PutRule(in PutRuleInput) (string, error) {
 }
 
 // DescribeRule returns a rule.
-func (w *World) DescribeRule(bus, name string) (EventRule, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	_, r, err := w.ebRuleLocked(bus, name)
+func (bs *Buses) DescribeRule(bus, name string) (EventRule, error) {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	_, r, err := bs.ebRuleLocked(bus, name)
 	if err != nil {
 		return EventRule{}, err
 	}
@@ -523,10 +522,10 @@ func (w *World) DescribeRule(bus, name string) (EventRule, error) {
 }
 
 // ListRules lists a bus's rules by name; see ListEventBuses for paging.
-func (w *World) ListRules(bus, prefix string, limit int, token string) ([]EventRule, string, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	b, err := w.ebBusLocked(bus)
+func (bs *Buses) ListRules(bus, prefix string, limit int, token string) ([]EventRule, string, error) {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	b, err := bs.ebBusLocked(bus)
 	if err != nil {
 		return nil, "", err
 	}
@@ -543,13 +542,13 @@ func (w *World) ListRules(bus, prefix string, limit int, token string) ([]EventR
 
 // ListRuleNamesByTarget lists the names of a bus's rules that have a
 // target with the given ARN.
-func (w *World) ListRuleNamesByTarget(bus, targetARN string, limit int, token string) ([]string, string, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+func (bs *Buses) ListRuleNamesByTarget(bus, targetARN string, limit int, token string) ([]string, string, error) {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
 	if targetARN == "" {
 		return nil, "", ebNull("targetArn")
 	}
-	b, err := w.ebBusLocked(bus)
+	b, err := bs.ebBusLocked(bus)
 	if err != nil {
 		return nil, "", err
 	}
@@ -569,13 +568,13 @@ func (w *World) ListRuleNamesByTarget(bus, targetARN string, limit int, token st
 // they are removed; force only matters for rules managed by an AWS service
 // (none in the sandbox), as on AWS. Deleting a rule that does not exist
 // succeeds.
-func (w *World) DeleteRule(bus, name string, force bool) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+func (bs *Buses) DeleteRule(bus, name string, force bool) error {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
 	if name == "" {
 		return ebNull("name")
 	}
-	b, err := w.ebBusLocked(bus)
+	b, err := bs.ebBusLocked(bus)
 	if err != nil {
 		return err
 	}
@@ -592,16 +591,18 @@ func (w *World) DeleteRule(bus, name string, force bool) error {
 }
 
 // EnableRule sets a rule's state to ENABLED.
-func (w *World) EnableRule(bus, name string) error { return w.ebSetRuleState(bus, name, RuleEnabled) }
+func (bs *Buses) EnableRule(bus, name string) error { return bs.ebSetRuleState(bus, name, RuleEnabled) }
 
 // DisableRule sets a rule's state to DISABLED: it matches nothing until
 // enabled again.
-func (w *World) DisableRule(bus, name string) error { return w.ebSetRuleState(bus, name, RuleDisabled) }
+func (bs *Buses) DisableRule(bus, name string) error {
+	return bs.ebSetRuleState(bus, name, RuleDisabled)
+}
 
-func (w *World) ebSetRuleState(bus, name, state string) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	_, r, err := w.ebRuleLocked(bus, name)
+func (bs *Buses) ebSetRuleState(bus, name, state string) error {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	_, r, err := bs.ebRuleLocked(bus, name)
 	if err != nil {
 		return err
 	}
@@ -613,7 +614,7 @@ func (w *World) ebSetRuleState(bus, name, state string) error {
 
 // ebCheckTargetLocked validates a target of PutTargets (the index-th) and
 // returns its entry failure, or nil.
-func (w *World) ebCheckTargetLocked(t *EventTarget, index int) *TargetFailure {
+func (bs *Buses) ebCheckTargetLocked(t *EventTarget, index int) *TargetFailure {
 	fail := func(code, format string, args ...any) *TargetFailure {
 		return &TargetFailure{TargetID: t.ID, ErrorCode: code, ErrorMessage: fmt.Sprintf(format, args...)}
 	}
@@ -652,7 +653,7 @@ func (w *World) ebCheckTargetLocked(t *EventTarget, index int) *TargetFailure {
 		}
 	}
 	if t.InputPath != "" {
-		if _, err := ebCompileInputPath(t.InputPath); err != nil {
+		if _, err := pattern.CompileInputPath(t.InputPath); err != nil {
 			return fail("ValidationException", "Parameter InputPath is not valid. Reason: %v", err)
 		}
 	}
@@ -670,7 +671,7 @@ func (w *World) ebCheckTargetLocked(t *EventTarget, index int) *TargetFailure {
 			if strings.HasPrefix(k, "aws.events.") {
 				return fail("ValidationException", "Parameter InputPathsMap is not valid. Reason: aws.events is a reserved prefix.")
 			}
-			if _, err := ebCompileInputPath(p); err != nil {
+			if _, err := pattern.CompileInputPath(p); err != nil {
 				return fail("ValidationException", "Parameter InputPathsMap is not valid. Reason: %v", err)
 			}
 		}
@@ -688,9 +689,9 @@ func (w *World) ebCheckTargetLocked(t *EventTarget, index int) *TargetFailure {
 // Targets that fail validation come back as entry failures and the rest
 // are applied; a rule would end with more than five targets fails the
 // whole call with LimitExceededException.
-func (w *World) PutTargets(bus, rule string, targets []EventTarget) ([]TargetFailure, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+func (bs *Buses) PutTargets(bus, rule string, targets []EventTarget) ([]TargetFailure, error) {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
 	if rule == "" {
 		return nil, ebNull("rule")
 	}
@@ -700,7 +701,7 @@ func (w *World) PutTargets(bus, rule string, targets []EventTarget) ([]TargetFai
 	if len(targets) == 0 || len(targets) > ebMaxTargetsPerCall {
 		return nil, ebConstraint(fmt.Sprintf("[%d targets]", len(targets)), "targets", "Member must have length less than or equal to 100 and greater than or equal to 1")
 	}
-	_, r, err := w.ebRuleLocked(bus, rule)
+	_, r, err := bs.ebRuleLocked(bus, rule)
 	if err != nil {
 		return nil, err
 	}
@@ -711,7 +712,7 @@ func (w *World) PutTargets(bus, rule string, targets []EventTarget) ([]TargetFai
 	}
 	for i := range targets {
 		t := ebCloneTarget(targets[i])
-		if f := w.ebCheckTargetLocked(t, i); f != nil {
+		if f := bs.ebCheckTargetLocked(t, i); f != nil {
 			failed = append(failed, *f)
 			continue
 		}
@@ -751,13 +752,13 @@ func ebCloneTarget(t EventTarget) *EventTarget {
 
 // ListTargetsByRule lists a rule's targets by id; see ListEventBuses for
 // paging.
-func (w *World) ListTargetsByRule(bus, rule string, limit int, token string) ([]EventTarget, string, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+func (bs *Buses) ListTargetsByRule(bus, rule string, limit int, token string) ([]EventTarget, string, error) {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
 	if rule == "" {
 		return nil, "", ebNull("rule")
 	}
-	_, r, err := w.ebRuleLocked(bus, rule)
+	_, r, err := bs.ebRuleLocked(bus, rule)
 	if err != nil {
 		return nil, "", err
 	}
@@ -774,9 +775,9 @@ func (w *World) ListTargetsByRule(bus, rule string, limit int, token string) ([]
 
 // RemoveTargets removes targets from a rule; ids it does not have come
 // back as entry failures. force only matters for managed rules.
-func (w *World) RemoveTargets(bus, rule string, ids []string, force bool) ([]TargetFailure, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+func (bs *Buses) RemoveTargets(bus, rule string, ids []string, force bool) ([]TargetFailure, error) {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
 	if rule == "" {
 		return nil, ebNull("rule")
 	}
@@ -786,7 +787,7 @@ func (w *World) RemoveTargets(bus, rule string, ids []string, force bool) ([]Tar
 	if len(ids) == 0 || len(ids) > ebMaxTargetsPerCall {
 		return nil, ebConstraint(fmt.Sprintf("[%d ids]", len(ids)), "ids", "Member must have length less than or equal to 100 and greater than or equal to 1")
 	}
-	_, r, err := w.ebRuleLocked(bus, rule)
+	_, r, err := bs.ebRuleLocked(bus, rule)
 	if err != nil {
 		return nil, err
 	}
@@ -810,9 +811,9 @@ func (w *World) RemoveTargets(bus, rule string, ids []string, force bool) ([]Tar
 // is not a JSON object (MalformedDetail), or a source starting with "aws."
 // (NotAuthorizedForSourceException: only AWS services may use those). An
 // event for a bus that does not exist is accepted and dropped, as on AWS.
-func (w *World) PutEvents(entries []PutEventsEntry) ([]PutEventsResult, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+func (bs *Buses) PutEvents(entries []PutEventsEntry) ([]PutEventsResult, error) {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
 	if entries == nil {
 		return nil, ebNull("entries")
 	}
@@ -831,12 +832,12 @@ func (w *World) PutEvents(entries []PutEventsEntry) ([]PutEventsResult, error) {
 	}
 	out := make([]PutEventsResult, len(entries))
 	for i, e := range entries {
-		out[i] = w.ebPutEntryLocked(e)
+		out[i] = bs.ebPutEntryLocked(e)
 	}
 	return out, nil
 }
 
-func (w *World) ebPutEntryLocked(e PutEventsEntry) PutEventsResult {
+func (bs *Buses) ebPutEntryLocked(e PutEventsEntry) PutEventsResult {
 	invalid := func(param string) PutEventsResult {
 		return PutEventsResult{ErrorCode: "InvalidArgument", ErrorMessage: fmt.Sprintf("Parameter %s is not valid. Reason: %s is a required argument.", param, param)}
 	}
@@ -848,7 +849,7 @@ func (w *World) ebPutEntryLocked(e PutEventsEntry) PutEventsResult {
 	case e.Detail == "":
 		return invalid("Detail")
 	}
-	detail, err := ebDecodeJSON([]byte(e.Detail))
+	detail, err := pattern.DecodeJSON([]byte(e.Detail))
 	if _, ok := detail.(map[string]any); err != nil || !ok {
 		return PutEventsResult{ErrorCode: "MalformedDetail", ErrorMessage: "Detail is malformed."}
 	}
@@ -859,66 +860,54 @@ func (w *World) ebPutEntryLocked(e PutEventsEntry) PutEventsResult {
 	_ = json.Compact(&compact, []byte(e.Detail))
 	t := e.Time
 	if t.IsZero() {
-		t = w.clock.Now()
+		t = bs.clock.Now()
 	}
-	ev := w.ebNewEventLocked(e.Source, e.DetailType, e.Resources, t, compact.Bytes())
-	b, err := w.ebBusLocked(e.EventBusName)
+	ev := bs.ebNewEventLocked(e.Source, e.DetailType, e.Resources, t, compact.Bytes())
+	b, err := bs.ebBusLocked(e.EventBusName)
 	if err != nil {
-		w.emitLocked(Event{Kind: EvEventBridge, Detail: fmt.Sprintf("event %s from %s dropped: %v", ev.id, ev.source, err)})
+		bs.dataLocked(eventlog.Event{Service: "events", Kind: EvEventDropped, Detail: fmt.Sprintf("event %s from %s dropped: %v", ev.id, ev.source, err)})
 		return PutEventsResult{EventID: ev.id}
 	}
-	w.ebRouteLocked(b, ev, 0)
+	bs.ebRouteLocked(b, ev, 0)
 	return PutEventsResult{EventID: ev.id}
 }
 
 // ebNewEventLocked builds an event's ebEnvelope.
-func (w *World) ebNewEventLocked(source, detailType string, resources []string, t time.Time, detail []byte) ebEvent {
+func (bs *Buses) ebNewEventLocked(source, detailType string, resources []string, t time.Time, detail []byte) ebEvent {
 	if resources == nil {
 		resources = []string{}
 	}
 	env := ebEnvelope{
-		Version: "0", ID: w.uuidLocked(), DetailType: detailType, Source: source,
-		Account: w.cfg.Account, Time: t.UTC().Format(ebTimeFormat), Region: w.cfg.Region,
+		Version: "0", ID: bs.uuidLocked(), DetailType: detailType, Source: source,
+		Account: bs.cfg.Account, Time: t.UTC().Format(ebTimeFormat), Region: bs.cfg.Region,
 		Resources: resources, Detail: detail,
 	}
-	body := ebMarshal(env)
-	decoded, _ := ebDecodeEvent(body)
+	body := pattern.Marshal(env)
+	decoded, _ := pattern.DecodeEvent(body)
 	return ebEvent{id: env.ID, source: source, detailType: detailType, body: body, decoded: decoded}
-}
-
-// ebMarshal marshals v compactly without escaping <, > and &, as AWS
-// writes JSON.
-func ebMarshal(v any) []byte {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return []byte("null")
-	}
-	return bytes.TrimRight(buf.Bytes(), "\n")
 }
 
 // putAutoScalingEventLocked puts an aws.autoscaling event on the default
 // bus, delivering it to every matching rule's targets.
-func (w *World) putAutoScalingEventLocked(e AutoScalingEvent) {
+func (bs *Buses) putAutoScalingEventLocked(e AutoScalingEvent) {
 	detail := e.Detail
 	if detail == nil {
 		detail = map[string]any{}
 	}
-	ev := w.ebNewEventLocked("aws.autoscaling", e.DetailType, e.Resources, w.clock.Now(), ebMarshal(detail))
+	ev := bs.ebNewEventLocked("aws.autoscaling", e.DetailType, e.Resources, bs.clock.Now(), pattern.Marshal(detail))
 	ev.group, _ = detail["AutoScalingGroupName"].(string)
 	ev.instance, _ = detail["EC2InstanceId"].(string)
-	b, err := w.ebBusLocked(DefaultEventBus)
+	b, err := bs.ebBusLocked(DefaultEventBus)
 	if err != nil {
 		return
 	}
-	w.ebRouteLocked(b, ev, 0)
+	bs.ebRouteLocked(b, ev, 0)
 }
 
 // ebRouteLocked delivers an event to the targets of a bus's enabled rules
 // that match it, in rule then target order. hops counts the buses the
 // event crossed to get here.
-func (w *World) ebRouteLocked(b *ebBus, ev ebEvent, hops int) {
+func (bs *Buses) ebRouteLocked(b *ebBus, ev ebEvent, hops int) {
 	if ev.decoded == nil {
 		return
 	}
@@ -928,22 +917,22 @@ func (w *World) ebRouteLocked(b *ebBus, ev ebEvent, hops int) {
 			continue
 		}
 		for _, id := range ebSortedKeys(r.targets, "") {
-			w.ebDeliverTargetLocked(r, r.targets[id], ev, hops)
+			bs.ebDeliverTargetLocked(r, r.targets[id], ev, hops)
 		}
 	}
 }
 
 // ebDeliverTargetLocked hands an event to one target and records the outcome.
-func (w *World) ebDeliverTargetLocked(r *ebRule, t *EventTarget, ev ebEvent, hops int) {
-	payload, err := ebTransform(t, r, ev, w.clock.Now())
+func (bs *Buses) ebDeliverTargetLocked(r *ebRule, t *EventTarget, ev ebEvent, hops int) {
+	payload, err := ebTransform(t, r, ev, bs.clock.Now())
 	if err == nil {
-		err = w.ebSendLocked(r, t, ev, payload, hops)
+		err = bs.ebSendLocked(r, t, ev, payload, hops)
 	}
 	detail := fmt.Sprintf("%s %q from %s via rule %s to %s", ev.id, ev.detailType, ev.source, r.ARN, t.ARN)
 	if err != nil {
 		detail += " (not delivered: " + err.Error() + ")"
 		if dlq := t.DeadLetter; dlq != nil {
-			derr := w.deliverLocked(dlq.ARN, Delivery{Body: string(ev.body), SenderID: ebSenderID, Attributes: map[string]MessageAttribute{
+			derr := bs.queues.deliverLocked(dlq.ARN, Delivery{Body: string(ev.body), SenderID: ebSenderID, Attributes: map[string]MessageAttribute{
 				"RULE_ARN":      {DataType: "String", StringValue: r.ARN},
 				"TARGET_ARN":    {DataType: "String", StringValue: t.ARN},
 				"ERROR_CODE":    {DataType: "String", StringValue: "SDK_CLIENT_ERROR"},
@@ -956,10 +945,10 @@ func (w *World) ebDeliverTargetLocked(r *ebRule, t *EventTarget, ev ebEvent, hop
 			}
 		}
 	}
-	w.emitLocked(Event{Kind: EvEventBridge, Group: ev.group, Instance: ev.instance, Detail: detail})
+	bs.dataLocked(eventlog.Event{Service: "events", Kind: EvEventBridge, Group: ev.group, Instance: ev.instance, Resource: r.ARN, Detail: detail})
 }
 
-func (w *World) ebSendLocked(r *ebRule, t *EventTarget, ev ebEvent, payload string, hops int) error {
+func (bs *Buses) ebSendLocked(r *ebRule, t *EventTarget, ev ebEvent, payload string, hops int) error {
 	service := strings.SplitN(t.ARN, ":", 4)[2]
 	switch service {
 	case "sqs":
@@ -967,17 +956,17 @@ func (w *World) ebSendLocked(r *ebRule, t *EventTarget, ev ebEvent, payload stri
 		if t.SQSParameters != nil {
 			d.GroupID, d.DedupID = t.SQSParameters.MessageGroupID, ev.id
 		}
-		return w.deliverLocked(t.ARN, d)
+		return bs.queues.deliverLocked(t.ARN, d)
 	case "sns":
-		_, err := w.publishLocked(t.ARN, PublishInput{Message: payload})
+		_, err := bs.topics.publishLocked(t.ARN, PublishInput{Message: payload})
 		return err
 	case "lambda":
-		w.bus.lambdaN++
-		if len(w.bus.lambda) >= ebMaxLambdaRecords {
-			w.bus.lambda = append(w.bus.lambda[:0], w.bus.lambda[ebMaxLambdaRecords/2:]...)
+		bs.bus.lambdaN++
+		if len(bs.bus.lambda) >= ebMaxLambdaRecords {
+			bs.bus.lambda = append(bs.bus.lambda[:0], bs.bus.lambda[ebMaxLambdaRecords/2:]...)
 		}
-		w.bus.lambda = append(w.bus.lambda, LambdaInvocation{
-			Seq: w.bus.lambdaN, Time: w.clock.Now().UTC(), FunctionARN: t.ARN,
+		bs.bus.lambda = append(bs.bus.lambda, LambdaInvocation{
+			Seq: bs.bus.lambdaN, Time: bs.clock.Now().UTC(), FunctionARN: t.ARN,
 			RuleARN: r.ARN, TargetID: t.ID, EventID: ev.id, Payload: payload,
 		})
 		return nil
@@ -986,14 +975,14 @@ func (w *World) ebSendLocked(r *ebRule, t *EventTarget, ev ebEvent, payload stri
 			return fmt.Errorf("an event that came from another event bus is not routed to a third")
 		}
 		region, account := ebARNField(t.ARN, 3), ebARNField(t.ARN, 4)
-		if region != w.cfg.Region || account != w.cfg.Account {
+		if region != bs.cfg.Region || account != bs.cfg.Account {
 			return fmt.Errorf("event bus %s is outside the sandbox's account and region", t.ARN)
 		}
-		b, err := w.ebBusLocked(ebBusName(t.ARN))
+		b, err := bs.ebBusLocked(ebBusName(t.ARN))
 		if err != nil {
 			return err
 		}
-		w.ebRouteLocked(b, ev, hops+1)
+		bs.ebRouteLocked(b, ev, hops+1)
 		return nil
 	default:
 		return fmt.Errorf("the sandbox does not deliver to %s", service)
@@ -1011,11 +1000,11 @@ func ebARNField(arn string, i int) string {
 // LambdaInvocations returns the recorded Lambda invocations with Seq >
 // after, oldest first. The world keeps the last 1000 at most (dropping
 // the older half when full).
-func (w *World) LambdaInvocations(after int64) []LambdaInvocation {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+func (bs *Buses) LambdaInvocations(after int64) []LambdaInvocation {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
 	var out []LambdaInvocation
-	for _, inv := range w.bus.lambda {
+	for _, inv := range bs.bus.lambda {
 		if inv.Seq > after {
 			out = append(out, inv)
 		}
@@ -1026,21 +1015,21 @@ func (w *World) LambdaInvocations(after int64) []LambdaInvocation {
 // TestEventPattern reports whether an event (the full ebEnvelope, which must
 // have id, account, source, time, region and detail-type) matches a
 // pattern.
-func (w *World) TestEventPattern(pattern, event string) (bool, error) {
-	if pattern == "" {
+func (bs *Buses) TestEventPattern(eventPattern, event string) (bool, error) {
+	if eventPattern == "" {
 		return false, ebNull("eventPattern")
 	}
 	if event == "" {
 		return false, ebNull("event")
 	}
-	if len(pattern) > ebMaxPatternLen {
-		return false, ebConstraint(pattern, "eventPattern", fmt.Sprintf("Member must have length less than or equal to %d", ebMaxPatternLen))
+	if len(eventPattern) > ebMaxPatternLen {
+		return false, ebConstraint(eventPattern, "eventPattern", fmt.Sprintf("Member must have length less than or equal to %d", ebMaxPatternLen))
 	}
-	p, err := CompileEventPattern(pattern)
+	p, err := pattern.CompileEvent(eventPattern)
 	if err != nil {
 		return false, err
 	}
-	ev, err := ebDecodeEvent([]byte(event))
+	ev, err := pattern.DecodeEvent([]byte(event))
 	if err != nil {
 		return false, err
 	}

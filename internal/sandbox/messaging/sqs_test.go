@@ -1,4 +1,4 @@
-package world_test
+package messaging_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/awsproto"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/messaging"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/world"
 	"github.com/lifeguardhq/lifeguard/internal/simclock"
 )
@@ -20,15 +21,14 @@ import (
 const sqsBound = 10 * time.Second
 
 type sqsFixture struct {
-	w     *world.World
+	w     *system
 	clock *simclock.Sim
 }
 
 func sqsNewFixture(t *testing.T, cfg world.Config) *sqsFixture {
 	t.Helper()
 	f := &sqsFixture{clock: simclock.NewSim()}
-	f.w = world.New(cfg, f.clock, nil, nil)
-	t.Cleanup(f.w.Close)
+	f.w = newSystem(t, cfg, f.clock)
 	return f
 }
 
@@ -36,12 +36,12 @@ func sqsInt(n int) *int { return &n }
 
 func (f *sqsFixture) create(t *testing.T, name string, attrs map[string]string) {
 	t.Helper()
-	if err := f.w.CreateQueue(world.CreateQueueInput{Name: name, Attributes: attrs}); err != nil {
+	if err := f.w.CreateQueue(messaging.CreateQueueInput{Name: name, Attributes: attrs}); err != nil {
 		t.Fatalf("CreateQueue %s: %v", name, err)
 	}
 }
 
-func (f *sqsFixture) send(t *testing.T, queue string, in world.SendMessageInput) world.SentMessage {
+func (f *sqsFixture) send(t *testing.T, queue string, in messaging.SendMessageInput) messaging.SentMessage {
 	t.Helper()
 	sent, err := f.w.SendMessage(queue, in)
 	if err != nil {
@@ -51,9 +51,9 @@ func (f *sqsFixture) send(t *testing.T, queue string, in world.SendMessageInput)
 }
 
 // receive receives without waiting, with every system attribute.
-func (f *sqsFixture) receive(t *testing.T, queue string, max int, visibility *int) []world.ReceivedMessage {
+func (f *sqsFixture) receive(t *testing.T, queue string, max int, visibility *int) []messaging.ReceivedMessage {
 	t.Helper()
-	msgs, err := f.w.ReceiveMessage(t.Context(), queue, world.ReceiveMessageInput{
+	msgs, err := f.w.ReceiveMessage(t.Context(), queue, messaging.ReceiveMessageInput{
 		MaxNumberOfMessages: sqsInt(max), VisibilityTimeout: visibility, WaitTimeSeconds: sqsInt(0),
 		AttributeNames: []string{"All"}, MessageAttributeNames: []string{"All"},
 	})
@@ -84,7 +84,7 @@ func sqsCode(err error) string {
 	return ""
 }
 
-func sqsBodies(msgs []world.ReceivedMessage) []string {
+func sqsBodies(msgs []messaging.ReceivedMessage) []string {
 	var out []string
 	for _, m := range msgs {
 		out = append(out, m.Body)
@@ -96,26 +96,26 @@ func TestSQSQueueNamesAndRecreation(t *testing.T) {
 	f := sqsNewFixture(t, world.Config{})
 	tests := []struct {
 		name  string
-		in    world.CreateQueueInput
+		in    messaging.CreateQueueInput
 		wantc string
 	}{
-		{"plain name", world.CreateQueueInput{Name: "jobs_1-a"}, ""},
-		{"80 characters", world.CreateQueueInput{Name: strings.Repeat("q", 80)}, ""},
-		{"81 characters", world.CreateQueueInput{Name: strings.Repeat("q", 81)}, "InvalidParameterValue"},
-		{"dot in a standard name", world.CreateQueueInput{Name: "jobs.fifo"}, "InvalidParameterValue"},
-		{"empty name", world.CreateQueueInput{Name: ""}, "MissingParameter"},
-		{"fifo with suffix", world.CreateQueueInput{Name: "jobs.fifo", Attributes: map[string]string{"FifoQueue": "true"}}, ""},
-		{"fifo without suffix", world.CreateQueueInput{Name: "jobs2", Attributes: map[string]string{"FifoQueue": "true"}}, "InvalidParameterValue"},
-		{"same attributes again", world.CreateQueueInput{Name: "jobs_1-a"}, ""},
-		{"different attributes", world.CreateQueueInput{Name: "jobs_1-a", Attributes: map[string]string{"VisibilityTimeout": "60"}}, "QueueAlreadyExists"},
-		{"default given explicitly", world.CreateQueueInput{Name: "jobs_1-a", Attributes: map[string]string{"VisibilityTimeout": "30"}}, ""},
-		{"attribute out of range", world.CreateQueueInput{Name: "v", Attributes: map[string]string{"VisibilityTimeout": "43201"}}, "InvalidAttributeValue"},
-		{"unknown attribute", world.CreateQueueInput{Name: "v", Attributes: map[string]string{"Colour": "blue"}}, "InvalidAttributeName"},
-		{"fifo attribute on a standard queue", world.CreateQueueInput{Name: "v", Attributes: map[string]string{"ContentBasedDeduplication": "true"}}, "InvalidAttributeName"},
-		{"1 MiB messages", world.CreateQueueInput{Name: "big", Attributes: map[string]string{"MaximumMessageSize": "1048576"}}, ""},
-		{"over 1 MiB", world.CreateQueueInput{Name: "bigger", Attributes: map[string]string{"MaximumMessageSize": "1048577"}}, "InvalidAttributeValue"},
-		{"redrive to a missing queue", world.CreateQueueInput{Name: "src", Attributes: map[string]string{"RedrivePolicy": `{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:123456789012:nope","maxReceiveCount":3}`}}, "InvalidParameterValue"},
-		{"redrive from standard to fifo", world.CreateQueueInput{Name: "src", Attributes: map[string]string{"RedrivePolicy": `{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:123456789012:jobs.fifo","maxReceiveCount":3}`}}, "InvalidParameterValue"},
+		{"plain name", messaging.CreateQueueInput{Name: "jobs_1-a"}, ""},
+		{"80 characters", messaging.CreateQueueInput{Name: strings.Repeat("q", 80)}, ""},
+		{"81 characters", messaging.CreateQueueInput{Name: strings.Repeat("q", 81)}, "InvalidParameterValue"},
+		{"dot in a standard name", messaging.CreateQueueInput{Name: "jobs.fifo"}, "InvalidParameterValue"},
+		{"empty name", messaging.CreateQueueInput{Name: ""}, "MissingParameter"},
+		{"fifo with suffix", messaging.CreateQueueInput{Name: "jobs.fifo", Attributes: map[string]string{"FifoQueue": "true"}}, ""},
+		{"fifo without suffix", messaging.CreateQueueInput{Name: "jobs2", Attributes: map[string]string{"FifoQueue": "true"}}, "InvalidParameterValue"},
+		{"same attributes again", messaging.CreateQueueInput{Name: "jobs_1-a"}, ""},
+		{"different attributes", messaging.CreateQueueInput{Name: "jobs_1-a", Attributes: map[string]string{"VisibilityTimeout": "60"}}, "QueueAlreadyExists"},
+		{"default given explicitly", messaging.CreateQueueInput{Name: "jobs_1-a", Attributes: map[string]string{"VisibilityTimeout": "30"}}, ""},
+		{"attribute out of range", messaging.CreateQueueInput{Name: "v", Attributes: map[string]string{"VisibilityTimeout": "43201"}}, "InvalidAttributeValue"},
+		{"unknown attribute", messaging.CreateQueueInput{Name: "v", Attributes: map[string]string{"Colour": "blue"}}, "InvalidAttributeName"},
+		{"fifo attribute on a standard queue", messaging.CreateQueueInput{Name: "v", Attributes: map[string]string{"ContentBasedDeduplication": "true"}}, "InvalidAttributeName"},
+		{"1 MiB messages", messaging.CreateQueueInput{Name: "big", Attributes: map[string]string{"MaximumMessageSize": "1048576"}}, ""},
+		{"over 1 MiB", messaging.CreateQueueInput{Name: "bigger", Attributes: map[string]string{"MaximumMessageSize": "1048577"}}, "InvalidAttributeValue"},
+		{"redrive to a missing queue", messaging.CreateQueueInput{Name: "src", Attributes: map[string]string{"RedrivePolicy": `{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:123456789012:nope","maxReceiveCount":3}`}}, "InvalidParameterValue"},
+		{"redrive from standard to fifo", messaging.CreateQueueInput{Name: "src", Attributes: map[string]string{"RedrivePolicy": `{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:123456789012:jobs.fifo","maxReceiveCount":3}`}}, "InvalidParameterValue"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -129,14 +129,14 @@ func TestSQSQueueNamesAndRecreation(t *testing.T) {
 		if err := f.w.DeleteQueue("jobs_1-a"); err != nil {
 			t.Fatal(err)
 		}
-		err := f.w.CreateQueue(world.CreateQueueInput{Name: "jobs_1-a"})
+		err := f.w.CreateQueue(messaging.CreateQueueInput{Name: "jobs_1-a"})
 		var e *awsproto.Error
 		if !errors.As(err, &e) || e.Code != "AWS.SimpleQueueService.QueueDeletedRecently" ||
 			e.Message != "You must wait 60 seconds after deleting a queue before you can create another with the same name." {
 			t.Fatalf("CreateQueue after delete: %v", err)
 		}
 		f.clock.Advance(59 * time.Second)
-		if got := sqsCode(f.w.CreateQueue(world.CreateQueueInput{Name: "jobs_1-a"})); got != "AWS.SimpleQueueService.QueueDeletedRecently" {
+		if got := sqsCode(f.w.CreateQueue(messaging.CreateQueueInput{Name: "jobs_1-a"})); got != "AWS.SimpleQueueService.QueueDeletedRecently" {
 			t.Fatalf("at 59 s: %q", got)
 		}
 		f.clock.Advance(time.Second)
@@ -149,7 +149,7 @@ func TestSQSQueueNamesAndRecreation(t *testing.T) {
 		if err := r.w.DeleteQueue("q"); err != nil {
 			t.Fatal(err)
 		}
-		if got := sqsCode(r.w.CreateQueue(world.CreateQueueInput{Name: "q"})); got != "AWS.SimpleQueueService.QueueDeletedRecently" {
+		if got := sqsCode(r.w.CreateQueue(messaging.CreateQueueInput{Name: "q"})); got != "AWS.SimpleQueueService.QueueDeletedRecently" {
 			t.Fatalf("right after delete: %q", got)
 		}
 		r.clock.Advance(time.Second)
@@ -175,7 +175,7 @@ func TestSQSQueueNamesAndRecreation(t *testing.T) {
 func TestSQSVisibilityAndReceiptHandles(t *testing.T) {
 	f := sqsNewFixture(t, world.Config{})
 	f.create(t, "q", nil)
-	sent := f.send(t, "q", world.SendMessageInput{Body: "hello"})
+	sent := f.send(t, "q", messaging.SendMessageInput{Body: "hello"})
 	if sent.MD5OfMessageBody != "5d41402abc4b2a76b9719d911017c592" {
 		t.Errorf("MD5OfMessageBody = %s", sent.MD5OfMessageBody)
 	}
@@ -264,9 +264,9 @@ func TestSQSVisibilityAndReceiptHandles(t *testing.T) {
 func TestSQSDelayRetentionAndCounts(t *testing.T) {
 	f := sqsNewFixture(t, world.Config{})
 	f.create(t, "q", map[string]string{"DelaySeconds": "10", "MessageRetentionPeriod": "60"})
-	f.send(t, "q", world.SendMessageInput{Body: "queue delay"})
-	f.send(t, "q", world.SendMessageInput{Body: "no delay", DelaySeconds: sqsInt(0)})
-	f.send(t, "q", world.SendMessageInput{Body: "long delay", DelaySeconds: sqsInt(30)})
+	f.send(t, "q", messaging.SendMessageInput{Body: "queue delay"})
+	f.send(t, "q", messaging.SendMessageInput{Body: "no delay", DelaySeconds: sqsInt(0)})
+	f.send(t, "q", messaging.SendMessageInput{Body: "long delay", DelaySeconds: sqsInt(30)})
 	if got := f.counts(t, "q"); got != "1/0/2" {
 		t.Errorf("counts = %s, want 1/0/2", got)
 	}
@@ -295,7 +295,7 @@ func TestSQSDeadLetterRedrive(t *testing.T) {
 	if want := `{"deadLetterTargetArn":"` + dlqARN + `","maxReceiveCount":2}`; attrs["RedrivePolicy"] != want {
 		t.Errorf("RedrivePolicy = %s, want %s", attrs["RedrivePolicy"], want)
 	}
-	sent := f.send(t, "src", world.SendMessageInput{Body: "poison", Attributes: map[string]world.MessageAttribute{"k": {DataType: "String", StringValue: "v"}}})
+	sent := f.send(t, "src", messaging.SendMessageInput{Body: "poison", Attributes: map[string]messaging.MessageAttribute{"k": {DataType: "String", StringValue: "v"}}})
 	for i := 1; i <= 2; i++ {
 		got := f.receive(t, "src", 1, sqsInt(0))
 		if len(got) != 1 || got[0].Attributes["ApproximateReceiveCount"] != fmt.Sprint(i) {
@@ -329,28 +329,28 @@ func TestSQSFifo(t *testing.T) {
 	f.create(t, "c.fifo", map[string]string{"FifoQueue": "true", "ContentBasedDeduplication": "true"})
 
 	t.Run("group and deduplication ids are required", func(t *testing.T) {
-		_, err := f.w.SendMessage("o.fifo", world.SendMessageInput{Body: "x", DedupID: "d"})
+		_, err := f.w.SendMessage("o.fifo", messaging.SendMessageInput{Body: "x", DedupID: "d"})
 		if got := sqsCode(err); got != "MissingParameter" {
 			t.Errorf("no group: %q", got)
 		}
-		_, err = f.w.SendMessage("o.fifo", world.SendMessageInput{Body: "x", GroupID: "g"})
+		_, err = f.w.SendMessage("o.fifo", messaging.SendMessageInput{Body: "x", GroupID: "g"})
 		if got := sqsCode(err); got != "InvalidParameterValue" {
 			t.Errorf("no dedup id without content-based deduplication: %q", got)
 		}
-		_, err = f.w.SendMessage("o.fifo", world.SendMessageInput{Body: "x", GroupID: "g", DedupID: "d", DelaySeconds: sqsInt(5)})
+		_, err = f.w.SendMessage("o.fifo", messaging.SendMessageInput{Body: "x", GroupID: "g", DedupID: "d", DelaySeconds: sqsInt(5)})
 		if got := sqsCode(err); got != "InvalidParameterValue" {
 			t.Errorf("per-message delay: %q", got)
 		}
 	})
 
 	t.Run("duplicates within five minutes are dropped", func(t *testing.T) {
-		a := f.send(t, "c.fifo", world.SendMessageInput{Body: "same", GroupID: "g"})
-		b := f.send(t, "c.fifo", world.SendMessageInput{Body: "same", GroupID: "g"})
+		a := f.send(t, "c.fifo", messaging.SendMessageInput{Body: "same", GroupID: "g"})
+		b := f.send(t, "c.fifo", messaging.SendMessageInput{Body: "same", GroupID: "g"})
 		if a.MessageID != b.MessageID || a.SequenceNumber != b.SequenceNumber || len(a.SequenceNumber) != 20 {
 			t.Errorf("duplicate got %+v, first %+v", b, a)
 		}
 		f.clock.Advance(5 * time.Minute)
-		c := f.send(t, "c.fifo", world.SendMessageInput{Body: "same", GroupID: "g"})
+		c := f.send(t, "c.fifo", messaging.SendMessageInput{Body: "same", GroupID: "g"})
 		if c.MessageID == a.MessageID || c.SequenceNumber <= a.SequenceNumber {
 			t.Errorf("after the window got %+v, first %+v", c, a)
 		}
@@ -362,7 +362,7 @@ func TestSQSFifo(t *testing.T) {
 
 	t.Run("a group with a message in flight delivers nothing else", func(t *testing.T) {
 		for i, g := range []string{"a", "a", "b", "a"} {
-			f.send(t, "o.fifo", world.SendMessageInput{Body: fmt.Sprintf("%s%d", g, i), GroupID: g, DedupID: fmt.Sprint(i)})
+			f.send(t, "o.fifo", messaging.SendMessageInput{Body: fmt.Sprintf("%s%d", g, i), GroupID: g, DedupID: fmt.Sprint(i)})
 		}
 		got := f.receive(t, "o.fifo", 1, nil)
 		if strings.Join(sqsBodies(got), ",") != "a0" {
@@ -389,18 +389,18 @@ func TestSQSMessageAttributes(t *testing.T) {
 	// Digests published by AWS SDK test suites for the same attributes.
 	tests := []struct {
 		name  string
-		attrs map[string]world.MessageAttribute
+		attrs map[string]messaging.MessageAttribute
 		want  string
 	}{
-		{"one string", map[string]world.MessageAttribute{"SellerName": {DataType: "String", StringValue: "Example Store"}}, "cd28f3b68aeee4b2eac9c66f2f694b58"},
-		{"string and number", map[string]world.MessageAttribute{
+		{"one string", map[string]messaging.MessageAttribute{"SellerName": {DataType: "String", StringValue: "Example Store"}}, "cd28f3b68aeee4b2eac9c66f2f694b58"},
+		{"string and number", map[string]messaging.MessageAttribute{
 			"ordinal":  {DataType: "Number", StringValue: "1"},
 			"category": {DataType: "String", StringValue: "test"},
 		}, "d21ae90c49061e927f57df5f5d72be1f"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sent := f.send(t, "q", world.SendMessageInput{Body: "b", Attributes: tt.attrs})
+			sent := f.send(t, "q", messaging.SendMessageInput{Body: "b", Attributes: tt.attrs})
 			if sent.MD5OfMessageAttributes != tt.want {
 				t.Errorf("MD5OfMessageAttributes = %s, want %s", sent.MD5OfMessageAttributes, tt.want)
 			}
@@ -408,10 +408,10 @@ func TestSQSMessageAttributes(t *testing.T) {
 	}
 	t.Run("receive returns and digests only the attributes asked for", func(t *testing.T) {
 		f.create(t, "sel", nil)
-		f.send(t, "sel", world.SendMessageInput{Body: "b", Attributes: map[string]world.MessageAttribute{
+		f.send(t, "sel", messaging.SendMessageInput{Body: "b", Attributes: map[string]messaging.MessageAttribute{
 			"app.id": {DataType: "String", StringValue: "1"}, "app.kind": {DataType: "Binary", BinaryValue: []byte{0, 1}}, "other": {DataType: "Number.int", StringValue: "7"},
 		}})
-		msgs, err := f.w.ReceiveMessage(t.Context(), "sel", world.ReceiveMessageInput{MessageAttributeNames: []string{"app.*"}, VisibilityTimeout: sqsInt(0)})
+		msgs, err := f.w.ReceiveMessage(t.Context(), "sel", messaging.ReceiveMessageInput{MessageAttributeNames: []string{"app.*"}, VisibilityTimeout: sqsInt(0)})
 		if err != nil || len(msgs) != 1 {
 			t.Fatalf("%v %v", msgs, err)
 		}
@@ -419,20 +419,20 @@ func TestSQSMessageAttributes(t *testing.T) {
 		if len(m.MessageAttributes) != 2 || m.MessageAttributes["other"].DataType != "" || len(m.Attributes) != 0 {
 			t.Errorf("attributes %+v, system %+v", m.MessageAttributes, m.Attributes)
 		}
-		sent := f.send(t, "q", world.SendMessageInput{Body: "b", Attributes: m.MessageAttributes})
+		sent := f.send(t, "q", messaging.SendMessageInput{Body: "b", Attributes: m.MessageAttributes})
 		if m.MD5OfMessageAttributes != sent.MD5OfMessageAttributes {
 			t.Errorf("digest of the selection %s, of the same attributes sent %s", m.MD5OfMessageAttributes, sent.MD5OfMessageAttributes)
 		}
 	})
 	t.Run("bad attributes are refused", func(t *testing.T) {
-		for name, a := range map[string]map[string]world.MessageAttribute{
+		for name, a := range map[string]map[string]messaging.MessageAttribute{
 			"type":          {"a": {DataType: "Text", StringValue: "x"}},
 			"empty value":   {"a": {DataType: "String"}},
 			"reserved name": {"AWS.x": {DataType: "String", StringValue: "x"}},
 			"number":        {"a": {DataType: "Number", StringValue: "one"}},
 		} {
 			if got := sqsCode(func() error {
-				_, err := f.w.SendMessage("q", world.SendMessageInput{Body: "b", Attributes: a})
+				_, err := f.w.SendMessage("q", messaging.SendMessageInput{Body: "b", Attributes: a})
 				return err
 			}()); got != "InvalidParameterValue" {
 				t.Errorf("%s: code %q", name, got)
@@ -440,12 +440,12 @@ func TestSQSMessageAttributes(t *testing.T) {
 		}
 	})
 	t.Run("bodies SQS cannot carry are refused", func(t *testing.T) {
-		_, err := f.w.SendMessage("q", world.SendMessageInput{Body: "a\x00b"})
+		_, err := f.w.SendMessage("q", messaging.SendMessageInput{Body: "a\x00b"})
 		if got := sqsCode(err); got != "InvalidMessageContents" {
 			t.Errorf("NUL: %q", got)
 		}
 		f.create(t, "small", map[string]string{"MaximumMessageSize": "1024"})
-		_, err = f.w.SendMessage("small", world.SendMessageInput{Body: strings.Repeat("x", 1025)})
+		_, err = f.w.SendMessage("small", messaging.SendMessageInput{Body: strings.Repeat("x", 1025)})
 		if got := sqsCode(err); got != "InvalidParameterValue" {
 			t.Errorf("too long: %q", got)
 		}
@@ -475,7 +475,7 @@ func TestSQSConcurrentReceiversNeverShareAMessage(t *testing.T) {
 				if done || ctx.Err() != nil {
 					return
 				}
-				msgs, err := f.w.ReceiveMessage(ctx, "q", world.ReceiveMessageInput{MaxNumberOfMessages: sqsInt(1 + i%10), WaitTimeSeconds: sqsInt(1)})
+				msgs, err := f.w.ReceiveMessage(ctx, "q", messaging.ReceiveMessageInput{MaxNumberOfMessages: sqsInt(1 + i%10), WaitTimeSeconds: sqsInt(1)})
 				if err != nil {
 					t.Error(err)
 					return
@@ -489,7 +489,7 @@ func TestSQSConcurrentReceiversNeverShareAMessage(t *testing.T) {
 		})
 	}
 	for i := range messages {
-		f.send(t, "q", world.SendMessageInput{Body: fmt.Sprint(i)})
+		f.send(t, "q", messaging.SendMessageInput{Body: fmt.Sprint(i)})
 	}
 	wg.Wait()
 	if len(seen) != messages {
@@ -514,7 +514,7 @@ func (f *sqsFixture) waitEvent(t *testing.T, seq int64, prefix string) int64 {
 		}
 		for _, e := range evs {
 			seq = e.Seq
-			if e.Kind == world.EvSQS && strings.HasPrefix(e.Detail, prefix) {
+			if e.Service == "sqs" && strings.HasPrefix(e.Detail, prefix) {
 				return seq
 			}
 		}
@@ -531,13 +531,13 @@ func (f *sqsFixture) lastSeq() int64 {
 
 func TestSQSLongPolling(t *testing.T) {
 	type result struct {
-		msgs []world.ReceivedMessage
+		msgs []messaging.ReceivedMessage
 		err  error
 	}
 	poll := func(f *sqsFixture, queue string) chan result {
 		ch := make(chan result, 1)
 		go func() {
-			msgs, err := f.w.ReceiveMessage(context.Background(), queue, world.ReceiveMessageInput{WaitTimeSeconds: sqsInt(20)})
+			msgs, err := f.w.ReceiveMessage(context.Background(), queue, messaging.ReceiveMessageInput{WaitTimeSeconds: sqsInt(20)})
 			ch <- result{msgs, err}
 		}()
 		return ch
@@ -559,7 +559,7 @@ func TestSQSLongPolling(t *testing.T) {
 		seq := f.lastSeq()
 		ch := poll(f, "q")
 		f.waitEvent(t, seq, "long poll waiting q")
-		f.send(t, "q", world.SendMessageInput{Body: "wake"})
+		f.send(t, "q", messaging.SendMessageInput{Body: "wake"})
 		if r := wait(t, ch); r.err != nil || strings.Join(sqsBodies(r.msgs), ",") != "wake" {
 			t.Fatalf("got %+v", r)
 		}
@@ -568,7 +568,7 @@ func TestSQSLongPolling(t *testing.T) {
 	t.Run("advancing the clock past a visibility timeout wakes it", func(t *testing.T) {
 		f := sqsNewFixture(t, world.Config{})
 		f.create(t, "q", nil)
-		f.send(t, "q", world.SendMessageInput{Body: "again"})
+		f.send(t, "q", messaging.SendMessageInput{Body: "again"})
 		if got := f.receive(t, "q", 1, sqsInt(300)); len(got) != 1 {
 			t.Fatal("first receive failed")
 		}
@@ -587,11 +587,11 @@ func TestSQSLongPolling(t *testing.T) {
 		seq := f.lastSeq()
 		ch := make(chan result, 1)
 		go func() {
-			msgs, err := f.w.ReceiveMessage(context.Background(), "q", world.ReceiveMessageInput{})
+			msgs, err := f.w.ReceiveMessage(context.Background(), "q", messaging.ReceiveMessageInput{})
 			ch <- result{msgs, err}
 		}()
 		f.waitEvent(t, seq, "long poll waiting q")
-		f.send(t, "q", world.SendMessageInput{Body: "late"})
+		f.send(t, "q", messaging.SendMessageInput{Body: "late"})
 		if r := wait(t, ch); r.err != nil || strings.Join(sqsBodies(r.msgs), ",") != "late" {
 			t.Fatalf("got %+v", r)
 		}
@@ -606,7 +606,7 @@ func TestSQSLongPolling(t *testing.T) {
 		if err := f.w.DeleteQueue("q"); err != nil {
 			t.Fatal(err)
 		}
-		if r := wait(t, ch); sqsCode(r.err) != world.SQSNonExistentQueue {
+		if r := wait(t, ch); sqsCode(r.err) != messaging.SQSNonExistentQueue {
 			t.Fatalf("got %+v", r)
 		}
 	})
@@ -618,7 +618,7 @@ func TestSQSLongPolling(t *testing.T) {
 		seq := f.lastSeq()
 		ch := make(chan result, 1)
 		go func() {
-			msgs, err := f.w.ReceiveMessage(ctx, "q", world.ReceiveMessageInput{WaitTimeSeconds: sqsInt(20)})
+			msgs, err := f.w.ReceiveMessage(ctx, "q", messaging.ReceiveMessageInput{WaitTimeSeconds: sqsInt(20)})
 			ch <- result{msgs, err}
 		}()
 		f.waitEvent(t, seq, "long poll waiting q")
@@ -632,15 +632,15 @@ func TestSQSLongPolling(t *testing.T) {
 func TestSQSBatches(t *testing.T) {
 	f := sqsNewFixture(t, world.Config{})
 	f.create(t, "q", nil)
-	entries := func(ids ...string) []world.SendMessageBatchEntry {
-		var out []world.SendMessageBatchEntry
+	entries := func(ids ...string) []messaging.SendMessageBatchEntry {
+		var out []messaging.SendMessageBatchEntry
 		for _, id := range ids {
-			out = append(out, world.SendMessageBatchEntry{ID: id, SendMessageInput: world.SendMessageInput{Body: "m" + id}})
+			out = append(out, messaging.SendMessageBatchEntry{ID: id, SendMessageInput: messaging.SendMessageInput{Body: "m" + id}})
 		}
 		return out
 	}
 	for name, tt := range map[string]struct {
-		entries []world.SendMessageBatchEntry
+		entries []messaging.SendMessageBatchEntry
 		code    string
 	}{
 		"empty":        {nil, "AWS.SimpleQueueService.EmptyBatchRequest"},
@@ -666,11 +666,11 @@ func TestSQSBatches(t *testing.T) {
 			t.Fatalf("results %+v", res)
 		}
 		msgs := f.receive(t, "q", 10, nil)
-		var rs []world.ReceiptEntry
+		var rs []messaging.ReceiptEntry
 		for i, m := range msgs {
-			rs = append(rs, world.ReceiptEntry{ID: fmt.Sprint("e", i), ReceiptHandle: m.ReceiptHandle})
+			rs = append(rs, messaging.ReceiptEntry{ID: fmt.Sprint("e", i), ReceiptHandle: m.ReceiptHandle})
 		}
-		rs = append(rs, world.ReceiptEntry{ID: "junk", ReceiptHandle: "junk"})
+		rs = append(rs, messaging.ReceiptEntry{ID: "junk", ReceiptHandle: "junk"})
 		del, err := f.w.DeleteMessageBatch("q", rs)
 		if err != nil {
 			t.Fatal(err)
@@ -685,7 +685,7 @@ func TestSQSPurgeTagsAndAttributes(t *testing.T) {
 	f := sqsNewFixture(t, world.Config{})
 	f.create(t, "q", nil)
 	for range 3 {
-		f.send(t, "q", world.SendMessageInput{Body: "x"})
+		f.send(t, "q", messaging.SendMessageInput{Body: "x"})
 	}
 	if err := f.w.PurgeQueue("q"); err != nil {
 		t.Fatal(err)
@@ -767,8 +767,8 @@ func TestSQSLifecycleHookNotifiesQueue(t *testing.T) {
 	}
 	var created, sent bool
 	for _, e := range f.w.Events() {
-		created = created || e.Kind == world.EvSQS && e.Detail == "queue created lifecycle-q"
-		sent = sent || e.Kind == world.EvSQS && e.Detail == "message sent lifecycle-q "+msgs[0].MessageID
+		created = created || e.Service == "sqs" && e.Detail == "queue created lifecycle-q"
+		sent = sent || e.Service == "sqs" && e.Detail == "message sent lifecycle-q "+msgs[0].MessageID
 	}
 	if !created || !sent {
 		t.Errorf("events: created %t, sent %t", created, sent)

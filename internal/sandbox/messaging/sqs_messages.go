@@ -1,4 +1,4 @@
-package world
+package messaging
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/awsproto"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/eventlog"
 )
 
 // This file holds SQS messages: sending, receiving (with long polling),
@@ -162,13 +163,13 @@ type ReceiptResult struct {
 // It fails with AWS.SimpleQueueService.NonExistentQueue when there is no
 // such queue, and with the queue's own checks (size, FIFO group and
 // deduplication ids) otherwise.
-func (w *World) deliverLocked(queueARN string, d Delivery) error {
-	q, ok := w.sqsQueueByARNLocked(queueARN)
+func (qs *Queues) deliverLocked(queueARN string, d Delivery) error {
+	q, ok := qs.sqsQueueByARNLocked(queueARN)
 	if !ok {
 		return sqsNoQueue()
 	}
 	in := SendMessageInput{Body: d.Body, Attributes: d.Attributes, GroupID: d.GroupID, DedupID: d.DedupID, SenderID: d.SenderID}
-	if _, err := w.sqsSendLocked(q, in, w.clock.Now()); err != nil {
+	if _, err := qs.sqsSendLocked(q, in, qs.clock.Now()); err != nil {
 		return err
 	}
 	q.notifyLocked()
@@ -176,14 +177,14 @@ func (w *World) deliverLocked(queueARN string, d Delivery) error {
 }
 
 // SendMessage puts one message on a queue.
-func (w *World) SendMessage(queue string, in SendMessageInput) (SentMessage, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	q, err := w.sqsQueueLocked(queue)
+func (qs *Queues) SendMessage(queue string, in SendMessageInput) (SentMessage, error) {
+	qs.mu.Lock()
+	defer qs.mu.Unlock()
+	q, err := qs.sqsQueueLocked(queue)
 	if err != nil {
 		return SentMessage{}, err
 	}
-	sent, e := w.sqsSendLocked(q, in, w.clock.Now())
+	sent, e := qs.sqsSendLocked(q, in, qs.clock.Now())
 	if e != nil {
 		return SentMessage{}, e
 	}
@@ -194,10 +195,10 @@ func (w *World) SendMessage(queue string, in SendMessageInput) (SentMessage, err
 // SendMessageBatch sends up to ten messages. Batch-level problems (no
 // entries, more than ten, ids repeated or malformed, more than 1 MiB in
 // all) fail the call; a problem with one message fails only its entry.
-func (w *World) SendMessageBatch(queue string, entries []SendMessageBatchEntry) ([]SendMessageBatchResult, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	q, err := w.sqsQueueLocked(queue)
+func (qs *Queues) SendMessageBatch(queue string, entries []SendMessageBatchEntry) ([]SendMessageBatchResult, error) {
+	qs.mu.Lock()
+	defer qs.mu.Unlock()
+	q, err := qs.sqsQueueLocked(queue)
 	if err != nil {
 		return nil, err
 	}
@@ -213,10 +214,10 @@ func (w *World) SendMessageBatch(queue string, entries []SendMessageBatchEntry) 
 	if total > sqsMaxPayload {
 		return nil, sqsErr("AWS.SimpleQueueService.BatchRequestTooLong", "Batch requests cannot be longer than %d bytes. You have sent %d bytes.", sqsMaxPayload, total)
 	}
-	now := w.clock.Now()
+	now := qs.clock.Now()
 	out := make([]SendMessageBatchResult, len(entries))
 	for i, e := range entries {
-		sent, err := w.sqsSendLocked(q, e.SendMessageInput, now)
+		sent, err := qs.sqsSendLocked(q, e.SendMessageInput, now)
 		out[i] = SendMessageBatchResult{ID: e.ID, SentMessage: sent, Err: err}
 	}
 	q.notifyLocked()
@@ -258,8 +259,8 @@ func sqsValidBatchID(id string) bool {
 
 // sqsSendLocked checks and enqueues one message. The caller notifies
 // receivers.
-func (w *World) sqsSendLocked(q *sqsQueue, in SendMessageInput, now time.Time) (SentMessage, *awsproto.Error) {
-	w.sqsExpireLocked(q, now)
+func (qs *Queues) sqsSendLocked(q *sqsQueue, in SendMessageInput, now time.Time) (SentMessage, *awsproto.Error) {
+	qs.sqsExpireLocked(q, now)
 	if err := sqsCheckSend(q, &in); err != nil {
 		return SentMessage{}, err
 	}
@@ -290,10 +291,10 @@ func (w *World) sqsSendLocked(q *sqsQueue, in SendMessageInput, now time.Time) (
 	}
 	senderID := in.SenderID
 	if senderID == "" {
-		senderID = w.cfg.Account
+		senderID = qs.cfg.Account
 	}
 	m := &sqsMessage{
-		id: w.uuidLocked(), body: in.Body, md5Body: sent.MD5OfMessageBody,
+		id: qs.uuidLocked(), body: in.Body, md5Body: sent.MD5OfMessageBody,
 		attrs: maps.Clone(in.Attributes), system: maps.Clone(in.SystemAttributes),
 		senderID: senderID, groupID: in.GroupID, dedupID: in.DedupID,
 		sent: now, enqueued: now, visibleAt: now.Add(delay),
@@ -305,7 +306,7 @@ func (w *World) sqsSendLocked(q *sqsQueue, in SendMessageInput, now time.Time) (
 	q.msgs = append(q.msgs, m)
 	q.byID[m.id] = m
 	sent.MessageID, sent.SequenceNumber = m.id, m.seq
-	w.emitLocked(Event{Kind: EvSQS, Detail: "message sent " + q.name + " " + m.id})
+	qs.dataLocked(eventlog.Event{Service: "sqs", Kind: EvMessageSent, Resource: q.arn, Detail: "message sent " + q.name + " " + m.id})
 	return sent, nil
 }
 
@@ -537,7 +538,7 @@ func sqsAttributesMD5(attrs map[string]MessageAttribute) string {
 // time) is over or ctx ends. It never holds the world's lock while
 // waiting. A message received more often than its queue's redrive policy
 // allows moves to the dead-letter queue instead of being returned.
-func (w *World) ReceiveMessage(ctx context.Context, queue string, in ReceiveMessageInput) ([]ReceivedMessage, error) {
+func (qs *Queues) ReceiveMessage(ctx context.Context, queue string, in ReceiveMessageInput) ([]ReceivedMessage, error) {
 	max := 1
 	if n := in.MaxNumberOfMessages; n != nil {
 		if *n < 1 || *n > sqsMaxBatchEntries {
@@ -553,10 +554,10 @@ func (w *World) ReceiveMessage(ctx context.Context, queue string, in ReceiveMess
 	}
 	var deadline time.Time
 	for first := true; ; first = false {
-		w.mu.Lock()
-		q, err := w.sqsQueueLocked(queue)
+		qs.mu.Lock()
+		q, err := qs.sqsQueueLocked(queue)
 		if err != nil {
-			w.mu.Unlock()
+			qs.mu.Unlock()
 			return nil, err
 		}
 		if first {
@@ -566,20 +567,20 @@ func (w *World) ReceiveMessage(ctx context.Context, queue string, in ReceiveMess
 			}
 			deadline = time.Now().Add(wait)
 		}
-		now := w.clock.Now()
-		out, next := w.sqsReceiveLocked(q, now, max, in)
+		now := qs.clock.Now()
+		out, next := qs.sqsReceiveLocked(q, now, max, in)
 		changed := q.changed
 		remaining := time.Until(deadline)
 		if first && len(out) == 0 && remaining > 0 {
 			// Logged so that the timeline (and tests) can see a receiver
 			// parked on the queue.
-			w.emitLocked(Event{Kind: EvSQS, Detail: "long poll waiting " + queue})
+			qs.dataLocked(eventlog.Event{Service: "sqs", Kind: EvLongPoll, Resource: qs.sqsARN(queue), Detail: "long poll waiting " + queue})
 		}
-		w.mu.Unlock()
+		qs.mu.Unlock()
 		if len(out) > 0 {
 			return out, nil
 		}
-		if remaining <= 0 || !w.sqsWait(ctx, changed, remaining, next.Sub(now), !next.IsZero()) {
+		if remaining <= 0 || !qs.sqsWait(ctx, changed, remaining, next.Sub(now), !next.IsZero()) {
 			return nil, nil
 		}
 	}
@@ -588,7 +589,7 @@ func (w *World) ReceiveMessage(ctx context.Context, queue string, in ReceiveMess
 // sqsWait blocks until the queue changes, the next message becomes
 // visible on the world clock (when hasNext), the wait is over, or ctx
 // ends. It reports false when ctx ended.
-func (w *World) sqsWait(ctx context.Context, changed <-chan struct{}, remaining, untilNext time.Duration, hasNext bool) bool {
+func (qs *Queues) sqsWait(ctx context.Context, changed <-chan struct{}, remaining, untilNext time.Duration, hasNext bool) bool {
 	wait := time.NewTimer(remaining)
 	defer wait.Stop()
 	var due chan struct{} // nil, and never ready, without an upcoming instant
@@ -596,7 +597,7 @@ func (w *World) sqsWait(ctx context.Context, changed <-chan struct{}, remaining,
 		due = make(chan struct{})
 		// On the world clock, so that advancing a simulated clock wakes
 		// the receiver as the passing of real time does.
-		t := w.clock.AfterFunc(untilNext, func() { close(due) })
+		t := qs.clock.AfterFunc(untilNext, func() { close(due) })
 		defer t.Stop()
 	}
 	select {
@@ -612,8 +613,8 @@ func (w *World) sqsWait(ctx context.Context, changed <-chan struct{}, remaining,
 // sqsReceiveLocked takes up to max receivable messages. With none, it
 // returns the earliest instant a message becomes visible (zero if none
 // will without a change to the queue).
-func (w *World) sqsReceiveLocked(q *sqsQueue, now time.Time, max int, in ReceiveMessageInput) ([]ReceivedMessage, time.Time) {
-	w.sqsExpireLocked(q, now)
+func (qs *Queues) sqsReceiveLocked(q *sqsQueue, now time.Time, max int, in ReceiveMessageInput) ([]ReceivedMessage, time.Time) {
+	qs.sqsExpireLocked(q, now)
 	visibility := q.seconds(sqsAttrVisibility)
 	if in.VisibilityTimeout != nil {
 		visibility = time.Duration(*in.VisibilityTimeout) * time.Second
@@ -641,7 +642,7 @@ func (w *World) sqsReceiveLocked(q *sqsQueue, now time.Time, max int, in Receive
 	order := q.msgs
 	if !q.fifo {
 		order = slices.Clone(q.msgs)
-		w.rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		qs.rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 	}
 	for _, m := range order {
 		if m.visibleAt.After(now) {
@@ -660,7 +661,7 @@ func (w *World) sqsReceiveLocked(q *sqsQueue, now time.Time, max int, in Receive
 			continue
 		}
 		if q.redrive != nil && m.received >= q.redrive.maxReceiveCount {
-			if _, ok := w.sqsQueueByARNLocked(q.redrive.targetARN); ok {
+			if _, ok := qs.sqsQueueByARNLocked(q.redrive.targetARN); ok {
 				moved = append(moved, m)
 				continue
 			}
@@ -671,12 +672,12 @@ func (w *World) sqsReceiveLocked(q *sqsQueue, now time.Time, max int, in Receive
 		}
 		m.receivedAt = now
 		m.visibleAt = now.Add(visibility)
-		m.handle = w.sqsReceiptHandleLocked(q, m)
+		m.handle = qs.sqsReceiptHandleLocked(q, m)
 		out = append(out, q.view(m, in))
 	}
 	for _, m := range moved {
-		dlq, _ := w.sqsQueueByARNLocked(q.redrive.targetARN)
-		w.sqsMoveToDeadLetterLocked(q, dlq, m, now)
+		dlq, _ := qs.sqsQueueByARNLocked(q.redrive.targetARN)
+		qs.sqsMoveToDeadLetterLocked(q, dlq, m, now)
 	}
 	return out, next
 }
@@ -685,7 +686,7 @@ func (w *World) sqsReceiveLocked(q *sqsQueue, now time.Time, max int, in Receive
 // message with the same id, body and attributes. A standard queue keeps
 // its enqueue time (retention counts from the original send); a FIFO queue
 // restarts it, as SQS does.
-func (w *World) sqsMoveToDeadLetterLocked(src, dlq *sqsQueue, m *sqsMessage, now time.Time) {
+func (qs *Queues) sqsMoveToDeadLetterLocked(src, dlq *sqsQueue, m *sqsMessage, now time.Time) {
 	src.removeLocked(m)
 	moved := *m
 	moved.received, moved.firstReceive, moved.receivedAt, moved.handle = 0, time.Time{}, time.Time{}, ""
@@ -698,7 +699,7 @@ func (w *World) sqsMoveToDeadLetterLocked(src, dlq *sqsQueue, m *sqsMessage, now
 	dlq.msgs = append(dlq.msgs, &moved)
 	dlq.byID[moved.id] = &moved
 	dlq.notifyLocked()
-	w.emitLocked(Event{Kind: EvSQS, Detail: "message moved to dead-letter queue " + src.name + " -> " + dlq.name + " " + m.id})
+	qs.dataLocked(eventlog.Event{Service: "sqs", Kind: EvDeadLettered, Resource: src.arn, Detail: "message moved to dead-letter queue " + src.name + " -> " + dlq.name + " " + m.id})
 }
 
 // view renders a message as received, with the requested attributes.
@@ -757,8 +758,8 @@ func sqsWantAttribute(patterns []string, name string) bool {
 // handle names one receive of one message on one queue.
 const sqsHandlePrefix = "AQEB"
 
-func (w *World) sqsReceiptHandleLocked(q *sqsQueue, m *sqsMessage) string {
-	raw := strings.Join([]string{q.name, m.id, strconv.Itoa(m.received), w.hexIDLocked("", 16)}, "\x00")
+func (qs *Queues) sqsReceiptHandleLocked(q *sqsQueue, m *sqsMessage) string {
+	raw := strings.Join([]string{q.name, m.id, strconv.Itoa(m.received), qs.hexIDLocked("", 16)}, "\x00")
 	return sqsHandlePrefix + base64.StdEncoding.EncodeToString([]byte(raw))
 }
 
@@ -779,30 +780,30 @@ func (q *sqsQueue) parseHandle(h string) (string, *awsproto.Error) {
 // SQS documents, a handle of a message that is gone (deleted, expired,
 // purged) succeeds, and an older handle of a message received again since
 // succeeds without deleting it.
-func (w *World) DeleteMessage(queue, handle string) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	q, err := w.sqsQueueLocked(queue)
+func (qs *Queues) DeleteMessage(queue, handle string) error {
+	qs.mu.Lock()
+	defer qs.mu.Unlock()
+	q, err := qs.sqsQueueLocked(queue)
 	if err != nil {
 		return err
 	}
-	if e := w.sqsDeleteLocked(q, handle); e != nil {
+	if e := qs.sqsDeleteLocked(q, handle); e != nil {
 		return e
 	}
 	return nil
 }
 
 // DeleteMessageBatch deletes up to ten messages; see DeleteMessage.
-func (w *World) DeleteMessageBatch(queue string, entries []ReceiptEntry) ([]ReceiptResult, error) {
-	return w.sqsReceiptBatch(queue, entries, "DeleteMessageBatchRequestEntry", func(q *sqsQueue, e ReceiptEntry) *awsproto.Error {
-		return w.sqsDeleteLocked(q, e.ReceiptHandle)
+func (qs *Queues) DeleteMessageBatch(queue string, entries []ReceiptEntry) ([]ReceiptResult, error) {
+	return qs.sqsReceiptBatch(queue, entries, "DeleteMessageBatchRequestEntry", func(q *sqsQueue, e ReceiptEntry) *awsproto.Error {
+		return qs.sqsDeleteLocked(q, e.ReceiptHandle)
 	})
 }
 
-func (w *World) sqsReceiptBatch(queue string, entries []ReceiptEntry, entryName string, f func(*sqsQueue, ReceiptEntry) *awsproto.Error) ([]ReceiptResult, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	q, err := w.sqsQueueLocked(queue)
+func (qs *Queues) sqsReceiptBatch(queue string, entries []ReceiptEntry, entryName string, f func(*sqsQueue, ReceiptEntry) *awsproto.Error) ([]ReceiptResult, error) {
+	qs.mu.Lock()
+	defer qs.mu.Unlock()
+	q, err := qs.sqsQueueLocked(queue)
 	if err != nil {
 		return nil, err
 	}
@@ -820,7 +821,7 @@ func (w *World) sqsReceiptBatch(queue string, entries []ReceiptEntry, entryName 
 	return out, nil
 }
 
-func (w *World) sqsDeleteLocked(q *sqsQueue, handle string) *awsproto.Error {
+func (qs *Queues) sqsDeleteLocked(q *sqsQueue, handle string) *awsproto.Error {
 	if handle == "" {
 		return sqsMissing("ReceiptHandle")
 	}
@@ -834,7 +835,7 @@ func (w *World) sqsDeleteLocked(q *sqsQueue, handle string) *awsproto.Error {
 	}
 	q.removeLocked(m)
 	q.notifyLocked() // a FIFO group may be free again
-	w.emitLocked(Event{Kind: EvSQS, Detail: "message deleted " + q.name + " " + id})
+	qs.dataLocked(eventlog.Event{Service: "sqs", Kind: EvMessageDeleted, Resource: q.arn, Detail: "message deleted " + q.name + " " + id})
 	return nil
 }
 
@@ -842,14 +843,14 @@ func (w *World) sqsDeleteLocked(q *sqsQueue, handle string) *awsproto.Error {
 // timeout seconds (0 to 43200, and no later than 12 hours after it was
 // received). A handle that is not the message's latest, or a message not
 // in flight, fails with AWS.SimpleQueueService.MessageNotInflight.
-func (w *World) ChangeMessageVisibility(queue, handle string, timeout int) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	q, err := w.sqsQueueLocked(queue)
+func (qs *Queues) ChangeMessageVisibility(queue, handle string, timeout int) error {
+	qs.mu.Lock()
+	defer qs.mu.Unlock()
+	q, err := qs.sqsQueueLocked(queue)
 	if err != nil {
 		return err
 	}
-	if e := w.sqsChangeVisibilityLocked(q, handle, timeout); e != nil {
+	if e := qs.sqsChangeVisibilityLocked(q, handle, timeout); e != nil {
 		return e
 	}
 	return nil
@@ -857,13 +858,13 @@ func (w *World) ChangeMessageVisibility(queue, handle string, timeout int) error
 
 // ChangeMessageVisibilityBatch changes up to ten messages' visibility; see
 // ChangeMessageVisibility.
-func (w *World) ChangeMessageVisibilityBatch(queue string, entries []ReceiptEntry) ([]ReceiptResult, error) {
-	return w.sqsReceiptBatch(queue, entries, "ChangeMessageVisibilityBatchRequestEntry", func(q *sqsQueue, e ReceiptEntry) *awsproto.Error {
-		return w.sqsChangeVisibilityLocked(q, e.ReceiptHandle, e.VisibilityTimeout)
+func (qs *Queues) ChangeMessageVisibilityBatch(queue string, entries []ReceiptEntry) ([]ReceiptResult, error) {
+	return qs.sqsReceiptBatch(queue, entries, "ChangeMessageVisibilityBatchRequestEntry", func(q *sqsQueue, e ReceiptEntry) *awsproto.Error {
+		return qs.sqsChangeVisibilityLocked(q, e.ReceiptHandle, e.VisibilityTimeout)
 	})
 }
 
-func (w *World) sqsChangeVisibilityLocked(q *sqsQueue, handle string, timeout int) *awsproto.Error {
+func (qs *Queues) sqsChangeVisibilityLocked(q *sqsQueue, handle string, timeout int) *awsproto.Error {
 	if handle == "" {
 		return sqsMissing("ReceiptHandle")
 	}
@@ -874,8 +875,8 @@ func (w *World) sqsChangeVisibilityLocked(q *sqsQueue, handle string, timeout in
 	if e != nil {
 		return e
 	}
-	now := w.clock.Now()
-	w.sqsExpireLocked(q, now)
+	now := qs.clock.Now()
+	qs.sqsExpireLocked(q, now)
 	m, ok := q.byID[id]
 	if !ok || m.handle != handle || !m.inFlight(now) {
 		return sqsErr("AWS.SimpleQueueService.MessageNotInflight", "Message does not exist or is not available for visibility timeout change.")
@@ -899,7 +900,7 @@ func (q *sqsQueue) removeLocked(m *sqsMessage) {
 
 // sqsExpireLocked drops the messages older than the retention period and the
 // FIFO deduplication records older than their window.
-func (w *World) sqsExpireLocked(q *sqsQueue, now time.Time) {
+func (qs *Queues) sqsExpireLocked(q *sqsQueue, now time.Time) {
 	retention := q.seconds(sqsAttrRetention)
 	q.msgs = slices.DeleteFunc(q.msgs, func(m *sqsMessage) bool {
 		if now.Sub(m.enqueued) < retention {

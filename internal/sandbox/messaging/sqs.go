@@ -1,4 +1,4 @@
-package world
+package messaging
 
 import (
 	"encoding/base64"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/awsproto"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/eventlog"
 )
 
 // This file holds SQS queues: their life cycle, attributes and tags.
@@ -18,11 +19,6 @@ import (
 // Errors carry SQS's query-protocol codes (the codes the SDKs report, for
 // example AWS.SimpleQueueService.NonExistentQueue); the JSON handler maps
 // them to the JSON protocol's shape names.
-
-// EvSQS is the kind of the events SQS records: queues created, changed,
-// purged and deleted; messages sent, deleted and moved to a dead-letter
-// queue.
-const EvSQS = "sqs"
 
 // SQS limits and defaults.
 const (
@@ -129,7 +125,7 @@ var sqsAttrSpecs = map[string]sqsAttrSpec{
 // sqsReadOnlyAttrs are the attributes GetQueueAttributes computes.
 var sqsReadOnlyAttrs = []string{sqsAttrArn, sqsAttrCreated, sqsAttrModified, sqsAttrVisible, sqsAttrNotVisible, sqsAttrDelayed}
 
-// sqsState holds the simulated SQS queues. All of it is guarded by w.mu.
+// sqsState holds the simulated SQS queues. All of it is guarded by qs.mu.
 type sqsState struct {
 	queues map[string]*sqsQueue // by name
 	// deleted records when each name was last deleted, for
@@ -210,26 +206,26 @@ func sqsMissing(param string) *awsproto.Error {
 }
 
 // sqsQueueLocked returns the named queue or NonExistentQueue.
-func (w *World) sqsQueueLocked(name string) (*sqsQueue, error) {
-	q, ok := w.sqs.queues[name]
+func (qs *Queues) sqsQueueLocked(name string) (*sqsQueue, error) {
+	q, ok := qs.sqs.queues[name]
 	if !ok {
 		return nil, sqsNoQueue()
 	}
 	return q, nil
 }
 
-func (w *World) sqsARN(name string) string {
-	return "arn:aws:sqs:" + w.cfg.Region + ":" + w.cfg.Account + ":" + name
+func (qs *Queues) sqsARN(name string) string {
+	return "arn:aws:sqs:" + qs.cfg.Region + ":" + qs.cfg.Account + ":" + name
 }
 
 // sqsQueueByARNLocked returns the queue an ARN names, if it is in this
 // world's region and account.
-func (w *World) sqsQueueByARNLocked(arn string) (*sqsQueue, bool) {
-	name, ok := strings.CutPrefix(arn, "arn:aws:sqs:"+w.cfg.Region+":"+w.cfg.Account+":")
+func (qs *Queues) sqsQueueByARNLocked(arn string) (*sqsQueue, bool) {
+	name, ok := strings.CutPrefix(arn, "arn:aws:sqs:"+qs.cfg.Region+":"+qs.cfg.Account+":")
 	if !ok {
 		return nil, false
 	}
-	q, ok := w.sqs.queues[name]
+	q, ok := qs.sqs.queues[name]
 	return q, ok
 }
 
@@ -261,7 +257,7 @@ func sqsValidQueueName(name string, fifo bool) error {
 // sqsNormalizeAttrsLocked checks attributes for a queue of the given type and
 // returns them normalized, and the redrive policy if one is set. create
 // allows the attributes only CreateQueue takes.
-func (w *World) sqsNormalizeAttrsLocked(attrs map[string]string, fifo, create bool) (map[string]string, *sqsRedrive, error) {
+func (qs *Queues) sqsNormalizeAttrsLocked(attrs map[string]string, fifo, create bool) (map[string]string, *sqsRedrive, error) {
 	out := make(map[string]string, len(attrs))
 	var redrive *sqsRedrive
 	for _, name := range slices.Sorted(maps.Keys(attrs)) {
@@ -276,7 +272,7 @@ func (w *World) sqsNormalizeAttrsLocked(attrs map[string]string, fifo, create bo
 		}
 		if name == sqsAttrRedrive {
 			var err error
-			if redrive, norm, err = w.sqsParseRedriveLocked(v, fifo); err != nil {
+			if redrive, norm, err = qs.sqsParseRedriveLocked(v, fifo); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -287,7 +283,7 @@ func (w *World) sqsNormalizeAttrsLocked(attrs map[string]string, fifo, create bo
 
 // sqsParseRedriveLocked checks a RedrivePolicy and returns it with its
 // normalized JSON. "" clears the policy.
-func (w *World) sqsParseRedriveLocked(v string, fifo bool) (*sqsRedrive, string, error) {
+func (qs *Queues) sqsParseRedriveLocked(v string, fifo bool) (*sqsRedrive, string, error) {
 	if v == "" {
 		return nil, "", nil
 	}
@@ -311,7 +307,7 @@ func (w *World) sqsParseRedriveLocked(v string, fifo bool) (*sqsRedrive, string,
 	if err != nil || n < 1 || n > sqsMaxReceiveCount {
 		return nil, "", invalid("Invalid value for maxReceiveCount: " + s + ", valid values are from 1 to 1000 both inclusive.")
 	}
-	dlq, ok := w.sqsQueueByARNLocked(*raw.Target)
+	dlq, ok := qs.sqsQueueByARNLocked(*raw.Target)
 	if !ok {
 		return nil, "", invalid("Dead letter target does not exist.")
 	}
@@ -352,9 +348,9 @@ type CreateQueueInput struct {
 // ignored) and fails with QueueAlreadyExists otherwise. A name deleted less
 // than 60 seconds ago (1 s with RelaxLimits) fails with
 // AWS.SimpleQueueService.QueueDeletedRecently.
-func (w *World) CreateQueue(in CreateQueueInput) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+func (qs *Queues) CreateQueue(in CreateQueueInput) error {
+	qs.mu.Lock()
+	defer qs.mu.Unlock()
 	fifo := false
 	if v, ok := in.Attributes[sqsAttrFifo]; ok {
 		b, ok := sqsBool(v)
@@ -369,12 +365,12 @@ func (w *World) CreateQueue(in CreateQueueInput) error {
 	if err := sqsValidQueueName(in.Name, fifo); err != nil {
 		return err
 	}
-	attrs, redrive, err := w.sqsNormalizeAttrsLocked(in.Attributes, fifo, true)
+	attrs, redrive, err := qs.sqsNormalizeAttrsLocked(in.Attributes, fifo, true)
 	if err != nil {
 		return err
 	}
 	delete(attrs, sqsAttrFifo) // the queue's type, not a stored attribute
-	if q, ok := w.sqs.queues[in.Name]; ok {
+	if q, ok := qs.sqs.queues[in.Name]; ok {
 		if q.fifo != fifo {
 			return sqsErr("QueueAlreadyExists", "A queue already exists with the same name and a different value for attribute %s", sqsAttrFifo)
 		}
@@ -388,13 +384,13 @@ func (w *World) CreateQueue(in CreateQueueInput) error {
 	if err := sqsValidQueueTags(in.Tags); err != nil {
 		return err
 	}
-	now := w.clock.Now()
-	if at, ok := w.sqs.deleted[in.Name]; ok && now.Sub(at) < time.Duration(w.minimum(60))*time.Second {
-		return sqsErr("AWS.SimpleQueueService.QueueDeletedRecently", "You must wait %d seconds after deleting a queue before you can create another with the same name.", w.minimum(60))
+	now := qs.clock.Now()
+	if at, ok := qs.sqs.deleted[in.Name]; ok && now.Sub(at) < time.Duration(qs.minimum(60))*time.Second {
+		return sqsErr("AWS.SimpleQueueService.QueueDeletedRecently", "You must wait %d seconds after deleting a queue before you can create another with the same name.", qs.minimum(60))
 	}
-	delete(w.sqs.deleted, in.Name)
+	delete(qs.sqs.deleted, in.Name)
 	q := &sqsQueue{
-		name: in.Name, arn: w.sqsARN(in.Name), fifo: fifo,
+		name: in.Name, arn: qs.sqsARN(in.Name), fifo: fifo,
 		attrs: map[string]string{
 			sqsAttrDelay:      "0",
 			sqsAttrMaxSize:    strconv.Itoa(sqsMaxPayload),
@@ -418,8 +414,8 @@ func (w *World) CreateQueue(in CreateQueueInput) error {
 		q.attrs[sqsAttrThroughput] = sqsThroughputQueue
 	}
 	q.setAttrsLocked(attrs, redrive)
-	w.sqs.queues[in.Name] = q
-	w.emitLocked(Event{Kind: EvSQS, Detail: "queue created " + in.Name})
+	qs.sqs.queues[in.Name] = q
+	qs.emitLocked(eventlog.Event{Service: "sqs", Kind: EvSQS, Resource: qs.sqsARN(in.Name), Detail: "queue created " + in.Name})
 	return nil
 }
 
@@ -457,16 +453,16 @@ type QueueInfo struct {
 
 // GetQueue returns the named queue, or NonExistentQueue. A non-empty owner
 // must be the world's account.
-func (w *World) GetQueue(name, owner string) (QueueInfo, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+func (qs *Queues) GetQueue(name, owner string) (QueueInfo, error) {
+	qs.mu.Lock()
+	defer qs.mu.Unlock()
 	if name == "" {
 		return QueueInfo{}, sqsMissing("QueueName")
 	}
-	if owner != "" && owner != w.cfg.Account {
+	if owner != "" && owner != qs.cfg.Account {
 		return QueueInfo{}, sqsNoQueue()
 	}
-	q, err := w.sqsQueueLocked(name)
+	q, err := qs.sqsQueueLocked(name)
 	if err != nil {
 		return QueueInfo{}, err
 	}
@@ -477,11 +473,11 @@ func (w *World) GetQueue(name, owner string) (QueueInfo, error) {
 // prefix, in name order. With max > 0 it returns at most max (1..1000) and
 // a token for the next page ("" on the last); token continues a listing.
 // Without max it returns at most 1000 names and no token, as SQS does.
-func (w *World) ListQueues(prefix string, max int, token string) ([]string, string, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+func (qs *Queues) ListQueues(prefix string, max int, token string) ([]string, string, error) {
+	qs.mu.Lock()
+	defer qs.mu.Unlock()
 	var names []string
-	for name := range w.sqs.queues {
+	for name := range qs.sqs.queues {
 		if strings.HasPrefix(name, prefix) {
 			names = append(names, name)
 		}
@@ -492,15 +488,15 @@ func (w *World) ListQueues(prefix string, max int, token string) ([]string, stri
 
 // DeadLetterSourceQueues returns the names of the queues whose redrive
 // policy targets the named queue, paged as ListQueues.
-func (w *World) DeadLetterSourceQueues(name string, max int, token string) ([]string, string, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	dlq, err := w.sqsQueueLocked(name)
+func (qs *Queues) DeadLetterSourceQueues(name string, max int, token string) ([]string, string, error) {
+	qs.mu.Lock()
+	defer qs.mu.Unlock()
+	dlq, err := qs.sqsQueueLocked(name)
 	if err != nil {
 		return nil, "", err
 	}
 	var names []string
-	for _, q := range w.sqs.queues {
+	for _, q := range qs.sqs.queues {
 		if q.redrive != nil && q.redrive.targetARN == dlq.arn {
 			names = append(names, q.name)
 		}
@@ -539,32 +535,32 @@ func sqsPage(names []string, max int, token string) ([]string, string, error) {
 // DeleteQueue deletes a queue and its messages at once (AWS takes up to
 // 60 seconds). Its name cannot be reused for 60 seconds (1 s with
 // RelaxLimits). Receivers waiting on it return NonExistentQueue.
-func (w *World) DeleteQueue(name string) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	q, err := w.sqsQueueLocked(name)
+func (qs *Queues) DeleteQueue(name string) error {
+	qs.mu.Lock()
+	defer qs.mu.Unlock()
+	q, err := qs.sqsQueueLocked(name)
 	if err != nil {
 		return err
 	}
-	delete(w.sqs.queues, name)
-	w.sqs.deleted[name] = w.clock.Now()
+	delete(qs.sqs.queues, name)
+	qs.sqs.deleted[name] = qs.clock.Now()
 	q.notifyLocked()
-	w.emitLocked(Event{Kind: EvSQS, Detail: "queue deleted " + name})
+	qs.emitLocked(eventlog.Event{Service: "sqs", Kind: EvSQS, Resource: qs.sqsARN(name), Detail: "queue deleted " + name})
 	return nil
 }
 
 // GetQueueAttributes returns the named attributes ("All" for every one)
 // of a queue. Attributes that are not set (Policy, RedrivePolicy, …) are
 // left out; an unknown name fails with InvalidAttributeName.
-func (w *World) GetQueueAttributes(name string, names []string) (map[string]string, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	q, err := w.sqsQueueLocked(name)
+func (qs *Queues) GetQueueAttributes(name string, names []string) (map[string]string, error) {
+	qs.mu.Lock()
+	defer qs.mu.Unlock()
+	q, err := qs.sqsQueueLocked(name)
 	if err != nil {
 		return nil, err
 	}
-	now := w.clock.Now()
-	w.sqsExpireLocked(q, now)
+	now := qs.clock.Now()
+	qs.sqsExpireLocked(q, now)
 	visible, notVisible, delayed := q.countsLocked(now)
 	computed := map[string]string{
 		sqsAttrArn:        q.arn,
@@ -599,32 +595,32 @@ func (w *World) GetQueueAttributes(name string, names []string) (map[string]stri
 
 // SetQueueAttributes changes a queue's attributes; every one is checked
 // before any is set.
-func (w *World) SetQueueAttributes(name string, attrs map[string]string) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	q, err := w.sqsQueueLocked(name)
+func (qs *Queues) SetQueueAttributes(name string, attrs map[string]string) error {
+	qs.mu.Lock()
+	defer qs.mu.Unlock()
+	q, err := qs.sqsQueueLocked(name)
 	if err != nil {
 		return err
 	}
 	if len(attrs) == 0 {
 		return sqsMissing("Attributes")
 	}
-	norm, redrive, err := w.sqsNormalizeAttrsLocked(attrs, q.fifo, false)
+	norm, redrive, err := qs.sqsNormalizeAttrsLocked(attrs, q.fifo, false)
 	if err != nil {
 		return err
 	}
 	q.setAttrsLocked(norm, redrive)
-	q.modified = w.clock.Now()
+	q.modified = qs.clock.Now()
 	q.notifyLocked()
-	w.emitLocked(Event{Kind: EvSQS, Detail: "queue attributes set " + name + " " + strings.Join(slices.Sorted(maps.Keys(norm)), ",")})
+	qs.emitLocked(eventlog.Event{Service: "sqs", Kind: EvSQS, Resource: qs.sqsARN(name), Detail: "queue attributes set " + name + " " + strings.Join(slices.Sorted(maps.Keys(norm)), ",")})
 	return nil
 }
 
 // TagQueue adds or replaces tags on a queue.
-func (w *World) TagQueue(name string, tags map[string]string) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	q, err := w.sqsQueueLocked(name)
+func (qs *Queues) TagQueue(name string, tags map[string]string) error {
+	qs.mu.Lock()
+	defer qs.mu.Unlock()
+	q, err := qs.sqsQueueLocked(name)
 	if err != nil {
 		return err
 	}
@@ -641,10 +637,10 @@ func (w *World) TagQueue(name string, tags map[string]string) error {
 }
 
 // UntagQueue removes tags from a queue; keys it does not have are ignored.
-func (w *World) UntagQueue(name string, keys []string) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	q, err := w.sqsQueueLocked(name)
+func (qs *Queues) UntagQueue(name string, keys []string) error {
+	qs.mu.Lock()
+	defer qs.mu.Unlock()
+	q, err := qs.sqsQueueLocked(name)
 	if err != nil {
 		return err
 	}
@@ -658,10 +654,10 @@ func (w *World) UntagQueue(name string, keys []string) error {
 }
 
 // QueueTags returns a copy of a queue's tags.
-func (w *World) QueueTags(name string) (map[string]string, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	q, err := w.sqsQueueLocked(name)
+func (qs *Queues) QueueTags(name string) (map[string]string, error) {
+	qs.mu.Lock()
+	defer qs.mu.Unlock()
+	q, err := qs.sqsQueueLocked(name)
 	if err != nil {
 		return nil, err
 	}
@@ -671,16 +667,16 @@ func (w *World) QueueTags(name string) (map[string]string, error) {
 // PurgeQueue deletes every message of a queue, in flight or not. A second
 // purge within 60 seconds (1 s with RelaxLimits) fails with
 // AWS.SimpleQueueService.PurgeQueueInProgress.
-func (w *World) PurgeQueue(name string) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	q, err := w.sqsQueueLocked(name)
+func (qs *Queues) PurgeQueue(name string) error {
+	qs.mu.Lock()
+	defer qs.mu.Unlock()
+	q, err := qs.sqsQueueLocked(name)
 	if err != nil {
 		return err
 	}
-	now := w.clock.Now()
-	if !q.lastPurge.IsZero() && now.Sub(q.lastPurge) < time.Duration(w.minimum(60))*time.Second {
-		e := sqsErr("AWS.SimpleQueueService.PurgeQueueInProgress", "Only one PurgeQueue operation on %s is allowed every %d seconds.", name, w.minimum(60))
+	now := qs.clock.Now()
+	if !q.lastPurge.IsZero() && now.Sub(q.lastPurge) < time.Duration(qs.minimum(60))*time.Second {
+		e := sqsErr("AWS.SimpleQueueService.PurgeQueueInProgress", "Only one PurgeQueue operation on %s is allowed every %d seconds.", name, qs.minimum(60))
 		e.Status = 403
 		return e
 	}
@@ -688,6 +684,6 @@ func (w *World) PurgeQueue(name string) error {
 	n := len(q.msgs)
 	q.msgs = nil
 	clear(q.byID)
-	w.emitLocked(Event{Kind: EvSQS, Detail: "queue purged " + name + " (" + strconv.Itoa(n) + " messages)"})
+	qs.emitLocked(eventlog.Event{Service: "sqs", Kind: EvSQS, Resource: qs.sqsARN(name), Detail: "queue purged " + name + " (" + strconv.Itoa(n) + " messages)"})
 	return nil
 }

@@ -1,4 +1,4 @@
-package world
+package messaging
 
 import (
 	"bytes"
@@ -21,6 +21,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/awsproto"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/eventlog"
 )
 
 // HTTP/S delivery: each attempt is bounded by snsPostTimeout; a failed
@@ -74,12 +75,12 @@ type PublishBatchResult struct {
 
 // publishLocked publishes a message to the topic named by its ARN and
 // returns the message id. It is how other services (Auto Scaling) publish.
-func (w *World) publishLocked(topicARN string, in PublishInput) (string, error) {
-	t, ok := w.sns.topics[topicARN]
+func (ts *Topics) publishLocked(topicARN string, in PublishInput) (string, error) {
+	t, ok := ts.sns.topics[topicARN]
 	if !ok {
 		return "", snsTopicNotFound()
 	}
-	res, err := w.snsPublishLocked(t, PublishRequest{TopicARN: topicARN, Subject: in.Subject, Message: in.Message, Attributes: in.Attributes})
+	res, err := ts.snsPublishLocked(t, PublishRequest{TopicARN: topicARN, Subject: in.Subject, Message: in.Message, Attributes: in.Attributes})
 	return res.MessageID, err
 }
 
@@ -88,22 +89,22 @@ func (w *World) publishLocked(topicARN string, in PublishInput) (string, error) 
 // subscription whose filter policy it passes. Subjects are 1–100
 // characters without control characters; the message with its attributes
 // is at most 256 KiB.
-func (w *World) Publish(r PublishRequest) (PublishResult, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	t, err := w.snsTopicLocked(r.TopicARN, "TopicArn", "Publish")
+func (ts *Topics) Publish(r PublishRequest) (PublishResult, error) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	t, err := ts.snsTopicLocked(r.TopicARN, "TopicArn", "Publish")
 	if err != nil {
 		return PublishResult{}, err
 	}
-	return w.snsPublishLocked(t, r)
+	return ts.snsPublishLocked(t, r)
 }
 
 // PublishBatch publishes up to 10 messages to a topic. Problems with the
 // batch as a whole are errors; problems with an entry are that entry's Err.
-func (w *World) PublishBatch(topicARN string, entries []PublishBatchEntry) ([]PublishBatchResult, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	t, err := w.snsTopicLocked(topicARN, "TopicArn", "Publish")
+func (ts *Topics) PublishBatch(topicARN string, entries []PublishBatchEntry) ([]PublishBatchResult, error) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	t, err := ts.snsTopicLocked(topicARN, "TopicArn", "Publish")
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +136,7 @@ func (w *World) PublishBatch(topicARN string, entries []PublishBatchEntry) ([]Pu
 		err := e.Err
 		var res PublishResult
 		if err == nil {
-			res, err = w.snsPublishLocked(t, r)
+			res, err = ts.snsPublishLocked(t, r)
 		}
 		br := PublishBatchResult{ID: e.ID, PublishResult: res}
 		if err != nil {
@@ -259,7 +260,7 @@ func snsPerProtocol(msg string) (map[string]string, error) {
 
 // snsPublishLocked validates a message, records it and delivers it to the
 // topic's confirmed subscriptions.
-func (w *World) snsPublishLocked(t *snsTopic, r PublishRequest) (PublishResult, error) {
+func (ts *Topics) snsPublishLocked(t *snsTopic, r PublishRequest) (PublishResult, error) {
 	if r.Message == "" {
 		return PublishResult{}, snsInvalid("Empty message")
 	}
@@ -284,7 +285,7 @@ func (w *World) snsPublishLocked(t *snsTopic, r PublishRequest) (PublishResult, 
 	if err := snsCheckAttributes(r.Attributes); err != nil {
 		return PublishResult{}, err
 	}
-	now := w.clock.Now().UTC()
+	now := ts.clock.Now().UTC()
 	var res PublishResult
 	dedupID := r.DedupID
 	if t.fifo {
@@ -307,7 +308,7 @@ func (w *World) snsPublishLocked(t *snsTopic, r PublishRequest) (PublishResult, 
 			}
 		}
 		if d, ok := t.dedup[dedupID]; ok {
-			w.emitLocked(Event{Kind: EvSNS, Detail: fmt.Sprintf("duplicate of %s on %s (deduplication id %s) not delivered", d.id, t.arn, dedupID)})
+			ts.dataLocked(eventlog.Event{Service: "sns", Kind: EvSNSDuplicate, Resource: t.arn, Detail: fmt.Sprintf("duplicate of %s on %s (deduplication id %s) not delivered", d.id, t.arn, dedupID)})
 			return PublishResult{MessageID: d.id, SequenceNumber: d.sequenceNo}, nil
 		}
 		t.seq++
@@ -320,11 +321,11 @@ func (w *World) snsPublishLocked(t *snsTopic, r PublishRequest) (PublishResult, 
 			return PublishResult{}, snsInvalid("MessageGroupId Reason: The request includes MessageGroupId parameter that is not valid for this topic type")
 		}
 	}
-	res.MessageID = w.uuidLocked()
+	res.MessageID = ts.uuidLocked()
 	if t.fifo {
 		t.dedup[dedupID] = snsDedup{at: now, id: res.MessageID, sequenceNo: res.SequenceNumber}
 	}
-	w.emitLocked(Event{Kind: EvSNS, Detail: fmt.Sprintf("published %s to %s (%d subscriptions)", res.MessageID, t.arn, len(t.subs))})
+	ts.dataLocked(eventlog.Event{Service: "sns", Kind: EvPublished, Resource: t.arn, Detail: fmt.Sprintf("published %s to %s (%d subscriptions)", res.MessageID, t.arn, len(t.subs))})
 	n := snsNotification{
 		id: res.MessageID, seq: res.SequenceNumber, topic: t.arn, subject: r.Subject,
 		attrs: r.Attributes, timestamp: now, groupID: r.GroupID, dedupID: dedupID,
@@ -338,7 +339,7 @@ func (w *World) snsPublishLocked(t *snsTopic, r PublishRequest) (PublishResult, 
 		if messages != nil {
 			n.message = cmp.Or(messages[s.protocol], messages["default"])
 		}
-		w.snsSendLocked(s, n)
+		ts.snsSendLocked(s, n)
 	}
 	return res, nil
 }
@@ -354,9 +355,9 @@ type snsNotification struct {
 
 // snsSendLocked delivers a message to one subscription, if its
 // filter policy lets it through.
-func (w *World) snsSendLocked(s *snsSub, n snsNotification) {
-	if !s.filter.match(n.attrs, n.message) {
-		w.emitLocked(Event{Kind: EvSNS, Detail: fmt.Sprintf("message %s filtered out for %s", n.id, s.arn)})
+func (ts *Topics) snsSendLocked(s *snsSub, n snsNotification) {
+	if !s.filter.Match(n.attrs, n.message) {
+		ts.dataLocked(eventlog.Event{Service: "sns", Kind: EvSNSFiltered, Resource: s.arn, Detail: fmt.Sprintf("message %s filtered out for %s", n.id, s.arn)})
 		return
 	}
 	raw := s.attrs["RawMessageDelivery"] == "true"
@@ -370,17 +371,17 @@ func (w *World) snsSendLocked(s *snsSub, n snsNotification) {
 		if raw {
 			d.Attributes = maps.Clone(n.attrs)
 		} else {
-			d.Body = string(w.snsEnvelope(s, n))
+			d.Body = string(ts.snsEnvelope(s, n))
 		}
-		detail := fmt.Sprintf("delivered %s to %s (queue %s)", n.id, s.arn, s.endpoint)
-		if err := w.deliverLocked(s.endpoint, d); err != nil {
-			detail = fmt.Sprintf("delivery of %s to %s (queue %s) failed: %v", n.id, s.arn, s.endpoint, err)
+		kind, detail := EvSNSDelivered, fmt.Sprintf("delivered %s to %s (queue %s)", n.id, s.arn, s.endpoint)
+		if err := ts.queues.deliverLocked(s.endpoint, d); err != nil {
+			kind, detail = EvSNSDeliveryFailed, fmt.Sprintf("delivery of %s to %s (queue %s) failed: %v", n.id, s.arn, s.endpoint, err)
 		}
-		w.emitLocked(Event{Kind: EvSNS, Detail: detail})
+		ts.dataLocked(eventlog.Event{Service: "sns", Kind: kind, Resource: s.arn, Detail: detail})
 	case ProtocolHTTP, ProtocolHTTPS:
 		body := []byte(n.message)
 		if !raw {
-			body = w.snsEnvelope(s, n)
+			body = ts.snsEnvelope(s, n)
 		}
 		h := http.Header{}
 		h.Set("x-amz-sns-message-type", "Notification")
@@ -390,20 +391,20 @@ func (w *World) snsSendLocked(s *snsSub, n snsNotification) {
 		if raw {
 			h.Set("x-amz-sns-rawdelivery", "true")
 		}
-		w.snsPostLocked(snsPost{sub: s, url: s.endpoint, header: h, body: body, what: "message " + n.id})
+		ts.snsPostLocked(snsPost{sub: s, url: s.endpoint, header: h, body: body, what: "message " + n.id})
 	default:
-		w.emitLocked(Event{Kind: EvSNS, Detail: fmt.Sprintf("message %s not delivered to %s: the sandbox does not invoke %s endpoints (%s)", n.id, s.arn, s.protocol, s.endpoint)})
+		ts.dataLocked(eventlog.Event{Service: "sns", Kind: EvSNSDeliveryFailed, Resource: s.arn, Detail: fmt.Sprintf("message %s not delivered to %s: the sandbox does not invoke %s endpoints (%s)", n.id, s.arn, s.protocol, s.endpoint)})
 	}
 }
 
 // Envelopes --------------------------------------------------------------------
 
 // snsBaseURL is where a subscription's SubscribeURL and UnsubscribeURL point.
-func (w *World) snsBaseURL(s *snsSub) string {
+func (ts *Topics) snsBaseURL(s *snsSub) string {
 	if s.baseURL != "" {
 		return s.baseURL
 	}
-	return "https://sns." + w.cfg.Region + ".amazonaws.com"
+	return "https://sns." + ts.cfg.Region + ".amazonaws.com"
 }
 
 // snsQueryEscape escapes a query value as AWS writes it in its URLs (ARN
@@ -414,16 +415,16 @@ func snsQueryEscape(s string) string {
 
 // SubscribeURL is the URL whose GET confirms the subscription: this
 // sandbox's own endpoint, with Version so that the router sends it to SNS.
-func (w *World) snsSubscribeURL(s *snsSub) string {
-	return w.snsBaseURL(s) + "/?Action=ConfirmSubscription&TopicArn=" + snsQueryEscape(s.topic.arn) + "&Token=" + snsQueryEscape(s.token) + "&Version=2010-03-31"
+func (ts *Topics) snsSubscribeURL(s *snsSub) string {
+	return ts.snsBaseURL(s) + "/?Action=ConfirmSubscription&TopicArn=" + snsQueryEscape(s.topic.arn) + "&Token=" + snsQueryEscape(s.token) + "&Version=2010-03-31"
 }
 
-func (w *World) snsUnsubscribeURL(s *snsSub) string {
-	return w.snsBaseURL(s) + "/?Action=Unsubscribe&SubscriptionArn=" + snsQueryEscape(s.arn) + "&Version=2010-03-31"
+func (ts *Topics) snsUnsubscribeURL(s *snsSub) string {
+	return ts.snsBaseURL(s) + "/?Action=Unsubscribe&SubscriptionArn=" + snsQueryEscape(s.arn) + "&Version=2010-03-31"
 }
 
-func (w *World) snsSigningCertURL(s *snsSub) string {
-	return w.snsBaseURL(s) + "/SimpleNotificationService-lifeguard-sandbox.pem"
+func (ts *Topics) snsSigningCertURL(s *snsSub) string {
+	return ts.snsBaseURL(s) + "/SimpleNotificationService-lifeguard-sandbox.pem"
 }
 
 // snsField is one "Key" : value line of an SNS JSON document.
@@ -473,7 +474,7 @@ func snsSignature(fields []snsField) string {
 // MessageId, SequenceNumber (FIFO), TopicArn, Subject (when given),
 // Message, Timestamp, SignatureVersion, Signature, SigningCertURL,
 // UnsubscribeURL and MessageAttributes (when any).
-func (w *World) snsEnvelope(s *snsSub, n snsNotification) []byte {
+func (ts *Topics) snsEnvelope(s *snsSub, n snsNotification) []byte {
 	f := []snsField{{"Type", snsJSONString("Notification")}, {"MessageId", snsJSONString(n.id)}}
 	if n.seq != "" {
 		f = append(f, snsField{"SequenceNumber", snsJSONString(n.seq)})
@@ -489,8 +490,8 @@ func (w *World) snsEnvelope(s *snsSub, n snsNotification) []byte {
 	)
 	f = append(f,
 		snsField{"Signature", snsJSONString(snsSignature(f))},
-		snsField{"SigningCertURL", snsJSONString(w.snsSigningCertURL(s))},
-		snsField{"UnsubscribeURL", snsJSONString(w.snsUnsubscribeURL(s))},
+		snsField{"SigningCertURL", snsJSONString(ts.snsSigningCertURL(s))},
+		snsField{"UnsubscribeURL", snsJSONString(ts.snsUnsubscribeURL(s))},
 	)
 	if len(n.attrs) > 0 {
 		var b strings.Builder
@@ -515,33 +516,33 @@ func (w *World) snsEnvelope(s *snsSub, n snsNotification) []byte {
 }
 
 // snsConfirmation is the SubscriptionConfirmation document for s.
-func (w *World) snsConfirmation(s *snsSub, id string) []byte {
+func (ts *Topics) snsConfirmation(s *snsSub, id string) []byte {
 	f := []snsField{
 		{"Type", snsJSONString("SubscriptionConfirmation")},
 		{"MessageId", snsJSONString(id)},
 		{"Token", snsJSONString(s.token)},
 		{"TopicArn", snsJSONString(s.topic.arn)},
 		{"Message", snsJSONString("You have chosen to subscribe to the topic " + s.topic.arn + ".\nTo confirm the subscription, visit the SubscribeURL included in this message.")},
-		{"SubscribeURL", snsJSONString(w.snsSubscribeURL(s))},
-		{"Timestamp", snsJSONString(w.clock.Now().UTC().Format(awsproto.TimeFormat))},
+		{"SubscribeURL", snsJSONString(ts.snsSubscribeURL(s))},
+		{"Timestamp", snsJSONString(ts.clock.Now().UTC().Format(awsproto.TimeFormat))},
 		{"SignatureVersion", snsJSONString(cmp.Or(s.topic.attrs["SignatureVersion"], "1"))},
 	}
 	f = append(f,
 		snsField{"Signature", snsJSONString(snsSignature(f))},
-		snsField{"SigningCertURL", snsJSONString(w.snsSigningCertURL(s))},
+		snsField{"SigningCertURL", snsJSONString(ts.snsSigningCertURL(s))},
 	)
 	return snsWriteDocument(f)
 }
 
 // snsSendConfirmationLocked POSTs the SubscriptionConfirmation to a pending
 // HTTP/S subscription.
-func (w *World) snsSendConfirmationLocked(s *snsSub) {
-	id := w.uuidLocked()
+func (ts *Topics) snsSendConfirmationLocked(s *snsSub) {
+	id := ts.uuidLocked()
 	h := http.Header{}
 	h.Set("x-amz-sns-message-type", "SubscriptionConfirmation")
 	h.Set("x-amz-sns-message-id", id)
 	h.Set("x-amz-sns-topic-arn", s.topic.arn)
-	w.snsPostLocked(snsPost{sub: s, url: s.endpoint, header: h, body: w.snsConfirmation(s, id), what: "subscription confirmation " + id, confirmation: true})
+	ts.snsPostLocked(snsPost{sub: s, url: s.endpoint, header: h, body: ts.snsConfirmation(s, id), what: "subscription confirmation " + id, confirmation: true})
 }
 
 // HTTP delivery ----------------------------------------------------------------
@@ -560,32 +561,32 @@ type snsPost struct {
 // snsPostLocked starts a delivery attempt in the background. The goroutine
 // does its network I/O without the lock and takes it only to record the
 // outcome and schedule a retry.
-func (w *World) snsPostLocked(p snsPost) {
-	if w.closed {
+func (ts *Topics) snsPostLocked(p snsPost) {
+	if ts.closed {
 		return
 	}
 	p.attempt++
-	w.goHost(func() {
-		retry, err := w.sns.post(p)
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		if w.closed {
+	ts.goHost(func() {
+		retry, err := ts.sns.post(p)
+		ts.mu.Lock()
+		defer ts.mu.Unlock()
+		if ts.closed {
 			return
 		}
 		switch {
 		case err == nil:
-			w.emitLocked(Event{Kind: EvSNS, Detail: fmt.Sprintf("delivered %s to %s (%s)", p.what, p.sub.arn, p.url)})
+			ts.dataLocked(eventlog.Event{Service: "sns", Kind: EvSNSDelivered, Resource: p.sub.arn, Detail: fmt.Sprintf("delivered %s to %s (%s)", p.what, p.sub.arn, p.url)})
 		case retry && p.attempt <= snsRetries:
-			d := time.Duration(w.minimum(snsRetryDelay)) * time.Second
-			w.emitLocked(Event{Kind: EvSNS, Detail: fmt.Sprintf("delivery %d of %s to %s failed, retrying in %s: %v", p.attempt, p.what, p.sub.arn, d, err)})
-			w.after(d, func() {
+			d := time.Duration(ts.minimum(snsRetryDelay)) * time.Second
+			ts.dataLocked(eventlog.Event{Service: "sns", Kind: EvSNSRetry, Resource: p.sub.arn, Detail: fmt.Sprintf("delivery %d of %s to %s failed, retrying in %s: %v", p.attempt, p.what, p.sub.arn, d, err)})
+			ts.after(d, func() {
 				// Only a subscription that still wants it gets the retry.
-				if w.sns.subs[p.sub.arn] == p.sub && p.sub.pending == p.confirmation {
-					w.snsPostLocked(p)
+				if ts.sns.subs[p.sub.arn] == p.sub && p.sub.pending == p.confirmation {
+					ts.snsPostLocked(p)
 				}
 			})
 		default:
-			w.emitLocked(Event{Kind: EvSNS, Detail: fmt.Sprintf("delivery of %s to %s failed after %d attempts: %v", p.what, p.sub.arn, p.attempt, err)})
+			ts.dataLocked(eventlog.Event{Service: "sns", Kind: EvSNSDeliveryFailed, Resource: p.sub.arn, Detail: fmt.Sprintf("delivery of %s to %s failed after %d attempts: %v", p.what, p.sub.arn, p.attempt, err)})
 		}
 	})
 }
