@@ -151,7 +151,7 @@ func TestUserDataRunsAsCloudInitWould(t *testing.T) {
 		},
 		{
 			name:     "script sees the spec's environment, the sandbox root, and runs in its directory",
-			userData: []byte("#!/bin/sh\necho \"greeting=$GREETING endpoint=$AWS_ENDPOINT_URL\"\necho \"root=$LIFEGUARD_SANDBOX_ROOT\"\necho \"pwd=$(pwd)\"\necho \"shim=${LIFEGUARD_INSTANCE_SHIM:-unset}\"\nread line || echo stdin is empty\n"),
+			userData: []byte("#!/bin/sh\necho \"greeting=$GREETING endpoint=$AWS_ENDPOINT_URL\"\necho \"root=$LIFEGUARD_SANDBOX_ROOT\"\necho \"pwd=$(pwd)\"\necho \"shim=${LIFEGUARD_PROC_ROLE:-unset}\"\nread line || echo stdin is empty\n"),
 			env:      []string{"GREETING=hi", "AWS_ENDPOINT_URL=http://127.0.0.1:4566"},
 			console: []string{
 				"greeting=hi endpoint=http://127.0.0.1:4566",
