@@ -548,11 +548,11 @@ func (h *Handler) query(body []byte) (any, error) {
 		return nil, err
 	}
 	res := struct {
-		Items            any              `json:"Items,omitempty"`
-		Count            int              `json:"Count"`
-		ScannedCount     int              `json:"ScannedCount"`
-		LastEvaluatedKey map[string]any   `json:"LastEvaluatedKey,omitempty"`
-		ConsumedCapacity any              `json:"ConsumedCapacity,omitempty"`
+		Items            any            `json:"Items,omitempty"`
+		Count            int            `json:"Count"`
+		ScannedCount     int            `json:"ScannedCount"`
+		LastEvaluatedKey map[string]any `json:"LastEvaluatedKey,omitempty"`
+		ConsumedCapacity any            `json:"ConsumedCapacity,omitempty"`
 	}{Count: out.Count, ScannedCount: out.ScannedCount, LastEvaluatedKey: encodeItem(out.LastEvaluatedKey), ConsumedCapacity: in.capacity(name, out.Units)}
 	if out.Items != nil {
 		items := make([]map[string]any, len(out.Items))
