@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lifeguardhq/lifeguard/internal/sandbox"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/eventlog"
 )
 
 // sandboxFlags are `lifeguard sandbox`'s flags.
@@ -133,11 +134,11 @@ func runSandbox(ctx context.Context, cfg sandbox.Config, quiet bool, out io.Writ
 	return err
 }
 
-// printTimeline prints events until ctx ends.
+// printTimeline prints the control stream's events until ctx ends.
 func printTimeline(ctx context.Context, srv *sandbox.Server, out io.Writer) {
 	var after int64
 	for {
-		evs, err := srv.World().EventsAfter(ctx, after)
+		evs, err := srv.Events().Wait(ctx, after, eventlog.Control)
 		if err != nil {
 			return
 		}

@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lifeguardhq/lifeguard/internal/sandbox"
-	"github.com/lifeguardhq/lifeguard/internal/sandbox/world"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/eventlog"
 )
 
 // adminCall sends one admin API request and decodes a JSON answer into out.
@@ -191,16 +191,27 @@ func newClockCmd(stdout io.Writer) *cobra.Command {
 
 func newEventsCmd(stdout io.Writer) *cobra.Command {
 	var endpoint string
-	var follow, jsonOut bool
+	var follow, jsonOut, data bool
 	var after int64
 	cmd := &cobra.Command{
 		Use:   "events",
 		Short: "Print a running sandbox's event log as a timeline (or JSON lines)",
-		Args:  cobra.NoArgs,
+		Long: `Print a running sandbox's event log as a timeline (or JSON lines).
+
+By default the log shows lifecycle and control-plane history: groups,
+instances, hooks, actions, queues and topics created, faults, clock
+advances. --data adds the data-plane traffic (SQS messages, SNS and
+EventBridge deliveries), which the sandbox keeps in a bounded stream of its
+own and counts per kind (GET /_sandbox/events/stats). A "gap" line says
+that events after --after are no longer held.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			url := adminEndpoint(endpoint) + "/_sandbox/events?after=" + strconv.FormatInt(after, 10)
 			if follow {
 				url += "&follow=true"
+			}
+			if data {
+				url += "&data=1"
 			}
 			req, err := http.NewRequestWithContext(cmd.Context(), http.MethodGet, url, nil)
 			if err != nil {
@@ -218,7 +229,7 @@ func newEventsCmd(stdout io.Writer) *cobra.Command {
 					fmt.Fprintln(stdout, sc.Text())
 					continue
 				}
-				var e world.Event
+				var e eventlog.Event
 				if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
 					return fmt.Errorf("decode event: %w", err)
 				}
@@ -233,6 +244,7 @@ func newEventsCmd(stdout io.Writer) *cobra.Command {
 	cmd.Flags().StringVar(&endpoint, "endpoint", "", "the sandbox's endpoint (default $AWS_ENDPOINT_URL, else http://127.0.0.1:4566)")
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new events")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print raw JSON lines")
+	cmd.Flags().BoolVar(&data, "data", false, "include data-plane traffic (messages and deliveries)")
 	cmd.Flags().Int64Var(&after, "after", 0, "print only events after this sequence number")
 	return cmd
 }
