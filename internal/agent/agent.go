@@ -5,11 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/lifeguardhq/lifeguard/internal/config"
 	"github.com/lifeguardhq/lifeguard/internal/lifecycle"
@@ -72,7 +78,35 @@ type Deps struct {
 	// Inbox opens the queue of source sqs; required for it, unused
 	// otherwise.
 	Inbox Inbox
+
+	// Status, when set, is where Run serves Handler (status.listen); Run
+	// closes it.
+	Status net.Listener
+	// SIGTERM, when set, delivers the process's SIGTERM: Run then acts on
+	// on_sigterm (exit: return; drain: Drain).
+	SIGTERM <-chan os.Signal
+	// Components run beside the lifecycle loop for as long as Run does
+	// (such as an elector with its leader-only jobs, or traffic
+	// registration).
+	Components []Component
+	// Metrics are registered in the agent's registry and served at
+	// /metrics with its own, such as internal/awscloud's count of AWS
+	// calls (lifeguard_aws_calls_total).
+	Metrics []prometheus.Collector
 }
+
+// Component is a part of the agent that runs as long as the agent does.
+// Run blocks until ctx ends (then it returns nil: cancellation is not an
+// error) or it fails; an error stops the whole agent and is Run's.
+type Component interface {
+	Run(ctx context.Context) error
+}
+
+// ComponentFunc adapts a function to Component.
+type ComponentFunc func(ctx context.Context) error
+
+// Run calls f.
+func (f ComponentFunc) Run(ctx context.Context) error { return f(ctx) }
 
 // Lifecycle states (DescribeAutoScalingInstances) and target states (IMDS)
 // the agent acts on.
@@ -99,8 +133,10 @@ const (
 	// actionRetry is the first wait before running a failed lifecycle
 	// action again (doubling up to maxBackoff).
 	actionRetry = 5 * time.Second
-	// heartbeatCallTimeout bounds one heartbeat call made while probing.
-	heartbeatCallTimeout = 30 * time.Second
+	// statusShutdownBound bounds the status server's graceful shutdown.
+	statusShutdownBound = 5 * time.Second
+	// statusReadHeaderTimeout bounds reading a status request's header.
+	statusReadHeaderTimeout = 5 * time.Second
 	// noHookHeartbeatTimeout sizes the pseudo hook of NoHook actions: a
 	// 48 h deadline and one no-op heartbeat an hour.
 	noHookHeartbeatTimeout = 2 * time.Hour
@@ -122,6 +158,9 @@ type Agent struct {
 	probes    []prober
 	client    *http.Client // HTTP probes
 	metrics   *metrics
+	status    net.Listener
+	sigterm   <-chan os.Signal
+	parts     []Component
 
 	ran       atomic.Bool
 	started   time.Time // when Run started; set before Run starts goroutines
@@ -130,7 +169,7 @@ type Agent struct {
 	wake      chan struct{} // an action ended; buffered 1
 
 	mu      sync.Mutex
-	status  snapshot
+	snap    snapshot
 	actions []*actionState // every action handled, in order
 	spot    *SpotNotice
 }
@@ -167,29 +206,32 @@ func New(cfg config.Agent, deps Deps, log *slog.Logger) (*Agent, error) {
 	if steps == nil {
 		steps = NewStepRunner(cfg.Paths.JournalDir, log)
 	}
-	m := newMetrics()
+	m, err := newMetrics(deps.Metrics...)
+	if err != nil {
+		return nil, fmt.Errorf("new agent: %w", err)
+	}
 	a := &Agent{
 		cfg:       cfg,
 		log:       log,
-		md:        meteredMetadata{next: deps.Metadata, m: m},
-		asg:       meteredGroup{next: deps.Group, m: m},
-		completer: meteredCompleter{next: deps.Completer, m: m},
+		md:        deps.Metadata,
+		asg:       deps.Group,
+		completer: deps.Completer,
 		inbox:     deps.Inbox,
 		journal:   j,
 		plan:      plan,
 		client:    newProbeClient(),
 		metrics:   m,
+		status:    deps.Status,
+		sigterm:   deps.SIGTERM,
+		parts:     slices.Clone(deps.Components),
 		drainCh:   make(chan struct{}),
 		wake:      make(chan struct{}, 1),
-	}
-	if deps.Inbox != nil {
-		a.inbox = meteredInbox{next: deps.Inbox, m: m}
 	}
 	for _, p := range cfg.Launch.Probes {
 		a.probes = append(a.probes, prober{name: p.Name, cfg: p, client: a.client})
 	}
 	runner := meteredSteps{next: steps, m: m}
-	a.exec = &lifecycle.Executor{Completer: a.completer, Steps: runner, Journal: j, Log: log, Env: a.stepEnv}
+	a.exec = &lifecycle.Executor{Completer: a.completer, Steps: runner, Journal: j, Log: log, Env: a.stepEnv, Heartbeated: m.heartbeat}
 	a.noHook = &lifecycle.Executor{Completer: nopCompleter{}, Steps: runner, Journal: j, Log: log, Env: a.stepEnv}
 	return a, nil
 }
@@ -240,15 +282,83 @@ func (a *Agent) Drain() {
 // Run runs the agent until ctx ends (it then returns nil: cancellation is
 // not an error; running steps go on under their supervisors and the next
 // agent resumes from the journal), until the instance's termination has
-// been completed (nil: the instance is going away), or, after Drain, until
-// the terminate plan has run (nil). Every goroutine it starts has returned
-// when it returns. It returns an error when called twice, and with source
-// sqs when the shared queue has a RedrivePolicy (wrapping
-// ErrSharedRedrive).
+// been completed (nil: the instance is going away), after Drain until the
+// terminate plan has run (nil), or until a SIGTERM with on_sigterm exit
+// (nil). Its components run under one owner: the lifecycle loop, the
+// status server (Deps.Status), the SIGTERM watcher (Deps.SIGTERM) and
+// Deps.Components; when the lifecycle loop returns, or any component
+// fails, the others are stopped, and Run returns once every goroutine it
+// started has. It returns an error when called twice, when a component
+// fails, and with source sqs when the shared queue has a RedrivePolicy
+// (wrapping ErrSharedRedrive).
 func (a *Agent) Run(ctx context.Context) error {
 	if !a.ran.CompareAndSwap(false, true) {
 		return errors.New("agent: Run called more than once")
 	}
+	a.started = time.Now()
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		defer stop() // the lifecycle loop is done: so is the agent
+		return a.runLoop(ctx)
+	})
+	if a.status != nil {
+		g.Go(func() error { return a.serveStatus(ctx) })
+	}
+	if a.sigterm != nil {
+		g.Go(func() error { return a.watchSIGTERM(ctx, stop) })
+	}
+	for _, c := range a.parts {
+		g.Go(func() error { return c.Run(ctx) })
+	}
+	return g.Wait()
+}
+
+// watchSIGTERM acts on each SIGTERM as on_sigterm says: drain starts the
+// terminate plan (Drain), exit stops the agent (stop); the next agent
+// resumes from the journal.
+func (a *Agent) watchSIGTERM(ctx context.Context, stop context.CancelFunc) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-a.sigterm:
+		}
+		if a.cfg.OnSIGTERM == config.SIGTERMDrain {
+			a.log.Info("SIGTERM: draining (on_sigterm: drain)")
+			a.Drain()
+			continue
+		}
+		a.log.Info("SIGTERM: exiting; the next agent resumes from the journal (on_sigterm: exit)")
+		stop()
+		return nil
+	}
+}
+
+// serveStatus serves Handler on Deps.Status until ctx ends, then shuts the
+// server down gracefully (bounded by statusShutdownBound).
+func (a *Agent) serveStatus(ctx context.Context) error {
+	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: statusReadHeaderTimeout}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(a.status) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("status server on %s: %w", a.status.Addr(), err)
+	case <-ctx.Done():
+	}
+	shut, cancel := context.WithTimeout(context.WithoutCancel(ctx), statusShutdownBound)
+	defer cancel()
+	_ = srv.Shutdown(shut) // past the bound, open connections are dropped with the process
+	<-served
+	return nil
+}
+
+// runLoop is the lifecycle loop: it observes the instance (IMDS, Auto
+// Scaling, the queue), decides, and starts and tracks the lifecycle
+// actions, until ctx ends, the termination has completed or a drain has
+// run. Every goroutine it starts has returned when it returns.
+func (a *Agent) runLoop(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() {
@@ -257,7 +367,6 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.client.CloseIdleConnections()
 	}()
 	interval := time.Duration(a.cfg.IMDS.PollInterval)
-	a.started = time.Now()
 	l := &loop{
 		a:       a,
 		ctx:     ctx,
@@ -285,7 +394,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		if err := l.sqsFatal(); err != nil {
 			return err
 		}
-		l.decide()
+		l.step()
 		l.settleMessages()
 		if l.finished() {
 			return nil

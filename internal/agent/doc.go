@@ -25,14 +25,15 @@
 // probes run in rounds every launch.interval until consecutive_passes
 // rounds in a row pass, or launch.timeout passes (on_timeout decides), or
 // a command probe exits with a fatal code (on_fatal abandon: ABANDON at
-// once). No probes: CONTINUE at once. The launch action is journaled
-// before probing, so launch.timeout counts from when the action was first
-// seen, also across agent restarts. While probing the agent heartbeats each
-// launch action itself every lifecycle.HeartbeatInterval (the hook's
-// HeartbeatTimeout/2) and stops probing for an action Auto Scaling no
-// longer has (lifecycle.ErrNoActiveAction). Then it runs the Executor for
-// each launch action with a plan of no steps whose Result is the decision:
-// the Executor journals the result and completes exactly once.
+// once). No probes: CONTINUE at once. The readiness checks (the probes
+// today) are the launch plan's built-in steps, run by the Executor like the
+// terminate plan's steps: the action is journaled before probing, so
+// launch.timeout counts from when it was first seen, also across agent
+// restarts (interrupted probing starts afresh); it is heartbeated every
+// lifecycle.HeartbeatInterval (the hook's HeartbeatTimeout/2) by the
+// Executor's one heartbeat loop, and probing stops for an action Auto
+// Scaling no longer has (lifecycle.ErrNoActiveAction). The probes run once
+// for all the instance's launch hooks; a failed check abandons the plan.
 //
 // Terminate: the first sign starts the plan for every matching terminate
 // hook at once: IMDS target state Terminated or Auto Scaling reporting
@@ -92,8 +93,19 @@
 // forgets journaled terminate actions when nothing says the instance is
 // terminating.
 //
+// # Components
+//
+// Run owns every goroutine of the agent (an errgroup): the lifecycle loop
+// (observe IMDS, Auto Scaling and the queue; decide, a pure function of
+// what was observed; act), the status server on Deps.Status, the SIGTERM
+// watcher on Deps.SIGTERM (on_sigterm exit returns, drain calls Drain),
+// and Deps.Components (room for an elector with its leader-only jobs, or
+// traffic registration). When the lifecycle loop returns the others are
+// stopped; a component that fails stops the agent with its error.
+//
 // # Operations
 //
 // Handler serves /healthz, /status (JSON) and /metrics (Prometheus, a
-// registry per Agent); every decision and AWS call is logged with slog.
+// registry per Agent, with Deps.Metrics such as the AWS call counter of
+// internal/awscloud); every decision and AWS call is logged with slog.
 package agent

@@ -2,191 +2,158 @@ package agent
 
 import (
 	"context"
-	"crypto/rand"
-	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/lifeguardhq/lifeguard/internal/config"
 	"github.com/lifeguardhq/lifeguard/internal/lifecycle"
 )
 
-// launch handles the pending launch actions: it journals them, waits for
-// readiness while heartbeating them, then has the Executor complete each
-// with the decided result (a plan of no steps). It returns when every
-// action is completed or gone, or ctx ends.
-//
-// Probing is not a step of the plan: steps run under supervisors outside
-// the agent and are never rerun, while probes are cheap checks the agent
-// repeats. So the agent heartbeats the actions itself while probing, and
-// runs the Executor only once the result is known; the journal record
-// written before probing keeps the first sighting (Seen), so launch.timeout
-// and the action's deadline do not restart with the agent.
-func (a *Agent) launch(ctx context.Context, log *slog.Logger, states []*actionState) {
-	var probing []*actionState
-	for _, st := range states {
-		rec, ok, err := a.journal.Load(st.key)
-		switch {
-		case err != nil:
-			// The Executor reports the journal's error; probe meanwhile.
-			log.Warn("read journaled launch action failed", keyHook, st.key.Hook, keyErr, err)
-			probing = append(probing, st)
-		case ok && (rec.Completed || rec.Completing != ""):
-			// Decided by an earlier agent: the Executor completes it with
-			// the journaled result, or reports it done, without probing.
-			log.Info("launch lifecycle action already decided", keyHook, st.key.Hook, keyResult, string(rec.Completing))
-		case ok:
-			a.mu.Lock()
-			st.action.Seen = rec.Seen
-			a.mu.Unlock()
-			probing = append(probing, st)
-		default:
-			act := a.actionOf(st)
-			if err := a.journal.Save(lifecycle.Record{Key: st.key, ID: rand.Text(), Seen: act.Seen}); err != nil {
-				log.Warn("journal launch action failed", keyHook, st.key.Hook, keyErr, err)
-			}
-			probing = append(probing, st)
-		}
-	}
+// probesStep names the launch plan's built-in step that waits for the
+// readiness probes.
+const probesStep = "readiness-probes"
 
-	result := lifecycle.Continue
-	if len(probing) > 0 {
-		var ok bool
-		if result, ok = a.ready(ctx, log, probing); !ok {
-			return
-		}
+// launchPlan returns the plan of one launch's actions: its readiness
+// checks, in order, as built-in steps that abandon the plan when they
+// fail, so that the Executor journals, heartbeats, resumes and completes a
+// launch exactly as it does a termination. The probes are the only check
+// today; with none the plan has no step, and the Executor completes
+// CONTINUE at once.
+func (a *Agent) launchPlan(r *readiness) lifecycle.Plan {
+	p := lifecycle.Plan{Result: lifecycle.Continue}
+	if len(a.probes) > 0 {
+		p.Steps = append(p.Steps, lifecycle.Step{Name: probesStep, Builtin: r.check, OnFailure: lifecycle.FailAbandon})
 	}
+	return p
+}
 
+// launch runs the Executor with plan (launchPlan(r)) for each of one
+// launch's actions, concurrently, and returns when each is completed or
+// gone, or ctx ends, and r's probing has stopped.
+func (a *Agent) launch(ctx context.Context, log *slog.Logger, r *readiness, plan lifecycle.Plan, states []*actionState) {
+	if len(plan.Steps) == 0 {
+		log.Info("launch ready: no probes configured", keyResult, string(lifecycle.Continue))
+	}
 	closed := make(chan struct{})
 	close(closed) // Pending:Wait was observed: the actions exist
 	var wg sync.WaitGroup
 	for _, st := range states {
-		a.mu.Lock()
-		done := st.done
-		a.mu.Unlock()
-		if done {
-			continue // gone while probing
-		}
 		act := a.actionOf(st)
-		wg.Go(func() { a.runAction(ctx, a.exec, act, lifecycle.Plan{Result: result}, closed, st) })
+		wg.Go(func() { a.runAction(ctx, a.exec, act, plan, closed, st, phaseProbing) })
 	}
 	wg.Wait()
+	r.wait()
 }
 
-// ready probes until the instance is ready, the launch timeout passes or a
-// probe fails fatally, heartbeating the actions meanwhile. ok is false when
-// ctx ended or Auto Scaling no longer has any of the actions.
-func (a *Agent) ready(ctx context.Context, log *slog.Logger, states []*actionState) (r lifecycle.Result, ok bool) {
-	start := a.actionOf(states[0]).Seen
-	for _, st := range states[1:] {
-		if seen := a.actionOf(st).Seen; seen.Before(start) {
-			start = seen
-		}
+// readiness runs one launch's readiness probes once for all its actions:
+// the built-in step of each action's plan (check) joins the run under way,
+// or starts one, and waits for its verdict. A run stops when every action
+// waiting for it has stopped waiting (Auto Scaling no longer has them, or
+// the agent stops); the next check starts afresh. launch.timeout counts
+// from the earliest first sighting (Seen, as journaled) of the actions.
+type readiness struct {
+	a      *Agent
+	log    *slog.Logger
+	states []*actionState
+
+	wg      sync.WaitGroup // the runs
+	mu      sync.Mutex
+	start   time.Time
+	waiting int
+	cur     *probeRun
+}
+
+// probeRun is one run of the probes.
+type probeRun struct {
+	done     chan struct{}
+	cancel   context.CancelFunc
+	canceled bool  // nobody waits for it any more; guarded by readiness.mu
+	err      error // the verdict; set before done is closed
+}
+
+// check is the probes' lifecycle.Builtin: nil when the instance is ready
+// (or launch.timeout passed with on_timeout continue), an error when it
+// timed out with on_timeout abandon or a probe failed fatally with
+// on_fatal abandon. It is idempotent: run again, it probes afresh.
+func (r *readiness) check(ctx context.Context, act lifecycle.Action) error {
+	r.mu.Lock()
+	if r.start.IsZero() || act.Seen.Before(r.start) {
+		r.start = act.Seen
 	}
-	if len(a.probes) == 0 {
-		log.Info("launch ready: no probes configured", keyResult, string(lifecycle.Continue))
-		return lifecycle.Continue, true
-	}
-	pctx, stop := context.WithCancel(ctx)
-	defer stop()
-	var (
-		wg    sync.WaitGroup
-		alive atomic.Int32
-	)
-	alive.Store(int32(len(states)))
-	for _, st := range states {
-		act := a.actionOf(st)
-		wg.Go(func() {
-			err := a.keepAlive(pctx, log, act)
-			if err == nil {
-				return
-			}
-			log.Warn("launch lifecycle action no longer active; it will not be completed", keyHook, act.Hook.Name, keyErr, err)
-			a.finish(st, phaseGone, "", err.Error())
-			if alive.Add(-1) == 0 {
-				stop() // nothing left to probe for
-			}
+	run := r.cur
+	if run == nil || run.canceled {
+		rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		run = &probeRun{done: make(chan struct{}), cancel: cancel}
+		r.cur = run
+		r.wg.Go(func() {
+			defer cancel()
+			run.err = r.probe(rctx)
+			close(run.done)
 		})
 	}
-	r, ok = a.probe(pctx, log, start, states)
-	stop()
-	wg.Wait()
-	if ctx.Err() != nil || alive.Load() == 0 {
-		return "", false
+	r.waiting++
+	r.mu.Unlock()
+	select {
+	case <-run.done:
+		r.mu.Lock()
+		r.waiting--
+		r.mu.Unlock()
+		return run.err
+	case <-ctx.Done():
+		r.mu.Lock()
+		if r.waiting--; r.waiting == 0 {
+			run.canceled = true
+			run.cancel()
+		}
+		r.mu.Unlock()
+		return ctx.Err()
 	}
-	return r, ok
 }
 
-// keepAlive heartbeats act every lifecycle.HeartbeatInterval (the first at
-// once: a restarted agent does not know when its predecessor last did),
-// retrying a failed heartbeat sooner, until ctx ends or the action's
-// deadline. It returns an error wrapping lifecycle.ErrNoActiveAction when
-// Auto Scaling no longer has the action, else nil.
-func (a *Agent) keepAlive(ctx context.Context, log *slog.Logger, act lifecycle.Action) error {
-	interval := lifecycle.HeartbeatInterval(act.Hook, 0)
-	deadline := lifecycle.Deadline(act)
-	t := time.NewTimer(0)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		if !time.Now().Before(deadline) {
-			log.Warn("heartbeats stopped at global timeout", keyHook, act.Hook.Name, keyDeadline, deadline)
-			return nil
-		}
-		cctx, cancel := context.WithTimeout(ctx, min(interval, heartbeatCallTimeout))
-		err := a.completer.Heartbeat(cctx, act)
-		cancel()
-		next := interval
-		switch {
-		case err == nil:
-			log.Info("heartbeat sent while probing", keyHook, act.Hook.Name, keyDeadline, deadline)
-		case errors.Is(err, lifecycle.ErrNoActiveAction):
-			return err
-		case ctx.Err() != nil:
-			return nil
-		default:
-			next = max(interval/4, time.Second)
-			log.Warn("heartbeat failed", keyHook, act.Hook.Name, keyErr, err, keyRetryIn, next)
-		}
-		t.Reset(min(next, time.Until(deadline)))
-	}
+// wait waits for the runs to return; call it once no check runs.
+func (r *readiness) wait() { r.wg.Wait() }
+
+// deadline is when launch.timeout passes.
+func (r *readiness) deadline() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.start.Add(time.Duration(r.a.cfg.Launch.Timeout))
 }
 
 // probe runs rounds of every probe, a launch.interval apart (start to
-// start), until launch.consecutive_passes rounds in a row pass (CONTINUE),
-// launch.timeout after start passes (launch.on_timeout), or a probe fails
-// fatally with launch.on_fatal abandon (ABANDON). A round is cut short at
-// the timeout. ok is false when ctx ended first.
-func (a *Agent) probe(ctx context.Context, log *slog.Logger, start time.Time, states []*actionState) (r lifecycle.Result, ok bool) {
+// start), until launch.consecutive_passes rounds in a row pass (nil),
+// launch.timeout passes (nil with on_timeout continue, else an error), or
+// a probe fails fatally with launch.on_fatal abandon (an error). A round is
+// cut short at the timeout. It returns ctx's error when ctx ends first.
+func (r *readiness) probe(ctx context.Context) error {
+	a, log := r.a, r.log
 	cfg := a.cfg.Launch
-	deadline := start.Add(time.Duration(cfg.Timeout))
 	interval := time.Duration(cfg.Interval)
 	passes := 0
 	last := make([]string, len(a.probes)) // last failure of each probe; "" = passed or never ran
 	ran := false
 	next := time.Now()
 	for {
-		now := time.Now()
+		now, deadline := time.Now(), r.deadline()
 		if !now.Before(deadline) {
-			r := lifecycle.Abandon
+			res := lifecycle.Abandon
 			if cfg.OnTimeout == config.TimeoutContinue {
-				r = lifecycle.Continue
+				res = lifecycle.Continue
 			}
-			log.Warn("launch readiness timed out", "timeout", time.Duration(cfg.Timeout), keyPasses, passes, keyResult, string(r))
-			return r, true
+			log.Warn("launch readiness timed out", "timeout", time.Duration(cfg.Timeout), keyPasses, passes, keyResult, string(res))
+			if res == lifecycle.Continue {
+				return nil
+			}
+			return fmt.Errorf("launch readiness timed out after %v (%d passing rounds in a row)", time.Duration(cfg.Timeout), passes)
 		}
 		if wait := next.Sub(now); wait > 0 {
 			t := time.NewTimer(min(wait, deadline.Sub(now)))
 			select {
 			case <-ctx.Done():
 				t.Stop()
-				return "", false
+				return ctx.Err()
 			case <-t.C:
 			}
 			continue
@@ -194,8 +161,8 @@ func (a *Agent) probe(ctx context.Context, log *slog.Logger, start time.Time, st
 		rctx, cancel := context.WithDeadline(ctx, deadline)
 		results := a.round(rctx)
 		cancel()
-		if ctx.Err() != nil {
-			return "", false
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 		pass, fatal := true, ""
 		for i, res := range results {
@@ -218,7 +185,7 @@ func (a *Agent) probe(ctx context.Context, log *slog.Logger, start time.Time, st
 		ran = true
 		if fatal != "" && cfg.OnFatal == config.FatalAbandon {
 			log.Warn("launch readiness failed fatally", keyDetail, fatal, keyResult, string(lifecycle.Abandon))
-			return lifecycle.Abandon, true
+			return fmt.Errorf("launch readiness failed fatally: %s", fatal)
 		}
 		if pass {
 			passes++
@@ -226,13 +193,13 @@ func (a *Agent) probe(ctx context.Context, log *slog.Logger, start time.Time, st
 			passes = 0
 		}
 		a.mu.Lock()
-		for _, st := range states {
+		for _, st := range r.states {
 			st.passes = passes
 		}
 		a.mu.Unlock()
 		if passes >= cfg.ConsecutivePasses {
 			log.Info("launch ready", keyPasses, passes, keyResult, string(lifecycle.Continue))
-			return lifecycle.Continue, true
+			return nil
 		}
 		next = now.Add(interval)
 	}

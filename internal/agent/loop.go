@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -205,30 +206,14 @@ func (l *loop) forget(first bool) {
 }
 
 func (l *loop) forgetRecords(t lifecycle.Transition) {
-	recs, err := l.a.journal.List()
+	keys, err := l.a.journal.Forget(l.instanceID, t)
+	for _, k := range keys {
+		delete(l.handled, k)
+		l.log.Info("journaled lifecycle action forgotten", keyHook, k.Hook, keyTransition, string(t), keyState, l.state)
+	}
 	if err != nil {
-		l.log.Warn("list journal failed", keyErr, err)
-		return
+		l.log.Warn("forget journaled lifecycle actions failed", keyErr, err)
 	}
-	for _, r := range recs {
-		if r.Key.Instance != l.instanceID || r.Key.Transition != t {
-			continue
-		}
-		delete(l.handled, r.Key)
-		if err := l.a.journal.Remove(r.Key); err != nil {
-			l.log.Warn("forget journaled lifecycle action failed", keyHook, r.Key.Hook, keyErr, err)
-			continue
-		}
-		l.log.Info("journaled lifecycle action forgotten", keyHook, r.Key.Hook, keyTransition, string(t), keyState, l.state, "completed", r.Completed)
-	}
-}
-
-func terminating(state string) bool {
-	switch state {
-	case stateTerminating, stateTerminatingWait, stateTerminatingProceed, stateTerminated:
-		return true
-	}
-	return false
 }
 
 // noPlan logs, once per state, a state in which no plan runs.
@@ -254,103 +239,6 @@ func (l *loop) setHooks(hooks []lifecycle.Hook) {
 	l.log.Info("lifecycle hooks", "hooks", names)
 }
 
-// refreshHooks reads the group's hooks again for a new action; when that
-// fails it falls back to the hooks read before, if any. ok is false when
-// no hooks are known.
-func (l *loop) refreshHooks() bool {
-	if l.hooksFresh {
-		return true
-	}
-	hooks, err := l.a.asg.Hooks(l.ctx, l.group)
-	if err == nil {
-		l.hkRetry.ok()
-		l.setHooks(hooks)
-		return true
-	}
-	if l.ctx.Err() == nil {
-		l.log.Warn("describe lifecycle hooks failed", keyGroup, l.group, keyErr, err, "cached", l.hooksOK)
-	}
-	return l.hooksOK
-}
-
-// hookWaitPolls bounds, in poll intervals, how long an action waits for
-// DescribeLifecycleHooks to list a hook its message named.
-const hookWaitPolls = 5
-
-// hooksListed reports whether the hooks read include every hook of
-// transition t that a queue message named. A message proves its hook
-// exists; when the hooks were read before the hook was put, the action
-// waits for a fresh read, at most hookWaitPolls poll intervals (then it
-// goes on with the hooks listed).
-func (l *loop) hooksListed(t lifecycle.Transition) bool {
-	if l.sqs == nil {
-		return true
-	}
-	var missing []string
-	for key := range l.sqs.got {
-		if key.Transition == t && !slices.ContainsFunc(l.hooks, func(h lifecycle.Hook) bool { return h.Name == key.Hook && h.Transition == t }) {
-			missing = append(missing, key.Hook)
-		}
-	}
-	switch {
-	case len(missing) == 0:
-	case l.hookWait.IsZero():
-		l.hookWait = time.Now()
-		l.log.Info("lifecycle message names a hook DescribeLifecycleHooks did not list; reading the hooks again at the next poll", "hooks", missing)
-		return false
-	case time.Since(l.hookWait) < hookWaitPolls*time.Duration(l.a.cfg.IMDS.PollInterval):
-		return false
-	default:
-		l.log.Warn("lifecycle message names a hook DescribeLifecycleHooks does not list; going on without it", "hooks", missing)
-	}
-	l.hookWait = time.Time{} // the next action waits afresh
-	return true
-}
-
-// matching returns the hooks of transition t named name ("" = all).
-func (l *loop) matching(t lifecycle.Transition, name string) []lifecycle.Hook {
-	var out []lifecycle.Hook
-	for _, h := range l.hooks {
-		if h.Transition == t && (name == "" || h.Name == name) {
-			out = append(out, h)
-		}
-	}
-	return out
-}
-
-// decide starts what the state calls for. Hooks read by the poll before
-// it are fresh for it only: a message that arrives later in the poll
-// interval makes a new action read them again.
-func (l *loop) decide() {
-	defer func() { l.hooksFresh = false }()
-	if l.instanceID == "" {
-		if l.draining && !l.gaveUp {
-			l.log.Warn("drain requested before the instance id was known; nothing to run")
-			l.gaveUp = true
-		}
-		return
-	}
-	if l.term == nil {
-		if reason, ok := l.terminateSign(); ok {
-			l.startTerminate(reason)
-		}
-	}
-	if l.term != nil {
-		switch {
-		case l.term.closed:
-		case l.state == stateTerminatingWait || l.state == stateTerminatingProceed || l.state == stateTerminated:
-			l.confirm("lifecycle state " + l.state)
-		case l.messageTerminating():
-			l.confirm("lifecycle message")
-		}
-		return
-	}
-	l.reapLaunch()
-	if l.state == statePendingWait && l.launching == nil && !l.launched {
-		l.startLaunch()
-	}
-}
-
 // reapLaunch notes that the launch goroutine has returned.
 func (l *loop) reapLaunch() {
 	if l.launching == nil {
@@ -364,13 +252,89 @@ func (l *loop) reapLaunch() {
 	}
 }
 
-// startLaunch starts handling the pending launch.
-func (l *loop) startLaunch() {
-	if !l.refreshHooks() || !l.hooksListed(lifecycle.TransitionLaunching) {
-		return // retried at the next poll
+// view returns what the loop has observed, for decide.
+func (l *loop) view() view {
+	v := view{
+		now: time.Now(), instanceID: l.instanceID, group: l.group, state: l.state, target: l.target,
+		spot: l.spot != nil, draining: l.draining, gaveUp: l.gaveUp,
+		terminating: l.term != nil, confirmed: l.term != nil && l.term.closed,
+		launching: l.launching != nil, launched: l.launched,
+		hooks: l.hooks, hooksFresh: l.hooksFresh, hookWait: l.hookWait,
+		pollInterval:  time.Duration(l.a.cfg.IMDS.PollInterval),
+		launchHook:    l.a.cfg.Launch.Hook,
+		terminateHook: l.a.cfg.Terminate.Hook,
 	}
+	if l.sqs != nil {
+		v.messages = slices.Collect(maps.Keys(l.sqs.got))
+	}
+	return v
+}
+
+// step decides and does what the observations call for, until nothing
+// more is called for. Hooks read by the poll before it are fresh for this
+// step only: a message that arrives later in the poll interval makes a new
+// action read them again.
+func (l *loop) step() {
+	defer func() { l.hooksFresh = false }()
+	l.reapLaunch()
+	for {
+		d := decide(l.view())
+		switch d.act {
+		case actNone:
+			return
+		case actGiveUp:
+			l.log.Warn("drain requested before the instance id was known; nothing to run")
+			l.gaveUp = true
+		case actReadHooks:
+			if !l.readHooks() {
+				return // retried at the next poll
+			}
+		case actWaitForHook:
+			if l.hookWait.IsZero() {
+				l.hookWait = time.Now()
+				l.log.Info("lifecycle message names a hook DescribeLifecycleHooks did not list; reading the hooks again at the next poll", "hooks", d.missing)
+			}
+			return
+		case actStartTerminate:
+			l.started(d)
+			l.startTerminate(d.reason, d.hooks)
+		case actConfirm:
+			l.confirm(d.why)
+		case actStartLaunch:
+			l.started(d)
+			l.startLaunch(d.hooks)
+		}
+	}
+}
+
+// started notes that an action starts: the next one waits afresh for a
+// hook its message names.
+func (l *loop) started(d decision) {
+	if len(d.missing) > 0 {
+		l.log.Warn("lifecycle message names a hook DescribeLifecycleHooks does not list; going on without it", "hooks", d.missing)
+	}
+	l.hookWait = time.Time{}
+}
+
+// readHooks reads the group's hooks again for a new action; when that
+// fails it falls back to the hooks read before, if any. It returns false
+// when no hooks are known.
+func (l *loop) readHooks() bool {
+	hooks, err := l.a.asg.Hooks(l.ctx, l.group)
+	switch {
+	case err == nil:
+		l.hkRetry.ok()
+		l.setHooks(hooks)
+	case l.ctx.Err() == nil:
+		l.log.Warn("describe lifecycle hooks failed", keyGroup, l.group, keyErr, err, "cached", l.hooksOK)
+	}
+	l.hooksFresh = l.hooksOK
+	return l.hooksOK
+}
+
+// startLaunch starts handling the pending launch for hooks.
+func (l *loop) startLaunch(hooks []lifecycle.Hook) {
 	l.launched = true
-	hooks := l.matching(lifecycle.TransitionLaunching, l.a.cfg.Launch.Hook)
 	if len(hooks) == 0 {
 		if l.a.cfg.Launch.Hook != "" {
 			l.log.Warn("instance is in Pending:Wait but the launch hook is not on the group; nothing to complete", keyHook, l.a.cfg.Launch.Hook)
@@ -380,6 +344,8 @@ func (l *loop) startLaunch() {
 		return
 	}
 	now := time.Now()
+	r := &readiness{a: l.a, log: l.log}
+	plan := l.a.launchPlan(r)
 	var actions []*actionState
 	for _, h := range hooks {
 		act := lifecycle.Action{InstanceID: l.instanceID, Group: l.group, Hook: h, Seen: now, Reason: lifecycle.ReasonLifecycleHook}
@@ -388,11 +354,12 @@ func (l *loop) startLaunch() {
 			continue
 		}
 		l.handled[act.Key()] = true
-		actions = append(actions, l.a.track(act, lifecycle.Plan{}, phaseProbing))
+		actions = append(actions, l.a.track(act, plan, phaseProbing))
 	}
 	if len(actions) == 0 {
 		return
 	}
+	r.states = actions
 	l.log.Info("launch lifecycle action pending", "hooks", len(actions), "probes", len(l.a.probes))
 	run := &launchRun{}
 	l.launching = run
@@ -403,7 +370,7 @@ func (l *loop) startLaunch() {
 			run.done = true
 			l.a.mu.Unlock()
 		}()
-		l.a.launch(l.ctx, l.log, actions)
+		l.a.launch(l.ctx, l.log, r, plan, actions)
 	})
 }
 

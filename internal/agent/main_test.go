@@ -15,9 +15,13 @@ import (
 	"github.com/lifeguardhq/lifeguard/internal/config"
 	"github.com/lifeguardhq/lifeguard/internal/lifecycle"
 	"github.com/lifeguardhq/lifeguard/internal/lifecycle/lifecycletest"
+	"github.com/lifeguardhq/lifeguard/internal/proc"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	proc.Main()
+	goleak.VerifyTestMain(m)
+}
 
 const (
 	instanceID = "i-0123456789abcdef0"

@@ -73,7 +73,7 @@ type actionDoc struct {
 func (a *Agent) update(f func(*snapshot)) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	f(&a.status)
+	f(&a.snap)
 }
 
 // track registers an action for /status.
@@ -119,9 +119,9 @@ func (a *Agent) finish(st *actionState, phase string, r lifecycle.Result, errTex
 	if phase == phaseFailed {
 		return
 	}
-	rec, ok, err := a.journal.Load(st.key)
-	if err == nil && ok && rec.Completed && !rec.CompletedAt.Before(a.started) {
-		a.metrics.actionTime.WithLabelValues(transition).Observe(rec.CompletedAt.Sub(rec.Seen).Seconds())
+	pr, ok, err := a.journal.Progress(st.key, st.plan)
+	if err == nil && ok && pr.Completed && !pr.CompletedAt.Before(a.started) {
+		a.metrics.actionTime.WithLabelValues(transition).Observe(pr.CompletedAt.Sub(pr.Seen).Seconds())
 	}
 }
 
@@ -157,7 +157,7 @@ func (a *Agent) Handler() http.Handler {
 // statusDoc builds the /status document.
 func (a *Agent) statusDoc() statusDoc {
 	a.mu.Lock()
-	doc := statusDoc{snapshot: a.status, Actions: make([]actionDoc, 0, len(a.actions))}
+	doc := statusDoc{snapshot: a.snap, Actions: make([]actionDoc, 0, len(a.actions))}
 	states := make([]actionState, len(a.actions))
 	for i, st := range a.actions {
 		states[i] = *st
@@ -176,16 +176,12 @@ func (a *Agent) statusDoc() statusDoc {
 			ProbePasses: st.passes,
 			Steps:       len(st.plan.Steps),
 		}
-		if rec, ok, err := a.journal.Load(st.key); err == nil && ok {
-			act.Seen = rec.Seen
+		if pr, ok, err := a.journal.Progress(st.key, st.plan); err == nil && ok {
+			act.Seen = pr.Seen
 			if act.Token == "" {
-				d.Token = rec.Token
+				d.Token = pr.Token
 			}
-			for _, s := range rec.Steps {
-				if s.State == lifecycle.StepFinished || s.State == lifecycle.StepSkipped {
-					d.StepsDone++
-				}
-			}
+			d.StepsDone = pr.Done
 		}
 		d.Seen, d.Deadline = act.Seen, lifecycle.Deadline(act)
 		doc.Actions = append(doc.Actions, d)

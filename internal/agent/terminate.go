@@ -8,24 +8,6 @@ import (
 	"github.com/lifeguardhq/lifeguard/internal/lifecycle"
 )
 
-// terminateSign returns the first sign of termination, if there is one.
-// Signs from IMDS and Auto Scaling wait until the group is known; a drain
-// does not (its plan then runs with no hook).
-func (l *loop) terminateSign() (lifecycle.Reason, bool) {
-	switch {
-	// A spot notice comes first: Auto Scaling starts terminating the
-	// instance as soon as the notice is posted, so one poll sees both, and
-	// the steps must learn the reason and the reclaim deadline.
-	case l.group != "" && l.spot != nil:
-		return lifecycle.ReasonSpotInterruption, true
-	case l.group != "" && (l.target == stateTerminated || terminating(l.state)), l.messageTerminating():
-		return lifecycle.ReasonLifecycleHook, true
-	case l.draining:
-		return lifecycle.ReasonSIGTERM, true
-	}
-	return "", false
-}
-
 // confirm closes the terminate actions' confirmed channel.
 func (l *loop) confirm(why string) {
 	l.log.Info("terminate lifecycle action confirmed", keyDetail, why)
@@ -34,15 +16,9 @@ func (l *loop) confirm(why string) {
 	l.a.update(func(s *snapshot) { s.Confirmed = true })
 }
 
-// startTerminate starts the terminate plan for every matching hook.
-func (l *loop) startTerminate(reason lifecycle.Reason) {
-	var hooks []lifecycle.Hook
-	if l.group != "" {
-		if !l.refreshHooks() || !l.hooksListed(lifecycle.TransitionTerminating) {
-			return // retried at the next poll
-		}
-		hooks = l.matching(lifecycle.TransitionTerminating, l.a.cfg.Terminate.Hook)
-	}
+// startTerminate starts the terminate plan for each of hooks, or, when
+// there is none, once under NoHook with nothing to complete.
+func (l *loop) startTerminate(reason lifecycle.Reason, hooks []lifecycle.Hook) {
 	t := &termination{reason: reason, confirmed: make(chan struct{})}
 	l.term = t
 	now := time.Now()
@@ -77,7 +53,7 @@ func (l *loop) startTerminate(reason lifecycle.Reason) {
 		t.actions = append(t.actions, st)
 		l.wg.Go(func() {
 			defer l.a.signal()
-			l.a.runAction(l.ctx, exec, act, plan, t.confirmed, st)
+			l.a.runAction(l.ctx, exec, act, plan, t.confirmed, st, phaseRunning)
 		})
 	}
 	l.a.update(func(s *snapshot) { s.Terminating, s.Reason, s.Confirmed = true, string(reason), t.closed })
@@ -111,51 +87,21 @@ func (l *loop) finished() bool {
 	return true
 }
 
-// planRan reports whether the journal shows st's plan ended: every step
-// done, a failed step with on_failure abandon, or a result decided.
+// planRan reports whether the journal shows that st's plan has run.
 func (a *Agent) planRan(st *actionState) bool {
-	rec, ok, err := a.journal.Load(st.key)
-	if err != nil || !ok {
-		return false
-	}
-	if rec.Completing != "" || rec.Completed {
-		return true
-	}
-	for _, s := range st.plan.Steps {
-		i := stepIndex(rec, s.Name)
-		if i < 0 {
-			return false
-		}
-		switch sr := rec.Steps[i]; sr.State {
-		case lifecycle.StepSkipped:
-		case lifecycle.StepFinished:
-			if s.OnFailure == lifecycle.FailAbandon && (sr.ExitCode != 0 || sr.TimedOut || sr.Error != "") {
-				return true
-			}
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-func stepIndex(rec lifecycle.Record, name string) int {
-	for i, s := range rec.Steps {
-		if s.Name == name {
-			return i
-		}
-	}
-	return -1
+	pr, ok, err := a.journal.Progress(st.key, st.plan)
+	return err == nil && ok && pr.Ended
 }
 
 // runAction runs e for act until the action is completed or gone, ctx
 // ends, or its deadline passes, running the Executor again after an error
-// (it resumes from the journal).
-func (a *Agent) runAction(ctx context.Context, e *lifecycle.Executor, act lifecycle.Action, plan lifecycle.Plan, confirmed <-chan struct{}, st *actionState) {
+// (it resumes from the journal). phase is st's phase while the Executor
+// runs.
+func (a *Agent) runAction(ctx context.Context, e *lifecycle.Executor, act lifecycle.Action, plan lifecycle.Plan, confirmed <-chan struct{}, st *actionState, phase string) {
 	log := a.log.With(keyInstance, act.InstanceID, keyGroup, act.Group, keyHook, act.Hook.Name, keyTransition, string(act.Hook.Transition))
 	wait := actionRetry
 	for {
-		a.setPhase(st, phaseRunning, "")
+		a.setPhase(st, phase, "")
 		r, err := e.Run(ctx, act, plan, confirmed)
 		switch {
 		case err == nil:
@@ -188,8 +134,8 @@ func (a *Agent) runAction(ctx context.Context, e *lifecycle.Executor, act lifecy
 
 // deadline returns act's deadline, counted from its journaled Seen.
 func (a *Agent) deadline(act lifecycle.Action) time.Time {
-	if rec, ok, err := a.journal.Load(act.Key()); err == nil && ok {
-		act.Seen = rec.Seen
+	if pr, ok, err := a.journal.Progress(act.Key(), lifecycle.Plan{}); err == nil && ok {
+		act.Seen = pr.Seen
 	}
 	return lifecycle.Deadline(act)
 }

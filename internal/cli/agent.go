@@ -2,26 +2,22 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/lifeguardhq/lifeguard/internal/agent"
 	"github.com/lifeguardhq/lifeguard/internal/awscloud"
 	"github.com/lifeguardhq/lifeguard/internal/config"
 )
-
-// statusShutdownBound bounds the status server's graceful shutdown.
-const statusShutdownBound = 5 * time.Second
 
 func newAgentCmd(stdout, stderr io.Writer) *cobra.Command {
 	var path string
@@ -79,9 +75,9 @@ func agentLogger(w io.Writer, c config.Log) (*slog.Logger, error) {
 }
 
 func runAgent(ctx context.Context, cfg config.Agent, log *slog.Logger) error {
-	// SIGTERM handling is the agent's own (on_sigterm): the caller's
-	// context is cancelled by SIGTERM too, so the agent runs on a context
-	// only SIGINT cancels.
+	// SIGTERM is the agent's to handle (on_sigterm): the caller's context
+	// is cancelled by SIGTERM too, so the agent runs on a context only
+	// SIGINT cancels, and receives SIGTERM on a channel.
 	sigterm := make(chan os.Signal, 1)
 	signal.Notify(sigterm, syscall.SIGTERM)
 	defer signal.Stop(sigterm)
@@ -98,6 +94,8 @@ func runAgent(ctx context.Context, cfg config.Agent, log *slog.Logger) error {
 		Group:     awscloud.NewGroup(asg),
 		Completer: asg,
 		Steps:     agent.NewStepRunner(cfg.Paths.JournalDir, log),
+		SIGTERM:   sigterm,
+		Metrics:   []prometheus.Collector{sess.Calls()},
 	}
 	if cfg.Source == config.SourceSQS {
 		deps.Inbox = sess.Inbox(awscloud.InboxOptions{
@@ -108,44 +106,16 @@ func runAgent(ctx context.Context, cfg config.Agent, log *slog.Logger) error {
 			VisibilityTimeout: time.Duration(cfg.SQS.VisibilityTimeout),
 		})
 	}
-	a, err := agent.New(cfg, deps, log)
-	if err != nil {
-		return err
-	}
 	ln, err := net.Listen("tcp", cfg.Status.Listen)
 	if err != nil {
 		return fmt.Errorf("status.listen %s: %w", cfg.Status.Listen, err)
 	}
-	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 5 * time.Second}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	defer func() {
-		shut, cancel := context.WithTimeout(context.WithoutCancel(ctx), statusShutdownBound)
-		defer cancel()
-		_ = srv.Shutdown(shut)
-		<-served
-	}()
-	log.Info("agent started", "status", "http://"+ln.Addr().String(), "source", cfg.Source, "on_sigterm", cfg.OnSIGTERM)
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	for {
-		select {
-		case err := <-done:
-			if errors.Is(err, context.Canceled) {
-				return nil
-			}
-			return err
-		case <-sigterm:
-			if cfg.OnSIGTERM == config.SIGTERMDrain {
-				log.Info("SIGTERM: draining (on_sigterm: drain)")
-				a.Drain()
-				continue
-			}
-			log.Info("SIGTERM: exiting; the next agent resumes from the journal (on_sigterm: exit)")
-			cancel()
-		}
+	deps.Status = ln
+	a, err := agent.New(cfg, deps, log)
+	if err != nil {
+		_ = ln.Close() // nothing was served
+		return err
 	}
+	log.Info("agent started", "status", "http://"+ln.Addr().String(), "source", cfg.Source, "on_sigterm", cfg.OnSIGTERM)
+	return a.Run(ctx)
 }

@@ -297,7 +297,7 @@ func agentPID(tb testing.TB, dir string) int {
 	return 0
 }
 
-var callLine = regexp.MustCompile(`^lifeguard_aws_calls_total\{op="([^"]*)",outcome="[^"]*"\} (\S+)$`)
+var callLine = regexp.MustCompile(`^lifeguard_aws_calls_total\{op="([^"]*)",outcome="[^"]*"(?:,[^}]*)?\} (\S+)$`)
 
 // agentCalls reads the agent's /metrics and returns its AWS (Auto Scaling
 // and SQS) and IMDS calls so far.

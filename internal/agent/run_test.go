@@ -1,0 +1,146 @@
+package agent_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"reflect"
+	"syscall"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/lifeguardhq/lifeguard/internal/agent"
+	"github.com/lifeguardhq/lifeguard/internal/config"
+	"github.com/lifeguardhq/lifeguard/internal/lifecycle"
+	"github.com/lifeguardhq/lifeguard/internal/lifecycle/lifecycletest"
+)
+
+// TestSIGTERM delivers SIGTERM to a running agent: on_sigterm exit stops
+// it at once (the next agent resumes from the journal); drain starts the
+// terminate plan with reason sigterm and stops once the plan has run.
+func TestSIGTERM(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		onSIGTERM  config.OnSIGTERM
+		wantStarts []time.Duration
+		wantAt     time.Duration
+	}{
+		{"exit stops the agent at once", config.SIGTERMExit, []time.Duration{}, 28 * time.Second},
+		{"drain runs the plan, then stops", config.SIGTERMDrain, []time.Duration{28 * time.Second}, 90 * time.Second},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				t0 := time.Now()
+				cfg := newConfig(t)
+				cfg.OnSIGTERM = c.onSIGTERM
+				cfg.Terminate.Steps = []config.Step{step("flush")}
+				md := &fakeMetadata{target: "InService"}
+				asg := &fakeGroup{t: t, state: "InService", hooks: []lifecycle.Hook{terminateHook("drain", 15*time.Minute)}}
+				steps := &lifecycletest.StepRunner{T: t, Steps: map[string]lifecycletest.Behavior{"flush": {Duration: time.Minute}}}
+				sigterm := make(chan os.Signal, 1)
+				r := start(t, newAgent(t, cfg, agent.Deps{Metadata: md, Group: asg, Completer: noCalls(t), Steps: steps, SIGTERM: sigterm}))
+				time.Sleep(28 * time.Second)
+				sigterm <- syscall.SIGTERM
+				select {
+				case <-r.done:
+				case <-time.After(time.Hour):
+					t.Fatal("Run did not return within an hour of SIGTERM")
+				}
+				if r.err != nil || r.at.Sub(t0) != c.wantAt {
+					t.Errorf("Run = %v at %v, want nil at %v", r.err, r.at.Sub(t0), c.wantAt)
+				}
+				if got := startOffsets(t0, steps.Calls()); !reflect.DeepEqual(got, c.wantStarts) {
+					t.Errorf("steps started at %v, want %v", got, c.wantStarts)
+				}
+				if c.onSIGTERM == config.SIGTERMDrain {
+					if env := envOf(t, steps.Calls(), "flush"); env["LIFEGUARD_REASON"] != "sigterm" {
+						t.Errorf("flush's reason %q, want sigterm", env["LIFEGUARD_REASON"])
+					}
+				}
+			})
+		})
+	}
+}
+
+// TestComponents runs components beside the lifecycle loop: one that
+// fails stops the agent with its error; when the loop is done (the
+// termination completed) the others are stopped, and Run returns only
+// once each has returned.
+func TestComponents(t *testing.T) {
+	t.Run("a failing component stops the agent", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			t0 := time.Now()
+			boom := errors.New("lease table unreachable")
+			failing := agent.ComponentFunc(func(ctx context.Context) error {
+				select {
+				case <-time.After(time.Minute):
+					return boom
+				case <-ctx.Done():
+					return nil
+				}
+			})
+			md := &fakeMetadata{target: "InService"}
+			asg := &fakeGroup{t: t, state: "InService"}
+			r := start(t, newAgent(t, newConfig(t), agent.Deps{Metadata: md, Group: asg, Completer: noCalls(t),
+				Steps: &lifecycletest.StepRunner{T: t}, Components: []agent.Component{failing}}))
+			<-r.done
+			if !errors.Is(r.err, boom) || r.at.Sub(t0) != time.Minute {
+				t.Errorf("Run = %v at %v, want the component's error at 1m0s", r.err, r.at.Sub(t0))
+			}
+		})
+	})
+	t.Run("components stop when the termination has completed", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			t0 := time.Now()
+			var stopped time.Time
+			watcher := agent.ComponentFunc(func(ctx context.Context) error {
+				<-ctx.Done()
+				time.Sleep(time.Second) // e.g. releasing a lease
+				stopped = time.Now()
+				return nil
+			})
+			cfg := newConfig(t)
+			cfg.Terminate.Steps = []config.Step{step("flush")}
+			md := &fakeMetadata{target: "Terminated"}
+			asg := &fakeGroup{t: t, state: "Terminating:Wait", hooks: []lifecycle.Hook{terminateHook("drain", time.Hour)}}
+			steps := &lifecycletest.StepRunner{T: t, Steps: map[string]lifecycletest.Behavior{"flush": {Duration: time.Minute}}}
+			r := start(t, newAgent(t, cfg, agent.Deps{Metadata: md, Group: asg, Completer: okCompleter(t), Steps: steps, Components: []agent.Component{watcher}}))
+			<-r.done
+			if r.err != nil || r.at.Sub(t0) != time.Minute+time.Second || stopped.Sub(t0) != time.Minute+time.Second {
+				t.Errorf("Run = %v at %v (component stopped at %v), want nil at 1m1s, after the component", r.err, r.at.Sub(t0), stopped.Sub(t0))
+			}
+		})
+	})
+}
+
+// TestStatusServer serves the status endpoints on Deps.Status while Run
+// runs, and stops serving when it returns.
+func TestStatusServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := &fakeMetadata{target: "InService"}
+	asg := &fakeGroup{t: t, state: "InService"}
+	r := start(t, newAgent(t, newConfig(t), agent.Deps{Metadata: md, Group: asg, Completer: noCalls(t), Steps: &lifecycletest.StepRunner{T: t}, Status: ln}))
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := client.Get("http://" + ln.Addr().String() + "/healthz")
+	if err != nil {
+		t.Fatalf("GET /healthz while running: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(body) != "ok\n" {
+		t.Errorf("GET /healthz = %d %q, want 200 ok", resp.StatusCode, body)
+	}
+	if err := r.stop(); err != nil {
+		t.Errorf("Run = %v, want nil", err)
+	}
+	if _, err := client.Get("http://" + ln.Addr().String() + "/healthz"); err == nil {
+		t.Error("GET /healthz after Run returned succeeded, want the server closed")
+	}
+}
