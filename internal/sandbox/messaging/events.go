@@ -4,7 +4,7 @@ package messaging
 // examples.
 //
 // The control stream (eventlog.Append) gets what changes the shape of the
-// messaging world:
+// messaging side:
 const (
 	EvSQS = "sqs" // a queue created, its attributes set, purged or deleted
 	EvSNS = "sns" // a topic created, changed or deleted; a subscription made, confirmed, expired, changed or removed

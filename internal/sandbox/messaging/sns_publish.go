@@ -26,7 +26,7 @@ import (
 
 // HTTP/S delivery: each attempt is bounded by snsPostTimeout; a failed
 // attempt (network error, 5xx or 429) is retried snsRetries times,
-// snsRetryDelay seconds apart on the world's clock (1 s with RelaxLimits),
+// snsRetryDelay seconds apart on the sandbox's clock (1 s with RelaxLimits),
 // as AWS's default delivery policy does (3 retries, 20 s linear).
 const (
 	snsPostTimeout = 5 * time.Second

@@ -219,7 +219,7 @@ func (qs *Queues) sqsARN(name string) string {
 }
 
 // sqsQueueByARNLocked returns the queue an ARN names, if it is in this
-// world's region and account.
+// sandbox's region and account.
 func (qs *Queues) sqsQueueByARNLocked(arn string) (*sqsQueue, bool) {
 	name, ok := strings.CutPrefix(arn, "arn:aws:sqs:"+qs.cfg.Region+":"+qs.cfg.Account+":")
 	if !ok {
@@ -452,7 +452,7 @@ type QueueInfo struct {
 }
 
 // GetQueue returns the named queue, or NonExistentQueue. A non-empty owner
-// must be the world's account.
+// must be the sandbox's account.
 func (qs *Queues) GetQueue(name, owner string) (QueueInfo, error) {
 	qs.mu.Lock()
 	defer qs.mu.Unlock()

@@ -1,0 +1,237 @@
+package messaging
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/eventlog"
+)
+
+// This file receives messages: long polling, visibility, dead-letter
+// moves and the attributes a receive shows (sqs_messages.go sends and
+// deletes them).
+
+// ReceiveMessage receives up to MaxNumberOfMessages messages, making them
+// invisible for the visibility timeout. With a wait (WaitTimeSeconds, or
+// the queue's ReceiveMessageWaitTimeSeconds) it long-polls: it returns as
+// soon as a message can be received, or empty-handed when the wait (real
+// time) is over or ctx ends. It never holds the broker's lock while
+// waiting. A message received more often than its queue's redrive policy
+// allows moves to the dead-letter queue instead of being returned.
+func (qs *Queues) ReceiveMessage(ctx context.Context, queue string, in ReceiveMessageInput) ([]ReceivedMessage, error) {
+	max := 1
+	if n := in.MaxNumberOfMessages; n != nil {
+		if *n < 1 || *n > sqsMaxBatchEntries {
+			return nil, sqsInvalidValue("MaxNumberOfMessages", *n, "Must be between 1 and 10, if provided.")
+		}
+		max = *n
+	}
+	if v := in.VisibilityTimeout; v != nil && (*v < 0 || *v > sqsMaxVisibility) {
+		return nil, sqsInvalidValue("VisibilityTimeout", *v, "Must be >= 0 and <= 43200, if provided.")
+	}
+	if v := in.WaitTimeSeconds; v != nil && (*v < 0 || *v > sqsMaxWait) {
+		return nil, sqsInvalidValue("WaitTimeSeconds", *v, "Must be >= 0 and <= 20, if provided.")
+	}
+	var deadline time.Time
+	for first := true; ; first = false {
+		qs.mu.Lock()
+		q, err := qs.sqsQueueLocked(queue)
+		if err != nil {
+			qs.mu.Unlock()
+			return nil, err
+		}
+		if first {
+			wait := q.seconds(sqsAttrWait)
+			if in.WaitTimeSeconds != nil {
+				wait = time.Duration(*in.WaitTimeSeconds) * time.Second
+			}
+			deadline = time.Now().Add(wait)
+		}
+		now := qs.clock.Now()
+		out, next := qs.sqsReceiveLocked(q, now, max, in)
+		changed := q.changed
+		remaining := time.Until(deadline)
+		if first && len(out) == 0 && remaining > 0 {
+			// Logged so that the timeline (and tests) can see a receiver
+			// parked on the queue.
+			qs.dataLocked(eventlog.Event{Service: "sqs", Kind: EvLongPoll, Resource: qs.sqsARN(queue), Detail: "long poll waiting " + queue})
+		}
+		qs.mu.Unlock()
+		if len(out) > 0 {
+			return out, nil
+		}
+		if remaining <= 0 || !qs.sqsWait(ctx, changed, remaining, next.Sub(now), !next.IsZero()) {
+			return nil, nil
+		}
+	}
+}
+
+// sqsWait blocks until the queue changes, the next message becomes
+// visible on the broker's clock (when hasNext), the wait is over, or ctx
+// ends. It reports false when ctx ended.
+func (qs *Queues) sqsWait(ctx context.Context, changed <-chan struct{}, remaining, untilNext time.Duration, hasNext bool) bool {
+	wait := time.NewTimer(remaining)
+	defer wait.Stop()
+	var due chan struct{} // nil, and never ready, without an upcoming instant
+	if hasNext {
+		due = make(chan struct{})
+		// On the sandbox's clock, so that advancing a simulated clock wakes
+		// the receiver as the passing of real time does.
+		t := qs.clock.AfterFunc(untilNext, func() { close(due) })
+		defer t.Stop()
+	}
+	select {
+	case <-changed:
+	case <-due:
+	case <-wait.C:
+	case <-ctx.Done():
+		return false
+	}
+	return true
+}
+
+// sqsReceiveLocked takes up to max receivable messages. With none, it
+// returns the earliest instant a message becomes visible (zero if none
+// will without a change to the queue).
+func (qs *Queues) sqsReceiveLocked(q *sqsQueue, now time.Time, max int, in ReceiveMessageInput) ([]ReceivedMessage, time.Time) {
+	qs.sqsExpireLocked(q, now)
+	visibility := q.seconds(sqsAttrVisibility)
+	if in.VisibilityTimeout != nil {
+		visibility = time.Duration(*in.VisibilityTimeout) * time.Second
+	}
+	// In a FIFO queue, a group with a message in flight delivers nothing
+	// else, and a message not yet visible holds back the rest of its group.
+	var blocked map[string]bool
+	if q.fifo {
+		blocked = map[string]bool{}
+		for _, m := range q.msgs {
+			if m.inFlight(now) {
+				blocked[m.groupID] = true
+			}
+		}
+	}
+	var (
+		out   []ReceivedMessage
+		next  time.Time
+		moved []*sqsMessage
+	)
+	// A standard queue gives best-effort order only: receives sample the
+	// visible messages in a seeded random order, so no message is always
+	// behind the same others (consumers that hand messages back would
+	// otherwise starve the later ones). FIFO queues keep their order.
+	order := q.msgs
+	if !q.fifo {
+		order = slices.Clone(q.msgs)
+		qs.rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+	}
+	for _, m := range order {
+		if m.visibleAt.After(now) {
+			if next.IsZero() || m.visibleAt.Before(next) {
+				next = m.visibleAt
+			}
+			if q.fifo {
+				blocked[m.groupID] = true
+			}
+			continue
+		}
+		if len(out) == max {
+			break
+		}
+		if q.fifo && blocked[m.groupID] {
+			continue
+		}
+		if q.redrive != nil && m.received >= q.redrive.maxReceiveCount {
+			if _, ok := qs.sqsQueueByARNLocked(q.redrive.targetARN); ok {
+				moved = append(moved, m)
+				continue
+			}
+		}
+		m.received++
+		if m.received == 1 {
+			m.firstReceive = now
+		}
+		m.receivedAt = now
+		m.visibleAt = now.Add(visibility)
+		m.handle = qs.sqsReceiptHandleLocked(q, m)
+		out = append(out, q.view(m, in))
+	}
+	for _, m := range moved {
+		dlq, _ := qs.sqsQueueByARNLocked(q.redrive.targetARN)
+		qs.sqsMoveToDeadLetterLocked(q, dlq, m, now)
+	}
+	return out, next
+}
+
+// sqsMoveToDeadLetterLocked moves a message to a dead-letter queue as a fresh
+// message with the same id, body and attributes. A standard queue keeps
+// its enqueue time (retention counts from the original send); a FIFO queue
+// restarts it, as SQS does.
+func (qs *Queues) sqsMoveToDeadLetterLocked(src, dlq *sqsQueue, m *sqsMessage, now time.Time) {
+	src.removeLocked(m)
+	moved := *m
+	moved.received, moved.firstReceive, moved.receivedAt, moved.handle = 0, time.Time{}, time.Time{}, ""
+	moved.visibleAt = now
+	moved.dlqSource = src.arn
+	if dlq.fifo {
+		moved.enqueued = now
+		moved.seq = dlq.nextSeqLocked()
+	}
+	dlq.msgs = append(dlq.msgs, &moved)
+	dlq.byID[moved.id] = &moved
+	dlq.notifyLocked()
+	qs.dataLocked(eventlog.Event{Service: "sqs", Kind: EvDeadLettered, Resource: src.arn, Detail: "message moved to dead-letter queue " + src.name + " -> " + dlq.name + " " + m.id})
+}
+
+// view renders a message as received, with the requested attributes.
+func (q *sqsQueue) view(m *sqsMessage, in ReceiveMessageInput) ReceivedMessage {
+	all := slices.Contains(in.AttributeNames, sqsAttrAll)
+	sys := map[string]string{}
+	add := func(name, v string) {
+		if v != "" && (all || slices.Contains(in.AttributeNames, name)) {
+			sys[name] = v
+		}
+	}
+	millis := func(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
+	add(sqsSysSenderID, m.senderID)
+	add(sqsSysSent, millis(m.sent))
+	add(sqsSysReceiveCount, strconv.Itoa(m.received))
+	add(sqsSysFirstReceive, millis(m.firstReceive))
+	add(sqsSysGroupID, m.groupID)
+	if q.fifo {
+		add(sqsSysDedupID, m.dedupID)
+		add(sqsSysSequence, m.seq)
+	}
+	add(sqsSysTraceHeader, m.system[sqsSysTraceHeader].StringValue)
+	add(sqsSysDLQSource, m.dlqSource)
+
+	var attrs map[string]MessageAttribute
+	for name, a := range m.attrs {
+		if sqsWantAttribute(in.MessageAttributeNames, name) {
+			if attrs == nil {
+				attrs = map[string]MessageAttribute{}
+			}
+			attrs[name] = a
+		}
+	}
+	return ReceivedMessage{
+		MessageID: m.id, ReceiptHandle: m.handle, Body: m.body, MD5OfBody: m.md5Body,
+		Attributes: sys, MessageAttributes: attrs, MD5OfMessageAttributes: sqsAttributesMD5(attrs),
+	}
+}
+
+// sqsWantAttribute reports whether a message attribute was asked for: by
+// name, by All or .*, or by a "prefix.*" pattern.
+func sqsWantAttribute(patterns []string, name string) bool {
+	for _, p := range patterns {
+		switch {
+		case p == sqsAttrAll || p == ".*" || p == name:
+			return true
+		case strings.HasSuffix(p, ".*") && strings.HasPrefix(name, strings.TrimSuffix(p, "*")):
+			return true
+		}
+	}
+	return false
+}
