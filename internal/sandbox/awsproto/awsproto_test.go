@@ -47,6 +47,21 @@ func TestListsDecodeAsEachProtocolSendsThem(t *testing.T) {
 	}
 }
 
+func TestSentSeesNestedMembers(t *testing.T) {
+	p := params(t, "LaunchTemplate.LaunchTemplateName=t&LaunchTemplateData.ImageId=ami-1&LaunchTemplateData.MetadataOptions.HttpTokens=required&InstanceIds=")
+	for name, want := range map[string]bool{"LaunchTemplate": true, "InstanceIds": true, "LaunchTemplateData": true, "Launch": false, "InstanceId": false} {
+		if got := p.Sent(name); got != want {
+			t.Errorf("Sent(%q) = %t, want %t", name, got, want)
+		}
+	}
+	if got, want := p.SentUnder("LaunchTemplateData"), map[string]bool{"ImageId": true, "MetadataOptions": true}; !reflect.DeepEqual(got, want) {
+		t.Errorf("SentUnder = %v, want %v", got, want)
+	}
+	if got := p.Sub("LaunchTemplateData").Sent("MetadataOptions"); !got {
+		t.Error("Sent under a Sub prefix missed MetadataOptions.HttpTokens")
+	}
+}
+
 func TestScalarsReportBadValuesByName(t *testing.T) {
 	p := params(t, "MinSize=two&Force=maybe&Max=3&On=TRUE")
 	if _, _, err := p.Int("MinSize"); err == nil || !strings.Contains(err.Error(), "MinSize") {

@@ -20,7 +20,19 @@ type Error struct {
 	// QueryCode, for awsJson services with a query-compatible code (SQS),
 	// is sent in the x-amzn-query-error header.
 	QueryCode string
+	// Namespace, for awsJson, is the namespace of the error's __type when
+	// it is not the service's own: NSCoral for the protocol layer's errors
+	// (UnknownOperationException, SerializationException, InternalFailure),
+	// "com.amazon.coral.validate" for DynamoDB's ValidationException.
+	Namespace string
+	// Fields, for awsJson, are further members of the error body besides
+	// __type and message (DynamoDB's Item, CancellationReasons).
+	Fields map[string]any
 }
+
+// NSCoral is the __type namespace of errors raised by AWS's request
+// framework rather than by a service.
+const NSCoral = "com.amazon.coral.service"
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
@@ -44,7 +56,13 @@ func Validation(format string, args ...any) *Error {
 
 // Internal wraps an unexpected failure as a 500 InternalFailure.
 func Internal(err error) *Error {
-	return &Error{Code: "InternalFailure", Message: err.Error(), Status: http.StatusInternalServerError, Receiver: true}
+	return &Error{Code: "InternalFailure", Message: err.Error(), Status: http.StatusInternalServerError, Receiver: true, Namespace: NSCoral}
+}
+
+// Serialization is awsJson's SerializationException: a request body that
+// cannot be read or decoded.
+func Serialization(format string, args ...any) *Error {
+	return &Error{Code: "SerializationException", Message: fmt.Sprintf(format, args...), Namespace: NSCoral}
 }
 
 // InvalidAction is what an awsquery service answers for an operation it
@@ -120,12 +138,33 @@ func WriteEC2Error(w http.ResponseWriter, requestID string, e *Error) {
 }
 
 // WriteJSONError writes an awsJson error: {"__type": "<ns>#<Code>",
-// "message": …}, with the x-amzn-query-error header when the error has a
-// query-compatible code.
+// "message": …} plus the error's Fields, with the x-amzn-query-error header
+// when the error has a query-compatible code. The namespace is the error's
+// own when it has one, else typeNamespace.
 func WriteJSONError(w http.ResponseWriter, typeNamespace, contentType, requestID string, e *Error) {
+	writeJSONError(w, typeNamespace, contentType, requestID, e, false)
+}
+
+func writeJSONError(w http.ResponseWriter, typeNamespace, contentType, requestID string, e *Error, crc bool) {
 	if e.QueryCode != "" {
 		w.Header().Set("x-amzn-query-error", e.QueryCode+";"+e.faultType())
 	}
-	body, _ := json.Marshal(map[string]string{"__type": typeNamespace + "#" + e.Code, "message": e.Message})
-	writeBody(w, e.HTTPStatus(), contentType, requestID, body)
+	if e.Namespace != "" {
+		typeNamespace = e.Namespace
+	}
+	var body []byte
+	if len(e.Fields) == 0 {
+		body, _ = json.Marshal(map[string]string{"__type": typeNamespace + "#" + e.Code, "message": e.Message})
+	} else {
+		m := make(map[string]any, len(e.Fields)+2)
+		for k, v := range e.Fields {
+			m[k] = v
+		}
+		m["__type"], m["message"] = typeNamespace+"#"+e.Code, e.Message
+		var err error
+		if body, err = json.Marshal(m); err != nil {
+			body, _ = json.Marshal(map[string]string{"__type": NSCoral + "#InternalFailure", "message": err.Error()})
+		}
+	}
+	writeJSONBody(w, e.HTTPStatus(), contentType, requestID, body, crc)
 }

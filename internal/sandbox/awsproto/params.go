@@ -1,8 +1,13 @@
-// Package awsproto holds the sandbox's wire codecs: the query protocols' form
-// parameters (awsquery and ec2query), their XML responses, and AWS's error
-// envelopes. It is written from the protocols' documentation and captured
-// bodies, never from the SDK's generated serializers, so the sandbox and the
-// client under test cannot share a misunderstanding.
+// Package awsproto holds the sandbox's wire protocols: the two service
+// types every sandbox API is built on (QueryService for awsquery and
+// ec2query, JSONService for awsJson1_0 and awsJson1_1: routing to an
+// operation table, decoding, response and error envelopes), the query
+// protocols' form parameters, their XML writers, and AWS's error
+// envelopes. A service package is a table of operations and their
+// handlers over its state owner. It is written from the protocols'
+// documentation and captured bodies, never from the SDK's generated
+// serializers, so the sandbox and the client under test cannot share a
+// misunderstanding.
 package awsproto
 
 import (
@@ -30,6 +35,34 @@ func (p Params) key(name string) string { return p.prefix + name }
 func (p Params) Has(name string) bool {
 	_, ok := p.v[p.key(name)]
 	return ok
+}
+
+// Sent reports whether the parameter, or anything nested under it
+// ("name.…"), was sent.
+func (p Params) Sent(name string) bool {
+	if p.Has(name) {
+		return true
+	}
+	under := p.key(name) + "."
+	for k := range p.v {
+		if strings.HasPrefix(k, under) {
+			return true
+		}
+	}
+	return false
+}
+
+// SentUnder returns the names of the members sent under name: for
+// "LaunchTemplateData", {"ImageId", "MetadataOptions", …}.
+func (p Params) SentUnder(name string) map[string]bool {
+	out := map[string]bool{}
+	for k := range p.v {
+		if rest, ok := strings.CutPrefix(k, p.key(name)+"."); ok {
+			member, _, _ := strings.Cut(rest, ".")
+			out[member] = true
+		}
+	}
+	return out
 }
 
 // String returns the parameter's value, or "" when absent.
