@@ -13,7 +13,6 @@ import (
 	"encoding/base64"
 	"math"
 	"net/http"
-	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -33,90 +32,59 @@ const maxCapacity = 10000
 // Handler is the Auto Scaling endpoint. It is safe for concurrent use; all
 // state lives in the world.
 type Handler struct {
-	w *world.World
+	w   *world.World
+	svc *awsproto.QueryService
 }
+
+// request is one call's parameters (Sent tells whether anything under a
+// prefix was sent).
+type request = *awsproto.QueryRequest
 
 // New returns a handler over w.
-func New(w *world.World) *Handler { return &Handler{w: w} }
-
-// request is one call's parameters plus its raw form, for the few checks
-// that need to know whether anything under a prefix was sent.
-type request struct {
-	awsproto.Params
-	form url.Values
-}
-
-// sent reports whether the top-level parameter name, or anything nested
-// under it, was sent.
-func (r request) sent(name string) bool {
-	if _, ok := r.form[name]; ok {
-		return true
+func New(w *world.World) *Handler {
+	h := &Handler{w: w}
+	h.svc = &awsproto.QueryService{
+		Version:   version,
+		Namespace: awsproto.NSAutoScaling,
+		ParamCode: "ValidationError",
+		Operations: map[string]awsproto.QueryOperation{
+			"CreateLaunchConfiguration":            h.createLaunchConfiguration,
+			"DescribeLaunchConfigurations":         h.describeLaunchConfigurations,
+			"DeleteLaunchConfiguration":            h.deleteLaunchConfiguration,
+			"CreateAutoScalingGroup":               h.createAutoScalingGroup,
+			"UpdateAutoScalingGroup":               h.updateAutoScalingGroup,
+			"DeleteAutoScalingGroup":               h.deleteAutoScalingGroup,
+			"DescribeAutoScalingGroups":            h.describeAutoScalingGroups,
+			"DescribeAutoScalingInstances":         h.describeAutoScalingInstances,
+			"SetDesiredCapacity":                   h.setDesiredCapacity,
+			"TerminateInstanceInAutoScalingGroup":  h.terminateInstanceInAutoScalingGroup,
+			"SetInstanceHealth":                    h.setInstanceHealth,
+			"SetInstanceProtection":                h.setInstanceProtection,
+			"EnterStandby":                         h.enterStandby,
+			"ExitStandby":                          h.exitStandby,
+			"PutLifecycleHook":                     h.putLifecycleHook,
+			"DescribeLifecycleHooks":               h.describeLifecycleHooks,
+			"DeleteLifecycleHook":                  h.deleteLifecycleHook,
+			"CompleteLifecycleAction":              h.completeLifecycleAction,
+			"RecordLifecycleActionHeartbeat":       h.recordLifecycleActionHeartbeat,
+			"DescribeScalingActivities":            h.describeScalingActivities,
+			"CreateOrUpdateTags":                   h.createOrUpdateTags,
+			"DeleteTags":                           h.deleteTags,
+			"DescribeTags":                         h.describeTags,
+			"DescribeLifecycleHookTypes":           h.describeLifecycleHookTypes,
+			"DescribeAutoScalingNotificationTypes": h.describeAutoScalingNotificationTypes,
+			"DescribeAccountLimits":                h.describeAccountLimits,
+			"PutNotificationConfiguration":         h.putNotificationConfiguration,
+			"DescribeNotificationConfigurations":   h.describeNotificationConfigurations,
+			"DeleteNotificationConfiguration":      h.deleteNotificationConfiguration,
+		},
 	}
-	for k := range r.form {
-		if strings.HasPrefix(k, name+".") {
-			return true
-		}
-	}
-	return false
-}
-
-// op serves one operation. A nil result writes an empty <OpResult/>;
-// awsproto.NoOutput{} writes only the response metadata.
-type op func(*Handler, request) (any, error)
-
-var ops = map[string]op{
-	"CreateLaunchConfiguration":            (*Handler).createLaunchConfiguration,
-	"DescribeLaunchConfigurations":         (*Handler).describeLaunchConfigurations,
-	"DeleteLaunchConfiguration":            (*Handler).deleteLaunchConfiguration,
-	"CreateAutoScalingGroup":               (*Handler).createAutoScalingGroup,
-	"UpdateAutoScalingGroup":               (*Handler).updateAutoScalingGroup,
-	"DeleteAutoScalingGroup":               (*Handler).deleteAutoScalingGroup,
-	"DescribeAutoScalingGroups":            (*Handler).describeAutoScalingGroups,
-	"DescribeAutoScalingInstances":         (*Handler).describeAutoScalingInstances,
-	"SetDesiredCapacity":                   (*Handler).setDesiredCapacity,
-	"TerminateInstanceInAutoScalingGroup":  (*Handler).terminateInstanceInAutoScalingGroup,
-	"SetInstanceHealth":                    (*Handler).setInstanceHealth,
-	"SetInstanceProtection":                (*Handler).setInstanceProtection,
-	"EnterStandby":                         (*Handler).enterStandby,
-	"ExitStandby":                          (*Handler).exitStandby,
-	"PutLifecycleHook":                     (*Handler).putLifecycleHook,
-	"DescribeLifecycleHooks":               (*Handler).describeLifecycleHooks,
-	"DeleteLifecycleHook":                  (*Handler).deleteLifecycleHook,
-	"CompleteLifecycleAction":              (*Handler).completeLifecycleAction,
-	"RecordLifecycleActionHeartbeat":       (*Handler).recordLifecycleActionHeartbeat,
-	"DescribeScalingActivities":            (*Handler).describeScalingActivities,
-	"CreateOrUpdateTags":                   (*Handler).createOrUpdateTags,
-	"DeleteTags":                           (*Handler).deleteTags,
-	"DescribeTags":                         (*Handler).describeTags,
-	"DescribeLifecycleHookTypes":           (*Handler).describeLifecycleHookTypes,
-	"DescribeAutoScalingNotificationTypes": (*Handler).describeAutoScalingNotificationTypes,
-	"DescribeAccountLimits":                (*Handler).describeAccountLimits,
-	"PutNotificationConfiguration":         (*Handler).putNotificationConfiguration,
-	"DescribeNotificationConfigurations":   (*Handler).describeNotificationConfigurations,
-	"DeleteNotificationConfiguration":      (*Handler).deleteNotificationConfiguration,
+	return h
 }
 
 // ServeHTTP serves one awsquery request. The caller has matched
-// Version=2011-01-01; the form is parsed here (ParseForm is idempotent).
-func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
-	reqID := awsproto.NewRequestID()
-	if err := r.ParseForm(); err != nil {
-		awsproto.WriteQueryError(rw, awsproto.NSAutoScaling, reqID, awsproto.Errorf("MalformedQueryString", "The request body could not be parsed: %v", err))
-		return
-	}
-	action := r.Form.Get("Action")
-	serve, ok := ops[action]
-	if !ok {
-		awsproto.WriteQueryError(rw, awsproto.NSAutoScaling, reqID, awsproto.InvalidAction(action, version))
-		return
-	}
-	result, err := serve(h, request{Params: awsproto.NewParams(r.Form), form: r.Form})
-	if err != nil {
-		awsproto.WriteQueryError(rw, awsproto.NSAutoScaling, reqID, awsproto.AsError(err, "ValidationError"))
-		return
-	}
-	awsproto.WriteQuery(rw, awsproto.NSAutoScaling, action, reqID, result)
-}
+// Version=2011-01-01.
+func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) { h.svc.ServeHTTP(rw, r) }
 
 // Parameters -----------------------------------------------------------------
 

@@ -28,7 +28,7 @@ func parseGroupParams(r request) (groupParams, error) {
 	// Settings that would change how the group behaves, and that the world
 	// does not simulate, are refused rather than silently dropped.
 	for _, name := range []string{"MixedInstancesPolicy", "InstanceId", "InstanceLifecyclePolicy", "MaxInstanceLifetime"} {
-		if r.sent(name) {
+		if r.Sent(name) {
 			return groupParams{}, notModelled(name)
 		}
 	}
@@ -43,7 +43,7 @@ func parseGroupParams(r request) (groupParams, error) {
 		healthCheckType:     r.String("HealthCheckType"),
 		terminationPolicies: r.Strings("TerminationPolicies"),
 	}
-	if r.sent("LaunchTemplate") {
+	if r.Sent("LaunchTemplate") {
 		lt := r.Sub("LaunchTemplate")
 		g.launchTemplate = &world.LaunchTemplateRef{ID: lt.String("LaunchTemplateId"), Name: lt.String("LaunchTemplateName"), Version: lt.String("Version")}
 	}

@@ -6,7 +6,7 @@ import (
 )
 
 func (h *Handler) createLaunchConfiguration(r request) (any, error) {
-	if r.sent("InstanceId") {
+	if r.Sent("InstanceId") {
 		return nil, notModelled("InstanceId (launch configurations copied from an instance)")
 	}
 	mo := r.Sub("MetadataOptions")

@@ -21,7 +21,6 @@ import (
 	"encoding/base64"
 	"maps"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -36,87 +35,41 @@ const version = "2016-11-15"
 // Handler serves EC2 query requests. Create it with New; it is safe for
 // concurrent use.
 type Handler struct {
-	w *world.World
+	w   *world.World
+	svc *awsproto.QueryService
 }
+
+// request is one request's parameters (SentUnder names the members sent
+// under a prefix).
+type request = *awsproto.QueryRequest
 
 // New returns a handler over w.
-func New(w *world.World) *Handler { return &Handler{w: w} }
-
-// operation handles one action: it reads the request's parameters and
-// returns the response's content (a struct whose fields become children of
-// <OpResponse>) or an error, usually an *awsproto.Error.
-type operation func(h *Handler, r request) (any, error)
-
-// request is one request's parameters, with the raw form for the few
-// checks that need every key sent.
-type request struct {
-	awsproto.Params
-	form url.Values
-}
-
-// sentUnder returns the names of the members sent under prefix: for
-// "LaunchTemplateData", {"ImageId", "MetadataOptions", …}.
-func (r request) sentUnder(prefix string) map[string]bool {
-	out := map[string]bool{}
-	for k := range r.form {
-		if rest, ok := strings.CutPrefix(k, prefix+"."); ok {
-			name, _, _ := strings.Cut(rest, ".")
-			out[name] = true
-		}
+func New(w *world.World) *Handler {
+	h := &Handler{w: w}
+	h.svc = &awsproto.QueryService{
+		Version:   version,
+		EC2:       true,
+		ParamCode: "InvalidParameterValue",
+		Operations: map[string]awsproto.QueryOperation{
+			"CreateLaunchTemplate":           h.createLaunchTemplate,
+			"CreateLaunchTemplateVersion":    h.createLaunchTemplateVersion,
+			"DescribeLaunchTemplates":        h.describeLaunchTemplates,
+			"DescribeLaunchTemplateVersions": h.describeLaunchTemplateVersions,
+			"DeleteLaunchTemplate":           h.deleteLaunchTemplate,
+			"DescribeInstances":              h.describeInstances,
+			"TerminateInstances":             h.terminateInstances,
+			"GetConsoleOutput":               h.getConsoleOutput,
+			"CreateTags":                     h.createTags,
+			"DeleteTags":                     h.deleteTags,
+			"DescribeTags":                   h.describeTags,
+		},
 	}
-	return out
-}
-
-var operations = map[string]operation{
-	"CreateLaunchTemplate":           (*Handler).createLaunchTemplate,
-	"CreateLaunchTemplateVersion":    (*Handler).createLaunchTemplateVersion,
-	"DescribeLaunchTemplates":        (*Handler).describeLaunchTemplates,
-	"DescribeLaunchTemplateVersions": (*Handler).describeLaunchTemplateVersions,
-	"DeleteLaunchTemplate":           (*Handler).deleteLaunchTemplate,
-	"DescribeInstances":              (*Handler).describeInstances,
-	"TerminateInstances":             (*Handler).terminateInstances,
-	"GetConsoleOutput":               (*Handler).getConsoleOutput,
-	"CreateTags":                     (*Handler).createTags,
-	"DeleteTags":                     (*Handler).deleteTags,
-	"DescribeTags":                   (*Handler).describeTags,
+	return h
 }
 
 // ServeHTTP answers one ec2query request. The caller has normally checked
-// Version and parsed the form already; ServeHTTP parses it again (a no-op
-// then) so that the handler also works on its own.
-func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
-	reqID := awsproto.NewRequestID()
-	if err := r.ParseForm(); err != nil {
-		awsproto.WriteEC2Error(rw, reqID, awsproto.Errorf("MalformedQueryString", "The request body could not be parsed: %v", err))
-		return
-	}
-	p := awsproto.NewParams(r.PostForm)
-	action := p.String("Action")
-	op, ok := operations[action]
-	switch {
-	case action == "":
-		awsproto.WriteEC2Error(rw, reqID, awsproto.InvalidAction("", version))
-		return
-	case !ok:
-		awsproto.WriteEC2Error(rw, reqID, awsproto.Errorf("InvalidAction", "The action %s is not valid for this web service.", action))
-		return
-	}
-	dry, _, err := p.Bool("DryRun")
-	if err != nil {
-		awsproto.WriteEC2Error(rw, reqID, awsproto.AsError(err, "InvalidParameterValue"))
-		return
-	}
-	if dry {
-		awsproto.WriteEC2Error(rw, reqID, &awsproto.Error{Code: "DryRunOperation", Message: "Request would have succeeded, but DryRun flag is set.", Status: http.StatusPreconditionFailed})
-		return
-	}
-	result, err := op(h, request{Params: p, form: r.PostForm})
-	if err != nil {
-		awsproto.WriteEC2Error(rw, reqID, awsproto.AsError(err, "InvalidParameterValue"))
-		return
-	}
-	awsproto.WriteEC2(rw, action, reqID, result)
-}
+// Version already.
+func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) { h.svc.ServeHTTP(rw, r) }
 
 // Request helpers ------------------------------------------------------------
 

@@ -166,7 +166,7 @@ func parseTemplateData(r request) (templateData, error) {
 		}
 		v.TagSpecs = append(v.TagSpecs, world.TagSpec{ResourceType: ts.String("ResourceType"), Tags: kvs})
 	}
-	return templateData{v: v, set: r.sentUnder("LaunchTemplateData")}, nil
+	return templateData{v: v, set: r.SentUnder("LaunchTemplateData")}, nil
 }
 
 // over returns base with every member the request sent replaced by the
