@@ -93,8 +93,10 @@ type Config struct {
 	// returned. Required.
 	OnStartedLeading func(ctx context.Context, l Leadership)
 	// Observers are called, in order and from the election loop, with
-	// every new State; they must not block (hand slow work, such as
-	// tagging, to a goroutine of their own).
+	// the first State when Run starts and then whenever Leading, Holder,
+	// Token or LeaseEnd change; they must not block (hand slow work, such
+	// as tagging, to a goroutine of their own). Leading turns false after
+	// the work has returned and before the lease is released.
 	Observers []func(State)
 }
 

@@ -99,7 +99,9 @@ func TestConfigValidate(t *testing.T) {
 		want string // substring of the error; empty: valid
 	}{
 		{"defaults are valid", func(*lease.Config) {}, ""},
-		{"client-go-like timings are valid", func(c *lease.Config) { c.Lease, c.RenewEvery, c.PollEvery, c.Margin = 15*time.Second, 2*time.Second, 2*time.Second, 5*time.Second }, ""},
+		{"client-go-like timings are valid", func(c *lease.Config) {
+			c.Lease, c.RenewEvery, c.PollEvery, c.Margin = 15*time.Second, 2*time.Second, 2*time.Second, 5*time.Second
+		}, ""},
 		{"group is required", func(c *lease.Config) { c.Group = "" }, "group: required"},
 		{"identity is required", func(c *lease.Config) { c.Identity = "" }, "identity: required"},
 		{"work is required", func(c *lease.Config) { c.OnStartedLeading = nil }, "on started leading: required"},

@@ -55,6 +55,9 @@ type Fault struct {
 	Conflict bool
 	// Lost makes a write take effect and then fail with ErrLostAnswer.
 	Lost bool
+	// Skip is how many matching calls go unaffected before the fault
+	// applies.
+	Skip int
 	// Count is how many calls the fault affects; 0 means every call until
 	// the fault is removed.
 	Count int
@@ -84,6 +87,7 @@ type Store struct {
 
 type fault struct {
 	Fault
+	skip int // matching calls still to let through
 	left int // calls left when Count > 0
 }
 
@@ -98,7 +102,7 @@ var (
 func (s *Store) Inject(f Fault) (remove func()) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ff := &fault{Fault: f, left: f.Count}
+	ff := &fault{Fault: f, skip: f.Skip, left: f.Count}
 	s.faults = append(s.faults, ff)
 	return func() {
 		s.mu.Lock()
@@ -214,6 +218,10 @@ func (s *Store) begin(ctx context.Context, client string, op Op) (Fault, error) 
 	var f Fault
 	for _, ff := range s.faults {
 		if (ff.Client == "" || ff.Client == client) && (len(ff.Ops) == 0 || slices.Contains(ff.Ops, op)) && (ff.Count == 0 || ff.left > 0) {
+			if ff.skip > 0 {
+				ff.skip--
+				continue
+			}
 			if ff.Count > 0 {
 				ff.left--
 			}
