@@ -37,6 +37,9 @@ type Event = eventlog.Event
 func (w *World) emitLocked(e Event) {
 	if e.Service == "" {
 		e.Service = "autoscaling"
+		if e.Kind == EvSpotNotice || e.Kind == EvTags && e.Group == "" {
+			e.Service = "ec2"
+		}
 	}
 	w.events.Append(e)
 }
