@@ -49,6 +49,16 @@ type tableOut struct {
 	TableId                   string                `json:"TableId"`
 	BillingModeSummary        *billingSummary       `json:"BillingModeSummary,omitempty"`
 	DeletionProtectionEnabled bool                  `json:"DeletionProtectionEnabled"`
+	WarmThroughput            warmThroughput        `json:"WarmThroughput"`
+}
+
+// warmThroughput is the base table's warm throughput: the provisioned
+// capacity, or the initial on-demand throughput (12,000 reads and 4,000
+// writes a second).
+type warmThroughput struct {
+	ReadUnitsPerSecond  int64  `json:"ReadUnitsPerSecond"`
+	WriteUnitsPerSecond int64  `json:"WriteUnitsPerSecond"`
+	Status              string `json:"Status"`
 }
 
 func describe(d tables.TableDescription) tableOut {
@@ -57,6 +67,10 @@ func describe(d tables.TableDescription) tableOut {
 		ProvisionedThroughput: throughputOut{ReadCapacityUnits: d.Throughput.Read, WriteCapacityUnits: d.Throughput.Write},
 		TableSizeBytes:        d.SizeBytes, ItemCount: d.ItemCount, TableArn: d.ARN, TableId: d.ID,
 		DeletionProtectionEnabled: d.DeletionProtection,
+		WarmThroughput:            warmThroughput{ReadUnitsPerSecond: d.Throughput.Read, WriteUnitsPerSecond: d.Throughput.Write, Status: "ACTIVE"},
+	}
+	if d.BillingMode == tables.PayPerRequest {
+		out.WarmThroughput.ReadUnitsPerSecond, out.WarmThroughput.WriteUnitsPerSecond = 12000, 4000
 	}
 	for _, k := range d.KeySchema {
 		out.KeySchema = append(out.KeySchema, keySchemaElement{&k.AttributeName, &k.KeyType})
