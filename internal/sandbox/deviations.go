@@ -26,5 +26,5 @@ var Deviations = []string{
 	"SNS: signatures are dummies that verify against nothing; HTTP(S) deliveries are retried 3 times, 20 s apart (1 s with --relax-limits); DeliveryPolicy, topic policies, KMS and data protection are stored, not applied; email, SMS and mobile protocols are refused.",
 	"SNS lambda subscriptions and EventBridge Lambda targets are recorded, never invoked.",
 	"EventBridge: schedule rules are stored but never fire; InputPath takes dot notation only; targets other than SQS, SNS, Lambda and event buses are refused.",
-	"State lives in memory and is lost when the sandbox exits; the event log keeps the last 200,000 events.",
+	"State lives in memory and is lost when the sandbox exits; the event log keeps the last 100,000 control events and the last 50,000 data events (messages and deliveries).",
 }
