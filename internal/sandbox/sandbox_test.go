@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/lifeguardhq/lifeguard/internal/sandbox"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/eventlog"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/world"
 )
 
@@ -284,4 +286,39 @@ func TestAdminAPI(t *testing.T) {
 			t.Errorf("%d %s", resp.StatusCode, b)
 		}
 	})
+}
+
+// TestDynamoDBIsServed drives the sandbox's DynamoDB through the router
+// with raw awsJson1_0 requests: a table's life lands in the control stream,
+// item writes only in the data stream's counts.
+func TestDynamoDBIsServed(t *testing.T) {
+	srv, endpoint := start(t, sandbox.Config{})
+	h := http.Header{"Content-Type": {"application/x-amz-json-1.0"}}
+	call := func(op, body string) (int, string) {
+		h.Set("X-Amz-Target", "DynamoDB_20120810."+op)
+		return post(t, endpoint, h, body)
+	}
+	if code, body := call("CreateTable", `{"TableName":"leases","KeySchema":[{"AttributeName":"pk","KeyType":"HASH"}],"AttributeDefinitions":[{"AttributeName":"pk","AttributeType":"S"}],"BillingMode":"PAY_PER_REQUEST"}`); code != 200 || !strings.Contains(body, `"TableStatus":"CREATING"`) {
+		t.Fatalf("CreateTable: %d %s", code, body)
+	}
+	srv.Clock().Advance(2 * time.Second)
+	if code, body := call("PutItem", `{"TableName":"leases","Item":{"pk":{"S":"a"}},"ConditionExpression":"attribute_not_exists(pk)"}`); code != 200 {
+		t.Fatalf("PutItem: %d %s", code, body)
+	}
+	code, body := call("PutItem", `{"TableName":"leases","Item":{"pk":{"S":"a"}},"ConditionExpression":"attribute_not_exists(pk)"}`)
+	if code != 400 || !strings.Contains(body, "ConditionalCheckFailedException") {
+		t.Fatalf("second PutItem: %d %s, want ConditionalCheckFailedException", code, body)
+	}
+	var kinds []string
+	for _, e := range srv.Events().Events(eventlog.Control) {
+		if e.Service == "dynamodb" {
+			kinds = append(kinds, e.Kind+" "+e.Resource)
+		}
+	}
+	if want := []string{"table-created leases", "table-active leases"}; !slices.Equal(kinds, want) {
+		t.Errorf("control events %q, want %q", kinds, want)
+	}
+	if got := srv.Events().Stats().Data.Counts; got["item-put"] != 1 || got["condition-failed"] != 1 {
+		t.Errorf("data counts %v, want one item-put and one condition-failed", got)
+	}
 }

@@ -27,12 +27,14 @@ import (
 
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/autoscaling"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/awsproto"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/dynamodb"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/ec2"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/eventlog"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/events"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/messaging"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/sns"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/sqs"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/tables"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/world"
 	"github.com/lifeguardhq/lifeguard/internal/simclock"
 )
@@ -112,6 +114,7 @@ type Server struct {
 	clock   *simclock.Sim
 	events  *eventlog.Log
 	msg     *messaging.Broker
+	tables  *tables.Tables
 	world   *world.World
 	host    *host
 	faults  *faults
@@ -162,6 +165,7 @@ func New(cfg Config) (*Server, error) {
 	s.msg = messaging.New(messaging.Config{
 		Region: cfg.Region, Account: cfg.Account, RelaxLimits: cfg.RelaxLimits, Seed: cfg.Seed,
 	}, s.clock, s.events, log)
+	s.tables = tables.New(tables.Config{Region: cfg.Region, Account: cfg.Account}, s.clock, tableEvents{s.events})
 	s.world = world.New(world.Config{
 		Region: cfg.Region, Account: cfg.Account, RelaxLimits: cfg.RelaxLimits, Seed: cfg.Seed, StopGrace: cfg.StopGrace,
 		Events: s.events, Messaging: s.msg,
@@ -175,6 +179,7 @@ func New(cfg Config) (*Server, error) {
 		{name: "sqs", protocol: protoJSON10, version: "2012-11-05", target: "AmazonSQS", ns: "com.amazonaws.sqs", queryNS: awsproto.NSSQS, throttle: "RequestThrottled", handler: sqs.New(s.msg.Queues())},
 		{name: "sns", protocol: protoQuery, version: "2010-03-31", ns: awsproto.NSSNS, throttle: "Throttling", handler: sns.New(s.msg.Topics())},
 		{name: "events", protocol: protoJSON11, target: events.TargetPrefix, ns: "com.amazonaws.eventbridge", throttle: "ThrottlingException", handler: events.New(s.msg.Buses())},
+		{name: "dynamodb", protocol: protoJSON10, target: dynamodb.TargetPrefix, ns: "com.amazonaws.dynamodb.v20120810", throttle: "ThrottlingException", handler: dynamodb.New(s.tables)},
 	} {
 		if svc.version != "" {
 			rt.byVersion[svc.version] = svc
@@ -209,6 +214,21 @@ func (s *Server) World() *world.World { return s.world }
 
 // Messaging returns the SQS, SNS and EventBridge state (for tests).
 func (s *Server) Messaging() *messaging.Broker { return s.msg }
+
+// Tables returns the DynamoDB state (for tests).
+func (s *Server) Tables() *tables.Tables { return s.tables }
+
+// tableEvents records the tables owner's events in the shared log: table
+// changes as control events, item writes as counted data-plane traffic.
+type tableEvents struct{ log *eventlog.Log }
+
+func (r tableEvents) Control(kind string, attrs map[string]string) {
+	r.log.Append(eventlog.Event{Service: "dynamodb", Kind: kind, Resource: attrs["table"], Attrs: attrs})
+}
+
+func (r tableEvents) Data(kind string) {
+	r.log.AppendData(eventlog.Event{Service: "dynamodb", Kind: kind})
+}
 
 // Events returns the event log every state owner appends to.
 func (s *Server) Events() *eventlog.Log { return s.events }
@@ -310,6 +330,7 @@ func (s *Server) Close() {
 	s.closeOnce.Do(func() {
 		s.world.Close()
 		s.msg.Close()
+		s.tables.Close()
 		if s.tempDir {
 			_ = os.RemoveAll(s.cfg.StateDir)
 		}

@@ -34,14 +34,14 @@ type Recorder interface {
 
 // Event kinds passed to the Recorder.
 const (
-	EventTableCreated  = "TableCreated"           // control: table, billing_mode
-	EventTableActive   = "TableActive"            // control: table
-	EventTableDeleted  = "TableDeleted"           // control: table
-	EventTTLUpdated    = "TTLUpdated"             // control: table, attribute, enabled
-	EventItemPut       = "PutItem"                // data
-	EventItemUpdated   = "UpdateItem"             // data
-	EventItemDeleted   = "DeleteItem"             // data
-	EventConditionFail = "ConditionalCheckFailed" // data: a write whose condition failed
+	EventTableCreated  = "table-created"    // control: table, billing_mode
+	EventTableActive   = "table-active"     // control: table
+	EventTableDeleted  = "table-deleted"    // control: table
+	EventTTLUpdated    = "ttl-updated"      // control: table, attribute, enabled
+	EventItemPut       = "item-put"         // data
+	EventItemUpdated   = "item-updated"     // data
+	EventItemDeleted   = "item-deleted"     // data
+	EventConditionFail = "condition-failed" // data: a write whose condition failed
 )
 
 // DefaultCreateDelay is how long a new table stays CREATING.

@@ -198,7 +198,7 @@ func TestDynamoDBTableBecomesActiveAfterCreating(t *testing.T) {
 	}
 	_, err = o.DescribeTable("tb1")
 	wantErr(t, err, tables.CodeResourceNotFound, "Requested resource not found: Table: tb1 not found")
-	want := []string{"TableCreated tb1", "TableActive tb1", "TTLUpdated tb1", "TableDeleted tb1"}
+	want := []string{"table-created tb1", "table-active tb1", "ttl-updated tb1", "table-deleted tb1"}
 	if len(rec.control) != len(want) {
 		t.Fatalf("control events %v, want %v", rec.control, want)
 	}
