@@ -21,6 +21,7 @@ import (
 	"github.com/lifeguardhq/lifeguard/internal/awscloud"
 	"github.com/lifeguardhq/lifeguard/internal/lease"
 	"github.com/lifeguardhq/lifeguard/internal/lease/leasetest"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox"
 )
 
 // leaseMoto starts moto_server on a free loopback port for the test and
@@ -124,6 +125,33 @@ func TestLeaseTableConformance(t *testing.T) {
 	t.Run("store", func(t *testing.T) {
 		s := &serialized{s: tbl}
 		leasetest.RunStoreTests(t, func(*testing.T) lease.Store { return s })
+	})
+	t.Run("roster", func(t *testing.T) {
+		leasetest.RunRosterTests(t, func(*testing.T) lease.Roster { return tbl })
+	})
+}
+
+// TestLeaseTableConformanceOnSandbox runs the same suite against the
+// sandbox's DynamoDB, which applies conditional writes atomically: no
+// serialization here.
+func TestLeaseTableConformanceOnSandbox(t *testing.T) {
+	srv, err := sandbox.New(sandbox.Config{Listen: "127.0.0.1:0", NoProcesses: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	endpoint, stop, err := srv.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &http.Transport{}
+	t.Cleanup(func() { _ = stop(); tr.CloseIdleConnections() })
+	cfg := aws.Config{
+		Region: "us-east-1", BaseEndpoint: aws.String(endpoint), HTTPClient: &http.Client{Transport: tr},
+		Credentials: credentials.NewStaticCredentialsProvider("AKIDLEASE", "lease-secret", ""),
+	}
+	tbl := newLeaseTable(t, cfg, "lifeguard-leases")
+	t.Run("store", func(t *testing.T) {
+		leasetest.RunStoreTests(t, func(*testing.T) lease.Store { return tbl })
 	})
 	t.Run("roster", func(t *testing.T) {
 		leasetest.RunRosterTests(t, func(*testing.T) lease.Roster { return tbl })
