@@ -42,7 +42,9 @@ type Queue interface {
 	Release(ctx context.Context, ms []Message) error
 	// Keep hides a held message from other receivers for another
 	// sqs.visibility_timeout from now, so that its receipt handle stays
-	// the latest and deletes it.
+	// the latest and deletes it. It returns an error wrapping
+	// ErrStaleReceipt when m's receipt handle is no longer the message's
+	// latest (another receiver got it since) or the message is gone.
 	Keep(ctx context.Context, m Message) error
 	// Remove unsubscribes and deletes a per-instance queue; it does
 	// nothing for a shared queue.
@@ -62,6 +64,12 @@ type Message struct {
 // group's size and the redrive policy would move live lifecycle messages
 // to the dead-letter queue.
 var ErrSharedRedrive = errors.New("a shared queue must not have a RedrivePolicy: every agent receives and hands back other instances' messages, which raises their receive count and would dead-letter them (remove the RedrivePolicy, or use sqs.topic_arn for a queue per instance)")
+
+// ErrStaleReceipt means a receipt handle no longer names the latest
+// receive of an in-flight message: the message became visible again and
+// was received since (SQS then accepts DeleteMessage with the old handle
+// and deletes nothing), or it is gone.
+var ErrStaleReceipt = errors.New("receipt handle is not the message's latest, or the message is not in flight")
 
 // ErrMalformed means a message body is none of the forms ParseMessage
 // knows.

@@ -3,6 +3,7 @@ package agent_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"sync"
 	"testing"
@@ -24,6 +25,7 @@ type fakeQueue struct {
 	released []string
 	releases int // Release calls
 	kept     []string
+	stale    map[string]bool // receipts Keep reports stale
 	removed  int
 }
 
@@ -68,7 +70,20 @@ func (q *fakeQueue) Keep(_ context.Context, m agent.Message) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.kept = append(q.kept, m.Receipt)
+	if q.stale[m.Receipt] {
+		return fmt.Errorf("keep message %s: MessageNotInflight: %w", m.ID, agent.ErrStaleReceipt)
+	}
 	return nil
+}
+
+// makeStale makes receipt stale: another receiver got its message since.
+func (q *fakeQueue) makeStale(receipt string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.stale == nil {
+		q.stale = map[string]bool{}
+	}
+	q.stale[receipt] = true
 }
 
 func (q *fakeQueue) keeps() (kept []string, releases int) {
@@ -497,6 +512,39 @@ func TestSQSUnreadableQueueFallsBackOnIMDS(t *testing.T) {
 		comps := aws.Completions()
 		if r.err != nil || len(comps) != 1 || comps[0].Action.Token != "" || comps[0].Result != lifecycle.Continue {
 			t.Errorf("Run = %v, completions %+v; want one CONTINUE by instance id", r.err, comps)
+		}
+	})
+}
+
+// TestSQSStaleReceiptIsNotTrustedToDelete has the held message's
+// visibility lapse while the plan runs (the agent starved of CPU past its
+// keeps) and another agent receive it: the held receipt handle is stale,
+// and SQS would accept a delete with it and delete nothing. The agent
+// learns it from its next keep, does not delete with the stale handle,
+// and looks for the message again before it exits.
+func TestSQSStaleReceiptIsNotTrustedToDelete(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := newFakeQueue()
+		asg := &fakeGroup{t: t, state: "InService", hooks: []lifecycle.Hook{terminateHook("drain", 10*time.Minute)}}
+		steps := &lifecycletest.StepRunner{T: t, Steps: map[string]lifecycletest.Behavior{"flush": {Duration: 2 * time.Minute}}}
+		cfg := sqsConfig(t, true)
+		cfg.SQS.VisibilityTimeout = config.Duration(30 * time.Second)
+		r := start(t, newAgent(t, cfg, agent.Deps{Metadata: &fakeMetadata{}, Group: asg, Completer: okCompleter(t), Steps: steps, Inbox: &fakeInbox{t: t, q: q}}))
+		synctest.Wait()
+		q.makeStale("r-first")
+		q.batches <- []agent.Message{msg("mine", "r-first", rawTerminate)}
+		// The plan runs two minutes; the look for the message after it
+		// finds it under a new receipt.
+		time.Sleep(2*time.Minute + 21*time.Second)
+		synctest.Wait()
+		if r.returned() {
+			t.Fatal("Run returned without looking for the message whose receipt went stale")
+		}
+		q.batches <- []agent.Message{msg("mine", "r-again", rawTerminate)}
+		<-r.done
+		deleted, _, _ := q.state()
+		if r.err != nil || !reflect.DeepEqual(deleted, []string{"r-again"}) {
+			t.Errorf("Run = %v, deleted %v; want the message deleted with its fresh receipt only", r.err, deleted)
 		}
 	})
 }

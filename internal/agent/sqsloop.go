@@ -37,24 +37,39 @@ type sqsLoop struct {
 	abort   context.CancelFunc // also ends the current receive
 	recv    chan struct{}      // closed when the receiver has returned
 	keep    *time.Ticker       // keeps held messages hidden; nil until the queue is open
-	held    map[lifecycle.Key]map[string]Message
+	held    map[lifecycle.Key]map[string]heldMessage
 	got     map[lifecycle.Key]bool // a message for the key arrived
-	tokens  map[lifecycle.Key]string
-	fatal   error // the queue cannot be used; Run returns it
+	// lost are keys whose message this agent received but no longer holds
+	// a current receipt handle for (ErrStaleReceipt): deleting it needs a
+	// fresh receive, by the receiver or by sweepOwn.
+	lost   map[lifecycle.Key]bool
+	tokens map[lifecycle.Key]string
+	fatal  error // the queue cannot be used; Run returns it
 }
 
 // notice is a message for this instance's lifecycle action.
 type notice struct {
+	m  Message
+	n  Notice
+	at time.Time // when the receive that brought it started
+}
+
+// heldMessage is a message of this instance held until its action ends.
+type heldMessage struct {
 	m Message
-	n Notice
+	// hidden is until when the message surely stays hidden with m's
+	// receipt handle: sqs.visibility_timeout after the start of the call
+	// (receive or keep) that hid it last, which SQS handled later.
+	hidden time.Time
 }
 
 func newSQSLoop(interval time.Duration) *sqsLoop {
 	return &sqsLoop{
 		retry:   backoff{interval: interval},
 		notices: make(chan notice),
-		held:    make(map[lifecycle.Key]map[string]Message),
+		held:    make(map[lifecycle.Key]map[string]heldMessage),
 		got:     make(map[lifecycle.Key]bool),
+		lost:    make(map[lifecycle.Key]bool),
 		tokens:  make(map[lifecycle.Key]string),
 	}
 }
@@ -86,10 +101,45 @@ func (l *loop) keepHeld() {
 	if s == nil || s.q == nil {
 		return
 	}
-	for _, msgs := range s.held {
-		for _, m := range msgs {
-			settle(l.ctx, l.log, s.q.Keep, m, "keep hidden")
+	for key, msgs := range s.held {
+		for id, h := range msgs {
+			if l.keep(key, h.m) {
+				continue
+			}
+			delete(msgs, id)
+			if len(msgs) == 0 {
+				delete(s.held, key)
+			}
 		}
+	}
+}
+
+// keep keeps held message m of key hidden and reports whether its receipt
+// handle is still current. When it is not (ErrStaleReceipt: the message's
+// visibility lapsed, say while the agent was starved of CPU, and another
+// agent received it since), m can no longer be deleted with it: the key is
+// marked lost, so that the message is looked for again before the agent
+// exits (sweepOwn), unless the receiver brings it back first.
+func (l *loop) keep(key lifecycle.Key, m Message) bool {
+	s := l.sqs
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(l.ctx), sqsCallBound)
+	defer cancel()
+	at := time.Now()
+	err := s.q.Keep(cctx, m)
+	switch {
+	case err == nil:
+		if h, ok := s.held[key][m.ID]; ok && h.m.Receipt == m.Receipt {
+			h.hidden = at.Add(time.Duration(l.a.cfg.SQS.VisibilityTimeout))
+			s.held[key][m.ID] = h
+		}
+		return true
+	case errors.Is(err, ErrStaleReceipt):
+		l.log.Warn("held message received elsewhere since; it is looked for again", "message_id", m.ID, keyHook, key.Hook, keyErr, err)
+		s.lost[key] = true
+		return false
+	default:
+		l.log.Warn("keep hidden message failed", "message_id", m.ID, keyErr, err)
+		return true
 	}
 }
 
@@ -202,6 +252,7 @@ func (r receiver) run(ctx, poll context.Context) {
 	wait := receiveRetry
 	for ctx.Err() == nil {
 		pctx, cancel := context.WithTimeout(poll, r.bound)
+		at := time.Now()
 		msgs, err := q.Receive(pctx, 0)
 		cancel()
 		if err != nil {
@@ -241,7 +292,7 @@ func (r receiver) run(ctx, poll context.Context) {
 				log.Info("notification that is not a lifecycle action deleted", "message_id", m.ID, "event", n.Event)
 				settle(ctx, log, q.Delete, m, "delete")
 			default:
-				mine = append(mine, notice{m: m, n: n})
+				mine = append(mine, notice{m: m, n: n, at: at})
 			}
 		}
 		release(ctx, log, q, back)
@@ -295,11 +346,13 @@ func (l *loop) onNotice(nt notice) {
 	s, n := l.sqs, nt.n
 	key := lifecycle.Key{Instance: l.instanceID, Transition: n.Transition, Hook: n.Hook}
 	if s.held[key] == nil {
-		s.held[key] = make(map[string]Message)
+		s.held[key] = make(map[string]heldMessage)
 	}
 	_, again := s.held[key][nt.m.ID]
-	s.held[key][nt.m.ID] = nt.m // the latest receipt deletes it
+	// The latest receipt deletes it.
+	s.held[key][nt.m.ID] = heldMessage{m: nt.m, hidden: nt.at.Add(time.Duration(l.a.cfg.SQS.VisibilityTimeout))}
 	s.got[key] = true
+	delete(s.lost, key)
 	if again {
 		return
 	}
@@ -338,9 +391,18 @@ func (l *loop) settleMessages() {
 		if key.Transition == lifecycle.TransitionLaunching {
 			l.describe = true // learn the state the launch led to
 		}
-		for _, m := range msgs {
-			settle(l.ctx, l.log, s.q.Delete, m, "delete")
-			l.log.Info("lifecycle message deleted", keyHook, key.Hook, keyTransition, string(key.Transition), "message_id", m.ID)
+		for _, h := range msgs {
+			// SQS accepts a delete with a stale receipt handle and deletes
+			// nothing. A message whose visibility may have lapsed (the
+			// agent was starved of CPU past its keeps) is kept first:
+			// that fails on a stale handle (the key is then lost, and the
+			// message looked for again) and otherwise leaves it hidden
+			// until the delete.
+			if !time.Now().Before(h.hidden) && !l.keep(key, h.m) {
+				continue
+			}
+			settle(l.ctx, l.log, s.q.Delete, h.m, "delete")
+			l.log.Info("lifecycle message deleted", keyHook, key.Hook, keyTransition, string(key.Transition), "message_id", h.m.ID)
 		}
 		delete(s.held, key)
 	}
@@ -363,8 +425,8 @@ func (l *loop) closeQueue() {
 	if !l.terminated() {
 		var ms []Message
 		for _, msgs := range s.held {
-			for _, m := range msgs {
-				ms = append(ms, m)
+			for _, h := range msgs {
+				ms = append(ms, h.m)
 			}
 		}
 		release(l.ctx, l.log, s.q, ms)
@@ -402,9 +464,9 @@ func (l *loop) terminated() bool {
 // sweepOwn deletes, from the shared queue, this instance's messages for
 // terminate actions that ended before their message reached the agent
 // (it learned of the termination from Auto Scaling at start, and the
-// plan was quick). Left there, such a message would be received and
-// handed back by every other agent until the queue's retention period
-// drops it. It receives for at most sweepBound, handing the other
+// plan was quick), or whose receipt handle went stale (lost). Left there,
+// such a message would be received and handed back by every other agent
+// until the queue's retention period drops it. It receives for at most sweepBound, handing the other
 // instances' messages back at once as the receiver does (holding them
 // would hide them from their own agents, which may be sweeping too).
 // Every message of this instance is moot now and is deleted.
@@ -412,7 +474,7 @@ func (l *loop) sweepOwn() {
 	s := l.sqs
 	missing := make(map[lifecycle.Key]bool)
 	for _, st := range l.term.actions {
-		if st.key.Hook != NoHook && !s.got[st.key] {
+		if st.key.Hook != NoHook && (!s.got[st.key] || s.lost[st.key]) {
 			missing[st.key] = true
 		}
 	}

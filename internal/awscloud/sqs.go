@@ -201,6 +201,11 @@ func (q *Queue) Keep(ctx context.Context, m agent.Message) error {
 	if _, err := q.in.sqs.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{
 		QueueUrl: aws.String(q.url), ReceiptHandle: aws.String(m.Receipt), VisibilityTimeout: q.visibility(),
 	}); err != nil {
+		var notInflight *sqstypes.MessageNotInflight
+		var invalid *sqstypes.ReceiptHandleIsInvalid
+		if errors.As(err, &notInflight) || errors.As(err, &invalid) {
+			err = fmt.Errorf("%w: %w", agent.ErrStaleReceipt, err)
+		}
 		return fmt.Errorf("keep message %s hidden on %s: %w", m.ID, q.url, err)
 	}
 	return nil

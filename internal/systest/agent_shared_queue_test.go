@@ -2,7 +2,6 @@ package systest_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -26,6 +25,7 @@ func TestTwentyAgentsOnOneSharedQueue(t *testing.T) {
 	// A stop grace longer than the agents' last look for their messages
 	// (5 s), as a systemd stop timeout would be on an instance.
 	sb := startSandbox(t, "--relax-limits", "--stop-grace", "10s")
+	dumpConsolesOnFailure(t, sb.stateDir) // every agent's log, also of instances that never got in service
 	ev := followEvents(t, sb.endpoint)
 	cfg := sdkConfig(t, sb.endpoint)
 	c, q := newClients(cfg), sqs.NewFromConfig(cfg)
@@ -63,7 +63,6 @@ exec ` + lifeguardBinary(t) + ` agent --config agent.yaml
 	ev.waitFor(t, "20 instances in service", func(e event) bool {
 		if e.Kind == "instance-state" && e.State == "InService" {
 			inService[e.Instance] = true
-			dumpConsoleOnFailure(t, filepath.Join(sb.stateDir, "instances", e.Instance))
 		}
 		return len(inService) == n
 	})
@@ -119,5 +118,11 @@ exec ` + lifeguardBinary(t) + ` agent --config agent.yaml
 	}
 	if v, h := attrs.Attributes["ApproximateNumberOfMessages"], attrs.Attributes["ApproximateNumberOfMessagesNotVisible"]; v != "0" || h != "0" {
 		t.Errorf("%s visible and %s hidden messages left on the shared queue, want none", v, h)
+		out, err := q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
+		if err == nil {
+			for _, m := range out.Messages {
+				t.Logf("left on the queue: %s %s", aws.ToString(m.MessageId), aws.ToString(m.Body))
+			}
+		}
 	}
 }

@@ -349,3 +349,31 @@ func launchConfig(t *testing.T, c clients, name, userData string) {
 		t.Fatal(err)
 	}
 }
+
+// dumpConsolesOnFailure prints, when the test has failed, the console of
+// every instance the sandbox ran in stateDir (its user data's output: an
+// agent's whole log), in instance id order. Register it right after
+// startSandbox: cleanups run last-registered first, so it runs before the
+// sandbox stops and its state directory is removed.
+func dumpConsolesOnFailure(t *testing.T, stateDir string) {
+	t.Helper()
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		dirs, err := filepath.Glob(filepath.Join(stateDir, "instances", "*"))
+		if err != nil || len(dirs) == 0 {
+			t.Logf("no instance consoles in %s (%v)", stateDir, err)
+			return
+		}
+		slices.Sort(dirs)
+		for _, dir := range dirs {
+			b, err := os.ReadFile(filepath.Join(dir, "console.log"))
+			if err != nil {
+				t.Logf("console of %s: %v", filepath.Base(dir), err)
+				continue
+			}
+			t.Logf("console of %s:\n%s", filepath.Base(dir), b)
+		}
+	})
+}
