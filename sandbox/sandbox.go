@@ -154,8 +154,10 @@ func (s *Sandbox) Env() []string {
 }
 
 // AdvanceClock pushes the sandbox's simulated time forward, firing every
-// lifecycle timeout that falls due.
-func (s *Sandbox) AdvanceClock(d time.Duration) { s.srv.AdvanceClock(d) }
+// lifecycle timeout that falls due. It refuses a d that is not positive,
+// or that would carry the clock past the latest time it can hold (about
+// 292 years ahead of the wall clock), and then changes nothing.
+func (s *Sandbox) AdvanceClock(d time.Duration) error { return s.srv.AdvanceClock(d) }
 
 // Close stops the sandbox: it terminates every instance, processes
 // included, and removes a temporary state directory. Safe to call twice.

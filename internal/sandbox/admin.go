@@ -1,8 +1,12 @@
 package sandbox
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -55,8 +59,56 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// adminError is the admin API's error body: AWS's shape (a code and a
+// message, here under "error" as the CLI reads it) and the request field
+// at fault, when there is one.
+type adminError struct {
+	Code  string `json:"code"`
+	Field string `json:"field,omitempty"`
+	Error string `json:"error"`
+}
+
+// badRequest answers 400 ValidationException. The message starts with the
+// field it names ("advance: …") when field is set.
 func badRequest(w http.ResponseWriter, format string, args ...any) {
-	writeJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprintf(format, args...)})
+	fieldError(w, "", format, args...)
+}
+
+func fieldError(w http.ResponseWriter, field, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if field != "" {
+		msg = field + ": " + msg
+	}
+	writeJSON(w, http.StatusBadRequest, adminError{Code: "ValidationException", Field: field, Error: msg})
+}
+
+// decodeAdmin decodes an admin request body into v, refusing unknown
+// fields. The members named in durations are read first, each on its own,
+// so that a bad duration names the member it was given in.
+func decodeAdmin(w http.ResponseWriter, r *http.Request, v any, durations ...string) (field string, err error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<16))
+	if err != nil {
+		return "", fmt.Errorf("the body is larger than 64 KiB")
+	}
+	if len(durations) > 0 {
+		var members map[string]json.RawMessage
+		if json.Unmarshal(body, &members) == nil {
+			for _, name := range durations {
+				if raw, ok := members[name]; ok {
+					var d Duration
+					if err := d.UnmarshalJSON(raw); err != nil {
+						return name, err
+					}
+				}
+			}
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return "", err
+	}
+	return "", nil
 }
 
 // ClockState is the admin API's view of the simulated clock.
@@ -75,26 +127,62 @@ func (s *Server) getClock(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) postClock(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		Advance Duration `json:"advance"`
+		Advance *Duration `json:"advance"`
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
+	if field, err := decodeAdmin(w, r, &req, "advance"); err != nil {
+		if field != "" {
+			fieldError(w, field, "%v", err)
+			return
+		}
 		badRequest(w, "clock: want {\"advance\": \"1h\"}: %v", err)
 		return
 	}
-	if req.Advance <= 0 {
-		badRequest(w, "advance: must be a positive duration such as \"90s\" or \"1h\" (time never goes back)")
+	switch {
+	case req.Advance == nil:
+		fieldError(w, "advance", "missing; send {\"advance\": \"1h\"}")
+		return
+	case *req.Advance <= 0:
+		fieldError(w, "advance", "must be a positive duration such as \"90s\" or \"1h\" (time never goes back)")
 		return
 	}
-	s.AdvanceClock(time.Duration(req.Advance))
+	if err := s.AdvanceClock(time.Duration(*req.Advance)); err != nil {
+		var fe *FieldError
+		if errors.As(err, &fe) {
+			fieldError(w, fe.Field, "%s", fe.Msg)
+			return
+		}
+		badRequest(w, "%v", err)
+		return
+	}
 	writeJSON(w, http.StatusOK, s.clockState())
 }
 
-// AdvanceClock pushes the simulated time forward, firing every timeout due.
-func (s *Server) AdvanceClock(d time.Duration) {
+// FieldError is a request the sandbox refuses, naming the field at fault.
+type FieldError struct {
+	Field string // "advance"
+	Msg   string // what is wrong and how to fix it
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+
+// AdvanceClock pushes the simulated time forward, firing every timeout
+// due. It refuses, with a *FieldError naming "advance", a d that is not
+// positive or that would carry the clock's offset past what a
+// time.Duration holds (about 292 years in all): time would wrap around to
+// the past.
+func (s *Server) AdvanceClock(d time.Duration) error {
+	if d <= 0 {
+		return &FieldError{Field: "advance", Msg: fmt.Sprintf("%s is not a positive duration (time never goes back)", d)}
+	}
+	s.advanceMu.Lock()
+	defer s.advanceMu.Unlock()
+	if off := s.clock.Offset(); d > math.MaxInt64-off {
+		return &FieldError{Field: "advance", Msg: fmt.Sprintf("%s would carry the clock past the latest time it can hold (it is %s ahead of the wall clock; at most %s more)",
+			d, off, time.Duration(math.MaxInt64-off).Truncate(time.Second))}
+	}
 	s.events.Append(eventlog.Event{Service: "sandbox", Kind: EvClock, Detail: "advanced by " + d.String()})
 	s.clock.Advance(d)
+	return nil
 }
 
 // faultRequest is a Fault, or a spot interruption when Spot is set.
@@ -105,9 +193,11 @@ type faultRequest struct {
 
 func (s *Server) postFault(w http.ResponseWriter, r *http.Request) {
 	var req faultRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
+	if field, err := decodeAdmin(w, r, &req, "latency", "spot"); err != nil {
+		if field != "" {
+			fieldError(w, field, "%v", err)
+			return
+		}
 		badRequest(w, "fault: %v", err)
 		return
 	}

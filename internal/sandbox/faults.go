@@ -3,6 +3,7 @@ package sandbox
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -57,20 +58,24 @@ type Duration time.Duration
 // MarshalJSON writes the duration as a Go duration string.
 func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
 
-// UnmarshalJSON reads "200ms" or a number of milliseconds.
+// UnmarshalJSON reads "200ms" or a number of milliseconds. Its errors
+// say what is wrong with the value; the caller names the field.
 func (d *Duration) UnmarshalJSON(b []byte) error {
 	var s string
 	if err := json.Unmarshal(b, &s); err == nil {
 		v, err := time.ParseDuration(s)
 		if err != nil {
-			return fmt.Errorf("latency: %w", err)
+			return fmt.Errorf("%q is not a duration such as \"200ms\", \"90s\" or \"1h\" (at most 2562047h)", s)
 		}
 		*d = Duration(v)
 		return nil
 	}
 	var ms float64
 	if err := json.Unmarshal(b, &ms); err != nil {
-		return fmt.Errorf("latency: want a duration such as \"200ms\"")
+		return fmt.Errorf("%s is not a duration such as \"200ms\", \"90s\" or \"1h\"", b)
+	}
+	if ms > float64(math.MaxInt64/int64(time.Millisecond)) || ms < float64(math.MinInt64/int64(time.Millisecond)) {
+		return fmt.Errorf("%s milliseconds is more than a duration holds (at most 2562047h)", b)
 	}
 	*d = Duration(time.Duration(ms * float64(time.Millisecond)))
 	return nil

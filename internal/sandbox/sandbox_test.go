@@ -322,3 +322,72 @@ func TestDynamoDBIsServed(t *testing.T) {
 		t.Errorf("data counts %v, want one item-put and one condition-failed", got)
 	}
 }
+
+// postAdmin posts a JSON body to an admin path and returns the status and
+// the body.
+func postAdmin(t *testing.T, url, body string) (int, string) {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestClockNeverWrapsToThePast pushes the clock to the edge of what it
+// holds: the advance that would overflow is refused with the field named,
+// and the simulated time stays where it was (it used to land in 1734).
+func TestClockNeverWrapsToThePast(t *testing.T) {
+	srv, endpoint := start(t, sandbox.Config{})
+	if code, body := postAdmin(t, endpoint+"/_sandbox/clock", `{"advance":"2562047h"}`); code != 200 {
+		t.Fatalf("first advance: %d %s", code, body)
+	}
+	before := srv.Clock().Now()
+	code, body := postAdmin(t, endpoint+"/_sandbox/clock", `{"advance":"1h"}`)
+	var e struct{ Code, Field, Error string }
+	_ = json.Unmarshal([]byte(body), &e)
+	if code != 400 || e.Code != "ValidationException" || e.Field != "advance" || !strings.HasPrefix(e.Error, "advance: 1h0m0s would carry the clock past the latest time it can hold") {
+		t.Errorf("second advance: %d %s, want 400 ValidationException naming advance", code, body)
+	}
+	if now := srv.Clock().Now(); now.Before(before) || now.Year() < 2200 {
+		t.Errorf("the clock reads %s after a refused advance, want it where it was (%s)", now, before)
+	}
+	if err := srv.AdvanceClock(time.Hour); err == nil || !strings.Contains(err.Error(), "advance: ") {
+		t.Errorf("AdvanceClock past the edge: %v, want the advance refused", err)
+	}
+	var clockEvents int
+	for _, ev := range srv.Events().Events(eventlog.Control) {
+		if ev.Kind == sandbox.EvClock {
+			clockEvents++
+		}
+	}
+	if clockEvents != 1 {
+		t.Errorf("%d clock-advanced events, want 1 (refused advances are not history)", clockEvents)
+	}
+}
+
+func TestAdminDurationErrorsNameTheirField(t *testing.T) {
+	_, endpoint := start(t, sandbox.Config{})
+	cases := []struct {
+		path, body, field string
+	}{
+		{"/_sandbox/clock", `{"advance":"banana"}`, "advance"},
+		{"/_sandbox/clock", `{"advance":"9999999h"}`, "advance"},
+		{"/_sandbox/clock", `{"advance":true}`, "advance"},
+		{"/_sandbox/clock", `{}`, "advance"},
+		{"/_sandbox/faults", `{"latency":"banana"}`, "latency"},
+		{"/_sandbox/faults", `{"instance":"i-00000000000000000","spot":"banana"}`, "spot"},
+	}
+	for _, c := range cases {
+		t.Run(c.path+" "+c.body, func(t *testing.T) {
+			code, body := postAdmin(t, endpoint+c.path, c.body)
+			var e struct{ Field, Error string }
+			_ = json.Unmarshal([]byte(body), &e)
+			if code != 400 || e.Field != c.field || !strings.HasPrefix(e.Error, c.field+": ") {
+				t.Errorf("%d %s, want 400 naming %s", code, body, c.field)
+			}
+		})
+	}
+}

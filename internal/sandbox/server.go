@@ -120,6 +120,8 @@ type Server struct {
 	faults  *faults
 	handler http.Handler
 
+	advanceMu sync.Mutex // one clock advance at a time: the overflow check and the advance are one step
+
 	tempDir bool
 	ln      net.Listener
 	mem     *memNet // InMemory
