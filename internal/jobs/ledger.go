@@ -40,7 +40,9 @@ type Ledger interface {
 	// did. A claim repeated with the same token and instance reports true
 	// again (an ambiguous retry resolves to success), so a caller claims a
 	// slot once per leadership. Claim fails with ErrFenced, recording
-	// nothing, when a run of job was claimed with a higher token.
+	// nothing, when a claim of a run of job was made with a higher token:
+	// every claim, won or not, fences off later claims of the job with a
+	// lower token.
 	//
 	// When claimed is true, the slot is the caller's even if err is not
 	// nil: err then reports a failure of the ledger's own bookkeeping (such
