@@ -14,7 +14,9 @@ import (
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/eventlog"
 )
 
-// The admin API lives under /_sandbox/, a path no AWS API uses:
+// The admin API lives under /_sandbox/, a path no AWS API uses, on the
+// main endpoint only (an instance's own API port answers 403 AccessDenied,
+// so code under test cannot clear its own fault):
 //
 //	GET  /_sandbox/health                 {"status":"ok"}
 //	GET  /_sandbox/clock                  {"now":…, "offset":"…"}

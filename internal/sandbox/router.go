@@ -56,23 +56,37 @@ func callerOf(r *http.Request) string {
 
 func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, "/_sandbox/") {
+		if callerOf(r) != "" {
+			// An instance's own API port is the AWS API only: code under
+			// test must not be able to clear its own fault or push the
+			// clock. The admin API is served on the main endpoint.
+			writeProtocolError(w, r, &awsproto.Error{Code: "AccessDenied", Status: http.StatusForbidden,
+				Message: "User is not authorized to perform this operation: the lifeguard sandbox serves /_sandbox/ on its main endpoint only, not on an instance's API port."})
+			return
+		}
 		rt.admin.ServeHTTP(w, r)
 		return
 	}
 	svc, err := rt.route(r)
 	if err != nil {
-		reqID := awsproto.NewRequestID()
-		if t := r.Header.Get("X-Amz-Target"); t != "" {
-			awsproto.WriteJSONError(w, "com.amazon.coral.service", "application/x-amz-json-1.0", reqID, err)
-			return
-		}
-		awsproto.WriteQueryError(w, awsproto.NSAutoScaling, reqID, err)
+		writeProtocolError(w, r, err)
 		return
 	}
 	if rt.faults != nil && !rt.applyFault(w, r, svc) {
 		return
 	}
 	svc.handler.ServeHTTP(w, r)
+}
+
+// writeProtocolError answers a request no service handles: as awsJson
+// when it carries X-Amz-Target, as the query protocol otherwise.
+func writeProtocolError(w http.ResponseWriter, r *http.Request, e *awsproto.Error) {
+	reqID := awsproto.NewRequestID()
+	if r.Header.Get("X-Amz-Target") != "" {
+		awsproto.WriteJSONError(w, awsproto.NSCoral, awsproto.JSON10, reqID, e)
+		return
+	}
+	awsproto.WriteQueryError(w, awsproto.NSAutoScaling, reqID, e)
 }
 
 // route finds the service a request is for.

@@ -175,26 +175,7 @@ func TestFaults(t *testing.T) {
 		srv, endpoint := start(t, sandbox.Config{})
 		c := asgClient(endpoint, 1)
 		ctx := context.Background()
-		if _, err := c.CreateLaunchConfiguration(ctx, &autoscaling.CreateLaunchConfigurationInput{LaunchConfigurationName: aws.String("lc"), ImageId: aws.String("ami-0abcdef1234567890"), InstanceType: aws.String("t3.micro")}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{AutoScalingGroupName: aws.String("g"), LaunchConfigurationName: aws.String("lc"), MinSize: aws.Int32(2), MaxSize: aws.Int32(2), AvailabilityZones: []string{"us-east-1a"}}); err != nil {
-			t.Fatal(err)
-		}
-		var infos []sandbox.InstanceInfo
-		for seq := int64(0); len(infos) < 2; {
-			evs, err := srv.World().EventsAfter(ctx, seq)
-			if err != nil {
-				t.Fatal(err)
-			}
-			seq = evs[len(evs)-1].Seq
-			infos = infos[:0]
-			for _, in := range srv.Instances() {
-				if in.State == world.StateInService && in.API != "" {
-					infos = append(infos, in)
-				}
-			}
-		}
+		infos := launch(t, srv, c, 2)
 		if err := srv.SetFault(sandbox.Fault{Instance: infos[0].ID, Cut: true}); err != nil {
 			t.Fatal(err)
 		}
@@ -221,6 +202,79 @@ func TestFaults(t *testing.T) {
 			}
 		}
 	})
+}
+
+// launch creates a group of n instances and waits until they are all in
+// service with their own API ports.
+func launch(t *testing.T, srv *sandbox.Server, c *autoscaling.Client, n int32) []sandbox.InstanceInfo {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := c.CreateLaunchConfiguration(ctx, &autoscaling.CreateLaunchConfigurationInput{LaunchConfigurationName: aws.String("lc"), ImageId: aws.String("ami-0abcdef1234567890"), InstanceType: aws.String("t3.micro")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{AutoScalingGroupName: aws.String("g"), LaunchConfigurationName: aws.String("lc"), MinSize: aws.Int32(n), MaxSize: aws.Int32(n), AvailabilityZones: []string{"us-east-1a"}}); err != nil {
+		t.Fatal(err)
+	}
+	var infos []sandbox.InstanceInfo
+	for seq := int64(0); len(infos) < int(n); {
+		evs, err := srv.World().EventsAfter(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seq = evs[len(evs)-1].Seq
+		infos = infos[:0]
+		for _, in := range srv.Instances() {
+			if in.State == world.StateInService && in.API != "" {
+				infos = append(infos, in)
+			}
+		}
+	}
+	return infos
+}
+
+// TestAdminAPIIsNotOnInstancePorts: an instance's own API port serves the
+// AWS APIs only, so a cut instance cannot read or push the clock, nor
+// clear its own fault, through it.
+func TestAdminAPIIsNotOnInstancePorts(t *testing.T) {
+	srv, endpoint := start(t, sandbox.Config{})
+	infos := launch(t, srv, asgClient(endpoint, 1), 2)
+	cut, other := infos[0], infos[1]
+	if err := srv.SetFault(sandbox.Fault{Instance: cut.ID, Cut: true}); err != nil {
+		t.Fatal(err)
+	}
+	call := func(method, url, body string) (int, string) {
+		req, _ := http.NewRequest(method, url, strings.NewReader(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, url, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, in := range []sandbox.InstanceInfo{cut, other} {
+		for _, c := range []struct{ method, path, body string }{
+			{"GET", "/_sandbox/clock", ""},
+			{"POST", "/_sandbox/clock", `{"advance":"1h"}`},
+			{"GET", "/_sandbox/faults", ""},
+			{"DELETE", "/_sandbox/faults?instance=" + in.ID, ""},
+			{"DELETE", "/_sandbox/faults", ""},
+			{"GET", "/_sandbox/events", ""},
+			{"GET", "/_sandbox/health", ""},
+		} {
+			code, body := call(c.method, in.API+c.path, c.body)
+			if code != 403 || !strings.Contains(body, "<Code>AccessDenied</Code>") {
+				t.Errorf("%s %s on %s's API port: %d %s, want 403 AccessDenied", c.method, c.path, in.ID, code, body)
+			}
+		}
+	}
+	if off := srv.Clock().Offset(); off != 0 {
+		t.Errorf("the clock moved by %s through an instance's port", off)
+	}
+	code, body := call("GET", endpoint+"/_sandbox/faults", "")
+	if code != 200 || !strings.Contains(body, cut.ID) || !strings.Contains(body, `"cut":true`) {
+		t.Errorf("faults on the main port: %d %s, want %s still cut", code, body, cut.ID)
+	}
 }
 
 func TestAdminAPI(t *testing.T) {
