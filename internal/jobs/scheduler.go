@@ -18,9 +18,16 @@ import (
 // of leadership is still recorded.
 const FinishTimeout = 2 * time.Second
 
-// StoppedOverlap: the next slot of the same job stopped the run (overlap
-// policy stop).
-const StoppedOverlap StopReason = "overlapped by the next run"
+// Stop reasons of scheduled runs.
+const (
+	// StoppedOverlap: the next slot of the same job stopped the run
+	// (overlap policy stop).
+	StoppedOverlap StopReason = "overlapped by the next run"
+	// StoppedFenced: the ledger refused a claim of the job with
+	// ErrFenced, so a newer leader exists: the run was stopped at once,
+	// before this leadership's context ended.
+	StoppedFenced StopReason = "a newer leader claimed the job"
+)
 
 // Outcomes recorded for slots that started no command.
 const (
@@ -31,8 +38,11 @@ const (
 	outcomeNotStarted = "not started: "
 )
 
-// errOverlap is the cause with which a run is stopped for the next slot.
-var errOverlap = errors.New("stopped for the next run of the job")
+// Causes with which the scheduler stops a run before the leadership ends.
+var (
+	errOverlap = errors.New("stopped for the next run of the job")
+	errFenced  = errors.New("stopped: a newer leader claimed the job")
+)
 
 // Attribute keys of the package's log records (STYLE rule 12).
 const (
@@ -180,7 +190,9 @@ func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 //
 // Run blocks until ctx is done and every run it started has been stopped
 // and has returned (see RunLeaderOnly), and their outcomes recorded (each
-// within FinishTimeout); then it returns nil. It returns an error at once
+// within FinishTimeout); then it returns nil. A claim refused with
+// ErrFenced proves that a newer leader exists: the job's run in progress,
+// if any, is stopped at once. It returns an error at once
 // when l is invalid or another Run of s is going on.
 func (s *Scheduler) Run(ctx context.Context, l Leadership) error {
 	if l.Token == 0 || l.Deadline.IsZero() {
@@ -194,6 +206,7 @@ func (s *Scheduler) Run(ctx context.Context, l Leadership) error {
 	for _, j := range s.jobs {
 		wg.Go(func() { s.runJob(ctx, l, j) })
 	}
+	<-ctx.Done()
 	wg.Wait()
 	return nil
 }
@@ -262,6 +275,13 @@ func (s *Scheduler) fire(ctx context.Context, l Leadership, j *job, slot time.Ti
 	switch {
 	case err != nil && claimed:
 		s.log.Warn("scheduled run claimed; ledger bookkeeping failed", keyJob, j.Name, keySlot, slot, keyErr, err)
+	case errors.Is(err, ErrFenced):
+		s.log.Warn("scheduled run not claimed: a newer leader claimed the job", keyJob, j.Name, keySlot, slot, keyToken, l.Token, keyErr, err)
+		if cur != nil {
+			cur.cancel(errFenced)
+			<-cur.done
+		}
+		return nil
 	case err != nil:
 		if ctx.Err() == nil {
 			s.log.Error("scheduled run not claimed", keyJob, j.Name, keySlot, slot, keyToken, l.Token, keyErr, err)
@@ -306,8 +326,13 @@ func (s *Scheduler) execute(ctx context.Context, l Leadership, j *job, r *runnin
 		outcome = outcomeNotStarted + err.Error()
 		s.log.Error("scheduled run not started", keyJob, j.Name, keySlot, r.slot, keyErr, err)
 	} else {
-		if res.Stopped == StoppedLeadership && errors.Is(context.Cause(ctx), errOverlap) {
-			res.Stopped = StoppedOverlap
+		if res.Stopped == StoppedLeadership {
+			switch cause := context.Cause(ctx); {
+			case errors.Is(cause, errOverlap):
+				res.Stopped = StoppedOverlap
+			case errors.Is(cause, errFenced):
+				res.Stopped = StoppedFenced
+			}
 		}
 		outcome = res.String()
 		s.log.Info("scheduled run ended", keyJob, j.Name, keySlot, r.slot, keyToken, l.Token, keyPID, res.PID, keyOutcome, outcome)

@@ -229,6 +229,38 @@ func TestScheduleFailOver(t *testing.T) {
 		})
 	})
 
+	t.Run("a deposed leader's run in progress is stopped at its first fenced claim", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			ledger := &jobstest.Ledger{}
+			rs := newRunners(map[string]time.Duration{"tick": 10 * time.Second}, "i-a", "i-b")
+			jb := tick
+			jb.Missed, jb.MissedWindow = jobs.MissedRunOnce, 5*time.Second
+			a, b := newScheduler(t, ledger, rs["i-a"], tick), newScheduler(t, ledger, rs["i-b"], jb)
+			la := lead(t, a, 1) // runs slot 1, skips 2 and 3
+			sleepUntil(at(3200 * time.Millisecond))
+			lb := lead(t, b, 2) // claims slot 3 in vain, but with token 2
+			sleepUntil(at(4500 * time.Millisecond))
+			var aRun *fakeRun
+			for _, r := range rs["i-a"].all() {
+				if r.instance == "i-a" {
+					aRun = &r
+				}
+			}
+			if aRun == nil || !aRun.stopped || !aRun.end.Equal(at(4*time.Second)) {
+				t.Errorf("A's run %+v; want it stopped at 4 s, while A still believes it leads", aRun)
+			}
+			la.stop(t)
+			lb.stop(t)
+			recs := ledger.Records("tick")
+			if len(recs) == 0 || recs[0].Outcome != "stopped ("+string(jobs.StoppedFenced)+"): signal SIGTERM" {
+				t.Errorf("slot 1's record %+v; want stopped (%s)", recs, jobs.StoppedFenced)
+			}
+			if got, want := fmt.Sprint(slotsOf(rs["i-b"].all(), "i-b")), "[4]"; got != want {
+				t.Errorf("B ran slots %s; want %s", got, want)
+			}
+		})
+	})
+
 	t.Run("missed slots are skipped by default and outside the window", func(t *testing.T) {
 		for _, tc := range []struct {
 			name   string
