@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/lifeguardhq/lifeguard/internal/jobs"
 )
 
 // Agent is the configuration of `lifeguard agent` (its YAML schema).
@@ -42,6 +44,8 @@ type Agent struct {
 	Status Status `yaml:"status"`
 	// Log configures the agent's own logs.
 	Log Log `yaml:"log"`
+	// Leader configures leader election and the leader-only jobs.
+	Leader Leader `yaml:"leader"`
 }
 
 // Source is where transitions come from: SourceIMDS or SourceSQS.
@@ -299,6 +303,7 @@ func DefaultAgent() Agent {
 		Paths:     Paths{JournalDir: DefaultJournalDir},
 		Status:    Status{Listen: DefaultStatusListen},
 		Log:       Log{Format: LogText, Level: LogInfo},
+		Leader:    defaultLeader(),
 	}
 }
 
@@ -315,6 +320,8 @@ func itemDefault(t reflect.Type) reflect.Value {
 		*x = CommandProbe{Timeout: Duration(30 * time.Second)}
 	case *Step:
 		*x = Step{OnFailure: FailureContinue, OnInterrupt: InterruptRerun}
+	case *LeaderJob:
+		*x = LeaderJob{Overlap: jobs.OverlapSkip, Missed: jobs.MissedSkip}
 	}
 	return p
 }

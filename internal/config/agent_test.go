@@ -152,6 +152,22 @@ status:
 log:
   format: text
   level: info
+leader:
+  mode: "off"
+  table: ""
+  lease_duration: 10s
+  renew_interval: 2s
+  poll_interval: 1s
+  marker_file: ""
+  tag:
+    enabled: false
+    key: app:isLeader
+    value: "true"
+    follower_value: ""
+  on_elected: []
+  on_demoted: []
+  stop_grace: 2s
+  jobs: []
 `
 	if string(got) != want {
 		t.Errorf("DefaultAgent().YAML() =\n%s\nwant\n%s", got, want)

@@ -32,15 +32,15 @@ func TestParseAgentRejects(t *testing.T) {
 		{"key at the wrong level gets its place", "steps: []\n",
 			[]string{`steps: unknown key; did you mean terminate.steps?`}},
 		{"key valid in several places lists them", "launch:\n  probes:\n    - name: a\n      timeout: 1s\n      tcp: {address: '127.0.0.1:1'}\n",
-			[]string{`launch.probes[0].timeout: unknown key; did you mean one of launch.probes[].http.timeout, launch.probes[].tcp.timeout, launch.probes[].command.timeout, launch.timeout, terminate.steps[].timeout?`}},
+			[]string{`launch.probes[0].timeout: unknown key; did you mean one of launch.probes[].http.timeout, launch.probes[].tcp.timeout, launch.probes[].command.timeout, launch.timeout, terminate.steps[].timeout, leader.jobs[].timeout?`}},
 		{"unrelated key lists the keys here", "log:\n  colour: true\n",
 			[]string{`log.colour: unknown key; the keys here are format, level`}},
 		{"unknown key that is not a word is quoted", "\"a b\": 1\n",
-			[]string{`"a b": unknown key; the keys here are source, imds, sqs, launch, terminate, on_sigterm, paths, status, log`}},
+			[]string{`"a b": unknown key; the keys here are source, imds, sqs, launch, terminate, on_sigterm, paths, status, log, leader`}},
 
 		// Shapes and types.
 		{"file that is not a mapping", "- source: imds\n",
-			[]string{`the file is a list, not a mapping; use the keys source, imds, sqs, launch, terminate, on_sigterm, paths, status, log`}},
+			[]string{`the file is a list, not a mapping; use the keys source, imds, sqs, launch, terminate, on_sigterm, paths, status, log, leader`}},
 		{"block that is not a mapping", "launch: [web]\n",
 			[]string{`launch: is a list, not a mapping; use the keys hook, probes, consecutive_passes, interval, timeout, on_timeout, on_fatal`}},
 		{"list that is a mapping", "terminate:\n  steps: {name: drain}\n",

@@ -35,6 +35,9 @@ func TestDocsFullExample(t *testing.T) {
 		if len(a.Terminate.Steps) == 0 || !reflect.DeepEqual(a.Terminate.Steps[0], want) {
 			t.Errorf("first step = %+v, want %+v", a.Terminate.Steps, want)
 		}
+		if a.Leader.Mode != config.LeaderLease || len(a.Leader.Jobs) != 1 {
+			t.Errorf("leader = %+v; want mode lease with one job", a.Leader)
+		}
 	})
 
 	t.Run("shows every key of the schema", func(t *testing.T) {
@@ -52,12 +55,14 @@ func TestDocsFullExample(t *testing.T) {
 	})
 
 	t.Run("states the defaults", func(t *testing.T) {
-		// Every key but the probes and steps is at its default.
+		// Every key but the probes, steps, and the leader's mode, table
+		// and jobs is at its default.
 		a, err := config.ParseAgent([]byte(example))
 		if err != nil {
 			t.Fatal(err)
 		}
 		a.Launch.Probes, a.Terminate.Steps = nil, nil
+		a.Leader.Mode, a.Leader.Table, a.Leader.Jobs = config.LeaderOff, "", nil
 		if want := config.DefaultAgent(); !reflect.DeepEqual(a, want) {
 			t.Errorf("docs example without probes and steps =\n%+v\nwant DefaultAgent() =\n%+v", a, want)
 		}

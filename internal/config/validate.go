@@ -60,6 +60,7 @@ func (a Agent) validate() []*FieldError {
 	a.Status.validate(v)
 	oneOf(v, "log.format", a.Log.Format, LogText, LogJSON)
 	oneOf(v, "log.level", a.Log.Level, LogDebug, LogInfo, LogWarn, LogError)
+	a.Leader.validate(v)
 	return v.errs
 }
 

@@ -256,6 +256,7 @@ func TestValidateZeroAgent(t *testing.T) {
 		`status.listen: missing; give host:port, such as 127.0.0.1:9110`,
 		`log.format: "" is not one of text, json`,
 		`log.level: "" is not one of debug, info, warn, error`,
+		`leader.mode: "" is not one of off, lease, tag`,
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("Agent{}.Validate() =\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
