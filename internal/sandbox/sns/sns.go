@@ -27,66 +27,59 @@ const Version = "2010-03-31"
 // Handler is the SNS endpoint. It is safe for concurrent use; all state
 // lives in the messaging.
 type Handler struct {
-	t *messaging.Topics
+	t   *messaging.Topics
+	svc *awsproto.QueryService
 }
 
-// New returns a handler over w.
-func New(t *messaging.Topics) *Handler { return &Handler{t: t} }
+// request is one call's parameters and the HTTP request it came in (for
+// the endpoint's URL and whether it was signed).
+type request = *awsproto.QueryRequest
 
-// request is one call's parameters and the sandbox endpoint it came to.
-type request struct {
-	awsproto.Params
-	// base is the endpoint's URL as the caller reached it
-	// ("http://127.0.0.1:4566"), for SubscribeURL and UnsubscribeURL.
-	base string
-	// signed is whether the request carries an AWS signature (header or
-	// presigned query); a browser's GET of a SubscribeURL does not.
-	signed bool
-}
-
-type op func(*Handler, request) (any, error)
-
-var ops = map[string]op{
-	"CreateTopic":               (*Handler).createTopic,
-	"DeleteTopic":               (*Handler).deleteTopic,
-	"ListTopics":                (*Handler).listTopics,
-	"GetTopicAttributes":        (*Handler).getTopicAttributes,
-	"SetTopicAttributes":        (*Handler).setTopicAttributes,
-	"Subscribe":                 (*Handler).subscribe,
-	"ConfirmSubscription":       (*Handler).confirmSubscription,
-	"Unsubscribe":               (*Handler).unsubscribe,
-	"ListSubscriptions":         (*Handler).listSubscriptions,
-	"ListSubscriptionsByTopic":  (*Handler).listSubscriptionsByTopic,
-	"GetSubscriptionAttributes": (*Handler).getSubscriptionAttributes,
-	"SetSubscriptionAttributes": (*Handler).setSubscriptionAttributes,
-	"Publish":                   (*Handler).publish,
-	"PublishBatch":              (*Handler).publishBatch,
-	"TagResource":               (*Handler).tagResource,
-	"UntagResource":             (*Handler).untagResource,
-	"ListTagsForResource":       (*Handler).listTagsForResource,
+// New returns a handler over t.
+func New(t *messaging.Topics) *Handler {
+	h := &Handler{t: t}
+	h.svc = &awsproto.QueryService{
+		Version:   Version,
+		Namespace: awsproto.NSSNS,
+		ParamCode: "InvalidParameter",
+		Operations: map[string]awsproto.QueryOperation{
+			"CreateTopic":               h.createTopic,
+			"DeleteTopic":               h.deleteTopic,
+			"ListTopics":                h.listTopics,
+			"GetTopicAttributes":        h.getTopicAttributes,
+			"SetTopicAttributes":        h.setTopicAttributes,
+			"Subscribe":                 h.subscribe,
+			"ConfirmSubscription":       h.confirmSubscription,
+			"Unsubscribe":               h.unsubscribe,
+			"ListSubscriptions":         h.listSubscriptions,
+			"ListSubscriptionsByTopic":  h.listSubscriptionsByTopic,
+			"GetSubscriptionAttributes": h.getSubscriptionAttributes,
+			"SetSubscriptionAttributes": h.setSubscriptionAttributes,
+			"Publish":                   h.publish,
+			"PublishBatch":              h.publishBatch,
+			"TagResource":               h.tagResource,
+			"UntagResource":             h.untagResource,
+			"ListTagsForResource":       h.listTagsForResource,
+		},
+	}
+	return h
 }
 
 // ServeHTTP serves one awsquery request, POSTed as a form or, for the
 // SubscribeURL and UnsubscribeURL in SNS messages, a GET with the
 // parameters in the query string. The caller has matched Version.
-func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
-	reqID := awsproto.NewRequestID()
-	if err := r.ParseForm(); err != nil {
-		awsproto.WriteQueryError(rw, awsproto.NSSNS, reqID, awsproto.Errorf("MalformedQueryString", "The request body could not be parsed: %v", err))
-		return
-	}
-	action := r.Form.Get("Action")
-	serve, ok := ops[action]
-	if !ok {
-		awsproto.WriteQueryError(rw, awsproto.NSSNS, reqID, awsproto.InvalidAction(action, Version))
-		return
-	}
-	result, err := serve(h, request{Params: awsproto.NewParams(r.Form), base: baseURL(r), signed: r.Header.Get("Authorization") != "" || r.Form.Has("X-Amz-Signature")})
-	if err != nil {
-		awsproto.WriteQueryError(rw, awsproto.NSSNS, reqID, awsproto.AsError(err, "InvalidParameter"))
-		return
-	}
-	awsproto.WriteQuery(rw, awsproto.NSSNS, action, reqID, result)
+func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) { h.svc.ServeHTTP(rw, r) }
+
+// WriteError writes e as SNS's awsquery error (for faults the router
+// injects).
+func (h *Handler) WriteError(rw http.ResponseWriter, requestID string, e *awsproto.Error) {
+	h.svc.WriteError(rw, requestID, e)
+}
+
+// signed reports whether a request carries an AWS signature (header or
+// presigned query); a browser's GET of a SubscribeURL does not.
+func signed(r request) bool {
+	return r.HTTP.Header.Get("Authorization") != "" || r.HTTP.Form.Has("X-Amz-Signature")
 }
 
 // baseURL is the endpoint as the caller reached it, from the Host header.
@@ -330,7 +323,7 @@ func (h *Handler) subscribe(r request) (any, error) {
 		Endpoint:              r.String("Endpoint"),
 		Attributes:            r.Map("Attributes"),
 		ReturnSubscriptionARN: ret,
-		BaseURL:               r.base,
+		BaseURL:               baseURL(r.HTTP),
 	})
 	if err != nil {
 		return nil, err
@@ -349,7 +342,7 @@ func (h *Handler) confirmSubscription(r request) (any, error) {
 	}
 	// AuthenticateOnUnsubscribe is accepted and ignored: the sandbox does
 	// not check signatures, so it cannot restrict Unsubscribe to them.
-	arn, err := h.t.ConfirmSubscription(topic, token, r.signed)
+	arn, err := h.t.ConfirmSubscription(topic, token, signed(r))
 	if err != nil {
 		return nil, err
 	}
