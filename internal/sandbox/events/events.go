@@ -11,15 +11,11 @@
 package events
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/awsproto"
@@ -29,13 +25,6 @@ import (
 // TargetPrefix is the X-Amz-Target prefix of the EventBridge API.
 const TargetPrefix = "AWSEvents"
 
-// Error type namespaces: the service's own errors, and the framework's
-// (unknown operation, undecodable body).
-const (
-	nsService = "com.amazonaws.eventbridge"
-	nsCoral   = "com.amazon.coral.service"
-)
-
 // maxBody bounds a request body. PutEvents, the largest request, carries
 // at most 256 KiB of entries.
 const maxBody = 1 << 20
@@ -43,94 +32,51 @@ const maxBody = 1 << 20
 // Handler is the EventBridge endpoint. It is safe for concurrent use; all
 // state lives in the messaging.
 type Handler struct {
-	b *messaging.Buses
+	b   *messaging.Buses
+	svc *awsproto.JSONService
 }
 
-// New returns a handler over w.
-func New(b *messaging.Buses) *Handler { return &Handler{b: b} }
+// request is one call: its operation and its JSON body.
+type request = *awsproto.JSONRequest
 
-type op func(*Handler, []byte) (any, error)
-
-var ops = map[string]op{
-	"CreateEventBus":        (*Handler).createEventBus,
-	"DeleteEventBus":        (*Handler).deleteEventBus,
-	"DescribeEventBus":      (*Handler).describeEventBus,
-	"ListEventBuses":        (*Handler).listEventBuses,
-	"PutRule":               (*Handler).putRule,
-	"DescribeRule":          (*Handler).describeRule,
-	"ListRules":             (*Handler).listRules,
-	"ListRuleNamesByTarget": (*Handler).listRuleNamesByTarget,
-	"DeleteRule":            (*Handler).deleteRule,
-	"EnableRule":            (*Handler).enableRule,
-	"DisableRule":           (*Handler).disableRule,
-	"PutTargets":            (*Handler).putTargets,
-	"ListTargetsByRule":     (*Handler).listTargetsByRule,
-	"RemoveTargets":         (*Handler).removeTargets,
-	"PutEvents":             (*Handler).putEvents,
-	"TestEventPattern":      (*Handler).testEventPattern,
+// New returns a handler over b.
+func New(b *messaging.Buses) *Handler {
+	h := &Handler{b: b}
+	h.svc = &awsproto.JSONService{
+		TargetPrefix: TargetPrefix,
+		ContentType:  awsproto.JSON11,
+		Namespace:    "com.amazonaws.eventbridge",
+		MaxBody:      maxBody,
+		Operations: map[string]awsproto.JSONOperation{
+			"CreateEventBus":        h.createEventBus,
+			"DeleteEventBus":        h.deleteEventBus,
+			"DescribeEventBus":      h.describeEventBus,
+			"ListEventBuses":        h.listEventBuses,
+			"PutRule":               h.putRule,
+			"DescribeRule":          h.describeRule,
+			"ListRules":             h.listRules,
+			"ListRuleNamesByTarget": h.listRuleNamesByTarget,
+			"DeleteRule":            h.deleteRule,
+			"EnableRule":            h.enableRule,
+			"DisableRule":           h.disableRule,
+			"PutTargets":            h.putTargets,
+			"ListTargetsByRule":     h.listTargetsByRule,
+			"RemoveTargets":         h.removeTargets,
+			"PutEvents":             h.putEvents,
+			"TestEventPattern":      h.testEventPattern,
+		},
+	}
+	return h
 }
 
 // ServeHTTP serves one awsJson1_1 request. The operation comes from
 // X-Amz-Target; the body is the operation's input as JSON.
-func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
-	reqID := awsproto.NewRequestID()
-	target := r.Header.Get("X-Amz-Target")
-	prefix, name, _ := strings.Cut(target, ".")
-	serve, ok := ops[name]
-	if prefix != TargetPrefix || !ok {
-		writeError(rw, reqID, unknownOperation(target))
-		return
-	}
-	if r.Method != http.MethodPost {
-		writeError(rw, reqID, awsproto.Errorf("UnknownOperationException", "EventBridge operations take POST, not %s.", r.Method))
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(rw, r.Body, maxBody))
-	if err != nil {
-		writeError(rw, reqID, serialization("the request body could not be read: %v", err))
-		return
-	}
-	result, err := serve(h, body)
-	if err != nil {
-		writeError(rw, reqID, awsproto.AsError(err, "ValidationException"))
-		return
-	}
-	awsproto.WriteJSON(rw, awsproto.JSON11, reqID, result)
-}
+func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) { h.svc.ServeHTTP(rw, r) }
 
-func writeError(rw http.ResponseWriter, reqID string, e *awsproto.Error) {
-	ns := nsService
-	switch e.Code {
-	case "UnknownOperationException", "SerializationException", "InternalFailure":
-		ns = nsCoral
-	}
-	awsproto.WriteJSONError(rw, ns, awsproto.JSON11, reqID, e)
-}
-
-func unknownOperation(target string) *awsproto.Error {
-	if target == "" {
-		return awsproto.Errorf("UnknownOperationException", "The request has no X-Amz-Target header; EventBridge takes AWSEvents.<Operation>.")
-	}
-	return awsproto.Errorf("UnknownOperationException", "The lifeguard sandbox does not serve %s.", target)
-}
-
-func serialization(format string, args ...any) *awsproto.Error {
-	return awsproto.Errorf("SerializationException", format, args...)
-}
-
-// decode reads a request body into v; an empty body is an empty object.
-func decode(body []byte, v any) error {
-	if len(bytes.TrimSpace(body)) == 0 {
-		return nil
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return serialization("Unexpected value for member %s: expected %s.", te.Field, te.Type)
-		}
-		return serialization("The request body is not valid JSON: %v", err)
-	}
-	return nil
+// WriteError writes e as EventBridge's awsJson1_1 error (for faults the
+// router injects).
+func (h *Handler) WriteError(rw http.ResponseWriter, requestID string, e *awsproto.Error) {
+	h.svc.WriteError(rw, requestID, e)
 }
 
 // limit checks an optional Limit member (1–100) and returns it, 0 when
@@ -170,7 +116,7 @@ func parseTime(raw json.RawMessage) (time.Time, error) {
 	var f float64
 	if err := json.Unmarshal(raw, &f); err == nil {
 		if math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > 1e11 {
-			return time.Time{}, serialization("Timestamp %s is out of range.", raw)
+			return time.Time{}, awsproto.Serialization("Timestamp %s is out of range.", raw)
 		}
 		sec, frac := math.Modf(f)
 		return time.Unix(int64(sec), int64(frac*1e9)).UTC(), nil
@@ -181,7 +127,7 @@ func parseTime(raw json.RawMessage) (time.Time, error) {
 			return t.UTC(), nil
 		}
 	}
-	return time.Time{}, serialization("Timestamp %s is not a number of seconds since the epoch.", raw)
+	return time.Time{}, awsproto.Serialization("Timestamp %s is not a number of seconds since the epoch.", raw)
 }
 
 // Event buses -----------------------------------------------------------------
@@ -203,7 +149,7 @@ type tag struct {
 	Value string `json:"Value"`
 }
 
-func (h *Handler) createEventBus(body []byte) (any, error) {
+func (h *Handler) createEventBus(r request) (any, error) {
 	var in struct {
 		Name             string
 		Description      string
@@ -213,7 +159,7 @@ func (h *Handler) createEventBus(body []byte) (any, error) {
 		LogConfig        json.RawMessage
 		Tags             []tag
 	}
-	if err := decode(body, &in); err != nil {
+	if err := awsproto.DecodeJSON(r.Body, &in); err != nil {
 		return nil, err
 	}
 	for _, p := range []struct {
@@ -243,17 +189,17 @@ func notModelled(param string) *awsproto.Error {
 	return awsproto.Errorf("ValidationException", "The lifeguard sandbox does not model %s; remove it from the request.", param)
 }
 
-func (h *Handler) deleteEventBus(body []byte) (any, error) {
+func (h *Handler) deleteEventBus(r request) (any, error) {
 	var in struct{ Name string }
-	if err := decode(body, &in); err != nil {
+	if err := awsproto.DecodeJSON(r.Body, &in); err != nil {
 		return nil, err
 	}
 	return nil, h.b.DeleteEventBus(in.Name)
 }
 
-func (h *Handler) describeEventBus(body []byte) (any, error) {
+func (h *Handler) describeEventBus(r request) (any, error) {
 	var in struct{ Name string }
-	if err := decode(body, &in); err != nil {
+	if err := awsproto.DecodeJSON(r.Body, &in); err != nil {
 		return nil, err
 	}
 	b, err := h.b.DescribeEventBus(in.Name)
@@ -263,13 +209,13 @@ func (h *Handler) describeEventBus(body []byte) (any, error) {
 	return busOut(b), nil
 }
 
-func (h *Handler) listEventBuses(body []byte) (any, error) {
+func (h *Handler) listEventBuses(r request) (any, error) {
 	var in struct {
 		NamePrefix string
 		NextToken  string
 		Limit      *int64
 	}
-	if err := decode(body, &in); err != nil {
+	if err := awsproto.DecodeJSON(r.Body, &in); err != nil {
 		return nil, err
 	}
 	n, err := limit(in.Limit)
@@ -316,7 +262,7 @@ type ruleRef struct {
 	EventBusName string
 }
 
-func (h *Handler) putRule(body []byte) (any, error) {
+func (h *Handler) putRule(r request) (any, error) {
 	var in struct {
 		Name               string
 		ScheduleExpression string
@@ -327,7 +273,7 @@ func (h *Handler) putRule(body []byte) (any, error) {
 		Tags               []tag
 		EventBusName       string
 	}
-	if err := decode(body, &in); err != nil {
+	if err := awsproto.DecodeJSON(r.Body, &in); err != nil {
 		return nil, err
 	}
 	var tags []messaging.KV
@@ -347,29 +293,29 @@ func (h *Handler) putRule(body []byte) (any, error) {
 	}{arn}, nil
 }
 
-func (h *Handler) describeRule(body []byte) (any, error) {
+func (h *Handler) describeRule(r request) (any, error) {
 	var in ruleRef
-	if err := decode(body, &in); err != nil {
+	if err := awsproto.DecodeJSON(r.Body, &in); err != nil {
 		return nil, err
 	}
-	r, err := h.b.DescribeRule(in.EventBusName, in.Name)
+	rule, err := h.b.DescribeRule(in.EventBusName, in.Name)
 	if err != nil {
 		return nil, err
 	}
 	return struct {
 		ruleOut
 		CreatedBy string `json:"CreatedBy"`
-	}{toRuleOut(r), r.CreatedBy}, nil
+	}{toRuleOut(rule), rule.CreatedBy}, nil
 }
 
-func (h *Handler) listRules(body []byte) (any, error) {
+func (h *Handler) listRules(r request) (any, error) {
 	var in struct {
 		NamePrefix   string
 		EventBusName string
 		NextToken    string
 		Limit        *int64
 	}
-	if err := decode(body, &in); err != nil {
+	if err := awsproto.DecodeJSON(r.Body, &in); err != nil {
 		return nil, err
 	}
 	n, err := limit(in.Limit)
@@ -384,20 +330,20 @@ func (h *Handler) listRules(body []byte) (any, error) {
 		Rules     []ruleOut `json:"Rules"`
 		NextToken string    `json:"NextToken,omitempty"`
 	}{Rules: []ruleOut{}, NextToken: next}
-	for _, r := range rules {
-		out.Rules = append(out.Rules, toRuleOut(r))
+	for _, rule := range rules {
+		out.Rules = append(out.Rules, toRuleOut(rule))
 	}
 	return out, nil
 }
 
-func (h *Handler) listRuleNamesByTarget(body []byte) (any, error) {
+func (h *Handler) listRuleNamesByTarget(r request) (any, error) {
 	var in struct {
 		TargetArn    string
 		EventBusName string
 		NextToken    string
 		Limit        *int64
 	}
-	if err := decode(body, &in); err != nil {
+	if err := awsproto.DecodeJSON(r.Body, &in); err != nil {
 		return nil, err
 	}
 	n, err := limit(in.Limit)
@@ -417,28 +363,28 @@ func (h *Handler) listRuleNamesByTarget(body []byte) (any, error) {
 	}{names, next}, nil
 }
 
-func (h *Handler) deleteRule(body []byte) (any, error) {
+func (h *Handler) deleteRule(r request) (any, error) {
 	var in struct {
 		ruleRef
 		Force bool
 	}
-	if err := decode(body, &in); err != nil {
+	if err := awsproto.DecodeJSON(r.Body, &in); err != nil {
 		return nil, err
 	}
 	return nil, h.b.DeleteRule(in.EventBusName, in.Name, in.Force)
 }
 
-func (h *Handler) enableRule(body []byte) (any, error) {
+func (h *Handler) enableRule(r request) (any, error) {
 	var in ruleRef
-	if err := decode(body, &in); err != nil {
+	if err := awsproto.DecodeJSON(r.Body, &in); err != nil {
 		return nil, err
 	}
 	return nil, h.b.EnableRule(in.EventBusName, in.Name)
 }
 
-func (h *Handler) disableRule(body []byte) (any, error) {
+func (h *Handler) disableRule(r request) (any, error) {
 	var in ruleRef
-	if err := decode(body, &in); err != nil {
+	if err := awsproto.DecodeJSON(r.Body, &in); err != nil {
 		return nil, err
 	}
 	return nil, h.b.DisableRule(in.EventBusName, in.Name)
@@ -559,13 +505,13 @@ func toFailed(fs []messaging.TargetFailure) failedEntries {
 	return out
 }
 
-func (h *Handler) putTargets(body []byte) (any, error) {
+func (h *Handler) putTargets(r request) (any, error) {
 	var in struct {
 		Rule         string
 		EventBusName string
 		Targets      []wireTarget
 	}
-	if err := decode(body, &in); err != nil {
+	if err := awsproto.DecodeJSON(r.Body, &in); err != nil {
 		return nil, err
 	}
 	var refused []messaging.TargetFailure
@@ -595,14 +541,14 @@ func (h *Handler) putTargets(body []byte) (any, error) {
 	return toFailed(append(refused, failed...)), nil
 }
 
-func (h *Handler) listTargetsByRule(body []byte) (any, error) {
+func (h *Handler) listTargetsByRule(r request) (any, error) {
 	var in struct {
 		Rule         string
 		EventBusName string
 		NextToken    string
 		Limit        *int64
 	}
-	if err := decode(body, &in); err != nil {
+	if err := awsproto.DecodeJSON(r.Body, &in); err != nil {
 		return nil, err
 	}
 	n, err := limit(in.Limit)
@@ -623,14 +569,14 @@ func (h *Handler) listTargetsByRule(body []byte) (any, error) {
 	return out, nil
 }
 
-func (h *Handler) removeTargets(body []byte) (any, error) {
+func (h *Handler) removeTargets(r request) (any, error) {
 	var in struct {
 		Rule         string
 		EventBusName string
 		Ids          []string
 		Force        bool
 	}
-	if err := decode(body, &in); err != nil {
+	if err := awsproto.DecodeJSON(r.Body, &in); err != nil {
 		return nil, err
 	}
 	failed, err := h.b.RemoveTargets(in.EventBusName, in.Rule, in.Ids, in.Force)
@@ -642,7 +588,7 @@ func (h *Handler) removeTargets(body []byte) (any, error) {
 
 // Events ----------------------------------------------------------------------
 
-func (h *Handler) putEvents(body []byte) (any, error) {
+func (h *Handler) putEvents(r request) (any, error) {
 	var in struct {
 		Entries []struct {
 			Time         json.RawMessage
@@ -655,7 +601,7 @@ func (h *Handler) putEvents(body []byte) (any, error) {
 		}
 		EndpointId string
 	}
-	if err := decode(body, &in); err != nil {
+	if err := awsproto.DecodeJSON(r.Body, &in); err != nil {
 		return nil, err
 	}
 	if in.EndpointId != "" {
@@ -688,21 +634,21 @@ func (h *Handler) putEvents(body []byte) (any, error) {
 		FailedEntryCount int        `json:"FailedEntryCount"`
 		Entries          []entryOut `json:"Entries"`
 	}{Entries: []entryOut{}}
-	for _, r := range results {
-		if r.ErrorCode != "" {
+	for _, res := range results {
+		if res.ErrorCode != "" {
 			out.FailedEntryCount++
 		}
-		out.Entries = append(out.Entries, entryOut{r.EventID, r.ErrorCode, r.ErrorMessage})
+		out.Entries = append(out.Entries, entryOut{res.EventID, res.ErrorCode, res.ErrorMessage})
 	}
 	return out, nil
 }
 
-func (h *Handler) testEventPattern(body []byte) (any, error) {
+func (h *Handler) testEventPattern(r request) (any, error) {
 	var in struct {
 		EventPattern string
 		Event        string
 	}
-	if err := decode(body, &in); err != nil {
+	if err := awsproto.DecodeJSON(r.Body, &in); err != nil {
 		return nil, err
 	}
 	ok, err := h.b.TestEventPattern(in.EventPattern, in.Event)
