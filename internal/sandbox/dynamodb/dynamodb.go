@@ -11,14 +11,8 @@
 package dynamodb
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
-	"hash/crc32"
-	"io"
 	"net/http"
-	"strconv"
-	"strings"
 
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/awsproto"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/tables"
@@ -27,14 +21,9 @@ import (
 // TargetPrefix is the X-Amz-Target prefix of the DynamoDB API.
 const TargetPrefix = "DynamoDB_20120810"
 
-// Error type namespaces: the service's own errors, the validation
-// framework's and the service framework's (unknown operation, undecodable
-// body).
-const (
-	nsService    = "com.amazonaws.dynamodb.v20120810"
-	nsValidation = "com.amazon.coral.validate"
-	nsCoral      = "com.amazon.coral.service"
-)
+// nsValidation is the __type namespace of DynamoDB's ValidationException,
+// raised by AWS's validation framework rather than by the service.
+const nsValidation = "com.amazon.coral.validate"
 
 // maxBody bounds a request body (an item is at most 400 KB; a request
 // carries a few).
@@ -43,13 +32,14 @@ const maxBody = 4 << 20
 // Handler is the DynamoDB endpoint. It is safe for concurrent use; all
 // state lives in the tables owner.
 type Handler struct {
-	t *tables.Tables
+	t   *tables.Tables
+	svc *awsproto.JSONService
 }
 
-// New returns the DynamoDB endpoint over t.
-func New(t *tables.Tables) http.Handler { return &Handler{t: t} }
+// request is one call: its operation and its JSON body.
+type request = *awsproto.JSONRequest
 
-type op func(*Handler, []byte) (any, error)
+type op func(*Handler, request) (any, error)
 
 // ops is every operation the sandbox serves.
 var ops = map[string]op{
@@ -66,100 +56,59 @@ var ops = map[string]op{
 	"Query":              (*Handler).query,
 }
 
+// New returns the DynamoDB endpoint over t.
+func New(t *tables.Tables) *Handler {
+	h := &Handler{t: t}
+	h.svc = &awsproto.JSONService{
+		TargetPrefix: TargetPrefix,
+		ContentType:  awsproto.JSON10,
+		Namespace:    "com.amazonaws.dynamodb.v20120810",
+		MaxBody:      maxBody,
+		CRC32:        true,
+		Operations:   make(map[string]awsproto.JSONOperation, len(ops)),
+	}
+	for name, run := range ops {
+		h.svc.Operations[name] = func(r request) (any, error) {
+			out, err := run(h, r)
+			return out, wireError(err)
+		}
+	}
+	return h
+}
+
 // ServeHTTP serves one awsJson1_0 request.
-func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
-	reqID := awsproto.NewRequestID()
-	target := r.Header.Get("X-Amz-Target")
-	prefix, name, _ := strings.Cut(target, ".")
-	serve, ok := ops[name]
-	if prefix != TargetPrefix || !ok {
-		writeError(rw, reqID, unknownOperation(target))
-		return
-	}
-	if r.Method != http.MethodPost {
-		writeError(rw, reqID, &tables.Error{Code: "UnknownOperationException", Message: "DynamoDB operations take POST, not " + r.Method + "."})
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(rw, r.Body, maxBody))
-	if err != nil {
-		writeError(rw, reqID, serialization("the request body could not be read: "+err.Error()))
-		return
-	}
-	result, err := serve(h, body)
-	if err != nil {
-		writeError(rw, reqID, err)
-		return
-	}
-	out, err := json.Marshal(result)
-	if err != nil {
-		writeError(rw, reqID, &tables.Error{Code: "InternalFailure", Message: err.Error()})
-		return
-	}
-	writeBody(rw, http.StatusOK, reqID, out)
+func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) { h.svc.ServeHTTP(rw, r) }
+
+// WriteError writes e as DynamoDB's awsJson1_0 error, with X-Amz-Crc32
+// (for faults the router injects).
+func (h *Handler) WriteError(rw http.ResponseWriter, requestID string, e *awsproto.Error) {
+	h.svc.WriteError(rw, requestID, e)
 }
 
-// writeBody writes a response with the checksum the SDK validates.
-func writeBody(rw http.ResponseWriter, status int, reqID string, body []byte) {
-	hd := rw.Header()
-	hd.Set("Content-Type", awsproto.JSON10)
-	hd.Set("Content-Length", strconv.Itoa(len(body)))
-	hd.Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE(body)), 10))
-	hd.Set("x-amzn-RequestId", reqID)
-	rw.WriteHeader(status)
-	_, _ = rw.Write(body)
-}
-
-func writeError(rw http.ResponseWriter, reqID string, err error) {
+// wireError turns the owner's errors into wire errors: a ValidationException
+// in the validation framework's namespace, a failed condition with the item
+// as it was.
+func wireError(err error) error {
 	var te *tables.Error
 	if !errors.As(err, &te) {
-		te = &tables.Error{Code: "InternalFailure", Message: err.Error()}
+		return err
 	}
-	ns := nsService
-	status := http.StatusBadRequest
-	switch te.Code {
-	case tables.CodeValidation:
-		ns = nsValidation
-	case "UnknownOperationException", "SerializationException":
-		ns = nsCoral
-	case "InternalFailure":
-		ns, status = nsCoral, http.StatusInternalServerError
+	e := &awsproto.Error{Code: te.Code, Message: te.Message}
+	if te.Code == tables.CodeValidation {
+		e.Namespace = nsValidation
 	}
-	body := map[string]any{"__type": ns + "#" + te.Code, "message": te.Message}
 	if te.Item != nil {
-		body["Item"] = encodeItem(te.Item)
+		e.Fields = map[string]any{"Item": encodeItem(te.Item)}
 	}
-	out, _ := json.Marshal(body)
-	writeBody(rw, status, reqID, out)
+	return e
 }
 
-func unknownOperation(target string) *tables.Error {
-	if target == "" {
-		return &tables.Error{Code: "UnknownOperationException", Message: "The request has no X-Amz-Target header; DynamoDB takes DynamoDB_20120810.<Operation>."}
-	}
-	return &tables.Error{Code: "UnknownOperationException", Message: "The lifeguard sandbox does not serve " + target + "."}
-}
-
-func serialization(msg string) *tables.Error {
-	return &tables.Error{Code: "SerializationException", Message: msg}
+func serialization(msg string) *awsproto.Error {
+	return awsproto.Serialization("%s", msg)
 }
 
 func validation(msg string) *tables.Error {
 	return &tables.Error{Code: tables.CodeValidation, Message: msg}
-}
-
-// decode reads a request body into v; an empty body is an empty object.
-func decode(body []byte, v any) error {
-	if len(bytes.TrimSpace(body)) == 0 {
-		return nil
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return serialization("Unexpected value for member " + te.Field + ": expected " + te.Type.String() + ".")
-		}
-		return serialization("The request body is not valid JSON: " + err.Error())
-	}
-	return nil
 }
 
 // required is AWS's message for a missing required member.

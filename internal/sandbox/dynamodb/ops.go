@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/awsproto"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/tables"
 )
 
@@ -103,7 +104,7 @@ func (in tableNameIn) name() (string, error) {
 
 // Tables -----------------------------------------------------------------------
 
-func (h *Handler) createTable(body []byte) (any, error) {
+func (h *Handler) createTable(r request) (any, error) {
 	var in struct {
 		tableNameIn
 		KeySchema             []keySchemaElement    `json:"KeySchema"`
@@ -128,7 +129,7 @@ func (h *Handler) createTable(body []byte) (any, error) {
 		GlobalTableSourceArn   json.RawMessage `json:"GlobalTableSourceArn"`
 		VectorIndexes          json.RawMessage `json:"VectorIndexes"`
 	}
-	if err := decode(body, &in); err != nil {
+	if err := awsproto.DecodeJSON(r.Body, &in); err != nil {
 		return nil, err
 	}
 	name, err := in.name()
@@ -188,9 +189,9 @@ func (h *Handler) createTable(body []byte) (any, error) {
 	return map[string]any{"TableDescription": describe(d)}, nil
 }
 
-func (h *Handler) describeTable(body []byte) (any, error) {
+func (h *Handler) describeTable(r request) (any, error) {
 	var in tableNameIn
-	if err := decode(body, &in); err != nil {
+	if err := awsproto.DecodeJSON(r.Body, &in); err != nil {
 		return nil, err
 	}
 	name, err := in.name()
@@ -204,9 +205,9 @@ func (h *Handler) describeTable(body []byte) (any, error) {
 	return map[string]any{"Table": describe(d)}, nil
 }
 
-func (h *Handler) deleteTable(body []byte) (any, error) {
+func (h *Handler) deleteTable(r request) (any, error) {
 	var in tableNameIn
-	if err := decode(body, &in); err != nil {
+	if err := awsproto.DecodeJSON(r.Body, &in); err != nil {
 		return nil, err
 	}
 	name, err := in.name()
@@ -220,12 +221,12 @@ func (h *Handler) deleteTable(body []byte) (any, error) {
 	return map[string]any{"TableDescription": describe(d)}, nil
 }
 
-func (h *Handler) listTables(body []byte) (any, error) {
+func (h *Handler) listTables(r request) (any, error) {
 	var in struct {
 		ExclusiveStartTableName *string `json:"ExclusiveStartTableName"`
 		Limit                   *int    `json:"Limit"`
 	}
-	if err := decode(body, &in); err != nil {
+	if err := awsproto.DecodeJSON(r.Body, &in); err != nil {
 		return nil, err
 	}
 	limit := 0
@@ -256,12 +257,12 @@ type ttlSpec struct {
 	Enabled       *bool   `json:"Enabled"`
 }
 
-func (h *Handler) updateTimeToLive(body []byte) (any, error) {
+func (h *Handler) updateTimeToLive(r request) (any, error) {
 	var in struct {
 		tableNameIn
 		TimeToLiveSpecification *ttlSpec `json:"TimeToLiveSpecification"`
 	}
-	if err := decode(body, &in); err != nil {
+	if err := awsproto.DecodeJSON(r.Body, &in); err != nil {
 		return nil, err
 	}
 	name, err := in.name()
@@ -284,9 +285,9 @@ func (h *Handler) updateTimeToLive(body []byte) (any, error) {
 	return map[string]any{"TimeToLiveSpecification": ttlSpec{&ttl.AttributeName, &ttl.Enabled}}, nil
 }
 
-func (h *Handler) describeTimeToLive(body []byte) (any, error) {
+func (h *Handler) describeTimeToLive(r request) (any, error) {
 	var in tableNameIn
-	if err := decode(body, &in); err != nil {
+	if err := awsproto.DecodeJSON(r.Body, &in); err != nil {
 		return nil, err
 	}
 	name, err := in.name()
@@ -370,7 +371,7 @@ type writeOut struct {
 	ConsumedCapacity any            `json:"ConsumedCapacity,omitempty"`
 }
 
-func (h *Handler) getItem(body []byte) (any, error) {
+func (h *Handler) getItem(r request) (any, error) {
 	var in struct {
 		tableNameIn
 		exprIn
@@ -378,7 +379,7 @@ func (h *Handler) getItem(body []byte) (any, error) {
 		ConsistentRead       *bool   `json:"ConsistentRead"`
 		ProjectionExpression *string `json:"ProjectionExpression"`
 	}
-	if err := decode(body, &in); err != nil {
+	if err := awsproto.DecodeJSON(r.Body, &in); err != nil {
 		return nil, err
 	}
 	name, err := in.name()
@@ -417,12 +418,12 @@ type writeIn struct {
 	ReturnItemCollectionMetrics         *string `json:"ReturnItemCollectionMetrics"`
 }
 
-func (h *Handler) putItem(body []byte) (any, error) {
+func (h *Handler) putItem(r request) (any, error) {
 	var in struct {
 		writeIn
 		Item rawItem `json:"Item"`
 	}
-	if err := decode(body, &in); err != nil {
+	if err := awsproto.DecodeJSON(r.Body, &in); err != nil {
 		return nil, err
 	}
 	name, err := in.name()
@@ -450,13 +451,13 @@ func (h *Handler) putItem(body []byte) (any, error) {
 	return writeOut{encodeItem(out.Attributes), in.capacity(name, out.Units)}, nil
 }
 
-func (h *Handler) updateItem(body []byte) (any, error) {
+func (h *Handler) updateItem(r request) (any, error) {
 	var in struct {
 		writeIn
 		Key              rawItem `json:"Key"`
 		UpdateExpression *string `json:"UpdateExpression"`
 	}
-	if err := decode(body, &in); err != nil {
+	if err := awsproto.DecodeJSON(r.Body, &in); err != nil {
 		return nil, err
 	}
 	name, err := in.name()
@@ -484,12 +485,12 @@ func (h *Handler) updateItem(body []byte) (any, error) {
 	return writeOut{encodeItem(out.Attributes), in.capacity(name, out.Units)}, nil
 }
 
-func (h *Handler) deleteItem(body []byte) (any, error) {
+func (h *Handler) deleteItem(r request) (any, error) {
 	var in struct {
 		writeIn
 		Key rawItem `json:"Key"`
 	}
-	if err := decode(body, &in); err != nil {
+	if err := awsproto.DecodeJSON(r.Body, &in); err != nil {
 		return nil, err
 	}
 	name, err := in.name()
@@ -517,7 +518,7 @@ func (h *Handler) deleteItem(body []byte) (any, error) {
 	return writeOut{encodeItem(out.Attributes), in.capacity(name, out.Units)}, nil
 }
 
-func (h *Handler) query(body []byte) (any, error) {
+func (h *Handler) query(r request) (any, error) {
 	var in struct {
 		tableNameIn
 		exprIn
@@ -531,7 +532,7 @@ func (h *Handler) query(body []byte) (any, error) {
 		ConsistentRead         *bool   `json:"ConsistentRead"`
 		Select                 *string `json:"Select"`
 	}
-	if err := decode(body, &in); err != nil {
+	if err := awsproto.DecodeJSON(r.Body, &in); err != nil {
 		return nil, err
 	}
 	name, err := in.name()
