@@ -313,7 +313,7 @@ type InstanceInfo struct {
 
 // Instances lists every instance the sandbox knows.
 func (s *Server) Instances() []InstanceInfo {
-	insts, _ := s.world.EC2Instances(nil, nil)
+	insts, _ := s.world.EC2().Instances(nil, nil)
 	out := make([]InstanceInfo, 0, len(insts))
 	for _, in := range insts {
 		info := InstanceInfo{ID: in.ID, Group: in.Group, State: in.State, EC2State: in.EC2State, PrivateIP: in.PrivateIP, Dir: s.host.instanceDir(in.ID)}

@@ -86,6 +86,12 @@ func New(w *world.World) *Handler {
 // Version=2011-01-01.
 func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) { h.svc.ServeHTTP(rw, r) }
 
+// WriteError writes e as Auto Scaling's awsquery error (for faults the
+// router injects).
+func (h *Handler) WriteError(rw http.ResponseWriter, requestID string, e *awsproto.Error) {
+	h.svc.WriteError(rw, requestID, e)
+}
+
 // Parameters -----------------------------------------------------------------
 
 // notNull is Coral's error for a missing required member.

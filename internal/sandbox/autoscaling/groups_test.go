@@ -91,7 +91,7 @@ func TestDescribeAutoScalingGroupsShape(t *testing.T) {
 
 	t.Run("group from a launch template in subnets", func(t *testing.T) {
 		e := newEnv(t)
-		tmpl, err := e.w.CreateLaunchTemplate("web-template", world.LaunchTemplateVersion{ImageID: imageID, InstanceType: "t3.small"}, nil)
+		tmpl, err := e.w.EC2().CreateLaunchTemplate("web-template", world.LaunchTemplateVersion{ImageID: imageID, InstanceType: "t3.small"}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -35,8 +35,9 @@ const version = "2016-11-15"
 // Handler serves EC2 query requests. Create it with New; it is safe for
 // concurrent use.
 type Handler struct {
-	w   *world.World
-	svc *awsproto.QueryService
+	w               *world.EC2
+	region, account string
+	svc             *awsproto.QueryService
 }
 
 // request is one request's parameters (SentUnder names the members sent
@@ -45,7 +46,7 @@ type request = *awsproto.QueryRequest
 
 // New returns a handler over w.
 func New(w *world.World) *Handler {
-	h := &Handler{w: w}
+	h := &Handler{w: w.EC2(), region: w.Region(), account: w.Account()}
 	h.svc = &awsproto.QueryService{
 		Version:   version,
 		EC2:       true,
@@ -70,6 +71,12 @@ func New(w *world.World) *Handler {
 // ServeHTTP answers one ec2query request. The caller has normally checked
 // Version already.
 func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) { h.svc.ServeHTTP(rw, r) }
+
+// WriteError writes e in EC2's error envelope (for faults the router
+// injects).
+func (h *Handler) WriteError(rw http.ResponseWriter, requestID string, e *awsproto.Error) {
+	h.svc.WriteError(rw, requestID, e)
+}
 
 // Request helpers ------------------------------------------------------------
 

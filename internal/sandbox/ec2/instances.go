@@ -133,7 +133,7 @@ func (h *Handler) describeInstances(r request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	ins, err := h.w.EC2Instances(ids, fs)
+	ins, err := h.w.Instances(ids, fs)
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +146,7 @@ func (h *Handler) describeInstances(r request) (any, error) {
 	for _, in := range pg {
 		out.Reservations = append(out.Reservations, xmlReservation{
 			ID:        in.ReservationID,
-			OwnerID:   h.w.Account(),
+			OwnerID:   h.account,
 			Groups:    awsproto.Items[xmlGroup]{},
 			Instances: awsproto.Items[xmlInstance]{h.instanceXML(in)},
 		})
@@ -177,7 +177,7 @@ func (h *Handler) instanceXML(in world.Instance) xmlInstance {
 	// A terminated instance has lost its network interface.
 	if in.EC2State != world.EC2Terminated {
 		x.PrivateIP = in.PrivateIP
-		x.PrivateDNSName = privateDNSName(in.PrivateIP, h.w.Region())
+		x.PrivateDNSName = privateDNSName(in.PrivateIP, h.region)
 		x.SubnetID = in.Subnet
 		if in.Subnet != "" {
 			x.VpcID = vpcID
@@ -185,7 +185,7 @@ func (h *Handler) instanceXML(in world.Instance) xmlInstance {
 	}
 	if in.RoleName != "" {
 		x.IamInstanceProfile = &xmlIamProfile{
-			ARN: "arn:aws:iam::" + h.w.Account() + ":instance-profile/" + in.RoleName,
+			ARN: "arn:aws:iam::" + h.account + ":instance-profile/" + in.RoleName,
 			ID:  profileID(in.RoleName),
 		}
 	}

@@ -247,7 +247,7 @@ func TestTerminateInstances(t *testing.T) {
 			t.Fatal(err)
 		}
 	}, func() bool {
-		ins, err := e.w.EC2Instances([]string{victim}, nil)
+		ins, err := e.w.EC2().Instances([]string{victim}, nil)
 		return err == nil && len(ins) == 1 && ins[0].EC2State == world.EC2Terminated
 	})
 

@@ -90,7 +90,7 @@ func (e *env) group(t testing.TB, name, template string, n int, subnet string) [
 			t.Fatalf("create group %s: %v", name, err)
 		}
 	}, func() bool {
-		ins, err := e.w.EC2Instances(nil, []world.InstanceFilter{
+		ins, err := e.w.EC2().Instances(nil, []world.InstanceFilter{
 			{Name: "tag:aws:autoscaling:groupName", Values: []string{name}},
 			{Name: "instance-state-name", Values: []string{world.EC2Running}},
 		})

@@ -22,7 +22,7 @@ type describeTagsResult struct {
 }
 
 func (h *Handler) createTags(r request) (any, error) {
-	if err := h.w.CreateEC2Tags(r.FlatStrings("ResourceId"), tags(r.Params, "Tag")); err != nil {
+	if err := h.w.CreateTags(r.FlatStrings("ResourceId"), tags(r.Params, "Tag")); err != nil {
 		return nil, err
 	}
 	return returnResult{true}, nil
@@ -41,7 +41,7 @@ func (h *Handler) deleteTags(r request) (any, error) {
 			values = append(values, nil)
 		}
 	}
-	if err := h.w.DeleteEC2Tags(r.FlatStrings("ResourceId"), keys, values); err != nil {
+	if err := h.w.DeleteTags(r.FlatStrings("ResourceId"), keys, values); err != nil {
 		return nil, err
 	}
 	return returnResult{true}, nil
@@ -58,7 +58,7 @@ func (h *Handler) describeTags(r request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	all, err := h.w.EC2Tags(fs)
+	all, err := h.w.Tags(fs)
 	if err != nil {
 		return nil, err
 	}

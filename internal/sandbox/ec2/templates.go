@@ -80,7 +80,7 @@ type describeVersionsResult struct {
 	NextToken string                             `xml:"nextToken,omitempty"`
 }
 
-func (h *Handler) createdBy() string { return "arn:aws:iam::" + h.w.Account() + ":root" }
+func (h *Handler) createdBy() string { return "arn:aws:iam::" + h.account + ":root" }
 
 func (h *Handler) templateXML(t world.LaunchTemplate, tags map[string]string) xmlTemplate {
 	return xmlTemplate{
@@ -318,7 +318,7 @@ func (h *Handler) findTemplate(id, name string) (world.LaunchTemplate, bool) {
 // allTemplateTags returns every launch template's tags, read under the
 // world's lock.
 func (h *Handler) allTemplateTags() (map[string]map[string]string, error) {
-	tags, err := h.w.EC2Tags([]world.InstanceFilter{{Name: "resource-type", Values: []string{"launch-template"}}})
+	tags, err := h.w.Tags([]world.InstanceFilter{{Name: "resource-type", Values: []string{"launch-template"}}})
 	if err != nil {
 		return nil, err
 	}

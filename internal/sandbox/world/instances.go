@@ -293,9 +293,10 @@ type InstanceFilter struct {
 	Values []string
 }
 
-// EC2Instances returns instances by id (all when ids is empty) matching
+// Instances returns instances by id (all when ids is empty) matching
 // every filter, sorted by launch time. Unknown or malformed ids fail as on EC2.
-func (w *World) EC2Instances(ids []string, filters []InstanceFilter) ([]Instance, error) {
+func (e *EC2) Instances(ids []string, filters []InstanceFilter) ([]Instance, error) {
+	w := e.w
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if err := w.checkInstanceIDsLocked(ids); err != nil {
@@ -448,7 +449,8 @@ func ValidInstanceFilter(name string) bool {
 // TerminateInstances terminates instances as EC2 does: at once, without
 // lifecycle hooks holding them. A group member is then found unhealthy by
 // the group, which runs its terminate hooks afterwards and replaces it.
-func (w *World) TerminateInstances(ids []string) ([]InstanceStateChange, error) {
+func (e *EC2) TerminateInstances(ids []string) ([]InstanceStateChange, error) {
+	w := e.w
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if len(ids) == 0 {
@@ -491,7 +493,8 @@ type InstanceStateChange struct {
 }
 
 // ConsoleOutput returns an instance's console output and the time it was read.
-func (w *World) ConsoleOutput(id string) ([]byte, time.Time, error) {
+func (e *EC2) ConsoleOutput(id string) ([]byte, time.Time, error) {
+	w := e.w
 	w.mu.Lock()
 	if err := w.checkInstanceIDsLocked([]string{id}); err != nil {
 		w.mu.Unlock()
@@ -566,8 +569,9 @@ func (w *World) ec2TagsLocked(id string) (map[string]string, string, error) {
 	return nil, "", awsproto.Errorf("InvalidID", "The ID '%s' is not valid", id)
 }
 
-// CreateEC2Tags sets tags on instances and launch templates (all or none).
-func (w *World) CreateEC2Tags(ids []string, tags []KV) error {
+// CreateTags sets tags on instances and launch templates (all or none).
+func (e *EC2) CreateTags(ids []string, tags []KV) error {
+	w := e.w
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if len(ids) == 0 {
@@ -601,9 +605,10 @@ func (w *World) CreateEC2Tags(ids []string, tags []KV) error {
 	return nil
 }
 
-// DeleteEC2Tags removes tags; a nil Value deletes whatever the value, a
+// DeleteTags removes tags; a nil Value deletes whatever the value, a
 // given value (even empty) only when it matches.
-func (w *World) DeleteEC2Tags(ids []string, keys []string, values []*string) error {
+func (e *EC2) DeleteTags(ids []string, keys []string, values []*string) error {
+	w := e.w
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if len(values) != len(keys) {
@@ -643,10 +648,11 @@ func (w *World) DeleteEC2Tags(ids []string, keys []string, values []*string) err
 	return nil
 }
 
-// EC2Tags lists tags on instances and launch templates matching filters
+// Tags lists tags on instances and launch templates matching filters
 // (resource-id, resource-type, key, value, tag:<key>), sorted by resource
 // then key.
-func (w *World) EC2Tags(filters []InstanceFilter) ([]EC2Tag, error) {
+func (e *EC2) Tags(filters []InstanceFilter) ([]EC2Tag, error) {
+	w := e.w
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, f := range filters {

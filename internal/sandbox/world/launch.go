@@ -111,7 +111,8 @@ func (w *World) DeleteLaunchConfiguration(name string) error {
 }
 
 // CreateLaunchTemplate adds a launch template with version 1.
-func (w *World) CreateLaunchTemplate(name string, v LaunchTemplateVersion, tags map[string]string) (LaunchTemplate, error) {
+func (e *EC2) CreateLaunchTemplate(name string, v LaunchTemplateVersion, tags map[string]string) (LaunchTemplate, error) {
+	w := e.w
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if name == "" {
@@ -137,7 +138,8 @@ func (w *World) CreateLaunchTemplate(name string, v LaunchTemplateVersion, tags 
 
 // CreateLaunchTemplateVersion adds a version to a template, optionally based
 // on an existing one (its fields are the base the new data overrides).
-func (w *World) CreateLaunchTemplateVersion(id, name string, v LaunchTemplateVersion) (LaunchTemplate, error) {
+func (e *EC2) CreateLaunchTemplateVersion(id, name string, v LaunchTemplateVersion) (LaunchTemplate, error) {
+	w := e.w
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	t, err := w.templateLocked(id, name)
@@ -202,7 +204,8 @@ func (w *World) templateLocked(id, name string) (*LaunchTemplate, error) {
 
 // LaunchTemplates returns templates by id or name (all when both are
 // empty), sorted by creation.
-func (w *World) LaunchTemplates(ids, names []string) ([]LaunchTemplate, error) {
+func (e *EC2) LaunchTemplates(ids, names []string) ([]LaunchTemplate, error) {
+	w := e.w
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var out []LaunchTemplate
@@ -235,7 +238,8 @@ func (w *World) LaunchTemplates(ids, names []string) ([]LaunchTemplate, error) {
 }
 
 // DeleteLaunchTemplate removes a template.
-func (w *World) DeleteLaunchTemplate(id, name string) (LaunchTemplate, error) {
+func (e *EC2) DeleteLaunchTemplate(id, name string) (LaunchTemplate, error) {
+	w := e.w
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	t, err := w.templateLocked(id, name)

@@ -2,7 +2,9 @@
 // launch configurations and templates, Auto Scaling groups, their instances,
 // lifecycle hooks and actions, tags and scaling activities.
 //
-// Every change goes through a World method under the world's mutex and
+// Every change goes through a method of World, or of its EC2 side
+// (World.EC2: instances as EC2 sees them, EC2 tags, launch templates),
+// under the world's mutex and
 // appends an Event to the sandbox's shared, ordered log (package
 // eventlog). Protocol handlers (package autoscaling, ec2, imds) are
 // stateless translators from the wire to these methods; the Host interface
@@ -97,6 +99,7 @@ type World struct {
 
 	events *eventlog.Log
 	msg    Messaging
+	ec2    EC2
 
 	mu      sync.Mutex
 	closed  bool
@@ -149,8 +152,19 @@ func New(cfg Config, clock simclock.Clock, host Host, log *slog.Logger) *World {
 	if w.msg == nil {
 		w.msg = noMessaging{}
 	}
+	w.ec2.w = w
 	return w
 }
+
+// EC2 is the world's EC2 side: instances as EC2 sees them, their tags, and
+// launch templates. It shares the world's state and lock; get it with
+// World.EC2.
+type EC2 struct {
+	w *World
+}
+
+// EC2 returns the world's EC2 side.
+func (w *World) EC2() *EC2 { return &w.ec2 }
 
 // Region returns the simulated region.
 func (w *World) Region() string { return w.cfg.Region }

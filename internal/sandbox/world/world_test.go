@@ -213,7 +213,7 @@ func TestTerminateInstancesRunsHooksAfterwards(t *testing.T) {
 		Name: "drain", Transition: world.TransitionTerminating, HeartbeatTimeout: 60, DefaultResult: world.ResultContinue,
 	}}})
 	id := f.inService(t, "g", 1)[0].ID
-	changes, err := f.w.TerminateInstances([]string{id})
+	changes, err := f.w.EC2().TerminateInstances([]string{id})
 	if err != nil {
 		t.Fatal(err)
 	}
