@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"reflect"
 	"slices"
@@ -21,7 +20,8 @@ import (
 	"github.com/aws/smithy-go"
 	"go.uber.org/goleak"
 
-	"github.com/lifeguardhq/lifeguard/internal/sandbox/autoscaling"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/sandboxtest"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/world"
 	"github.com/lifeguardhq/lifeguard/internal/simclock"
 )
@@ -33,7 +33,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // instead of a hang.
 const waitBound = 10 * time.Second
 
-// env is one world behind one Auto Scaling endpoint, driven by the real SDK.
+// env is a sandbox whose Auto Scaling endpoint the real SDK drives.
 type env struct {
 	w      *world.World
 	clock  *simclock.Sim
@@ -44,18 +44,13 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{clock: simclock.NewSim()}
-	e.w = world.New(world.Config{RelaxLimits: true}, e.clock, nil, nil)
-	srv := httptest.NewServer(autoscaling.New(e.w))
-	// Cleanups run last-in first-out: the server goes, then the world.
-	t.Cleanup(e.w.Close)
-	t.Cleanup(srv.Close)
-	e.url, e.http = srv.URL, srv.Client()
+	sb := sandboxtest.Start(t, sandbox.Config{RelaxLimits: true, InMemory: true})
+	e := &env{w: sb.World, clock: sb.Clock, url: sb.Endpoint, http: sb.HTTP}
 	e.client = asg.NewFromConfig(aws.Config{
 		Region:           "us-east-1",
-		BaseEndpoint:     aws.String(srv.URL),
+		BaseEndpoint:     aws.String(sb.Endpoint),
 		Credentials:      credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
-		HTTPClient:       srv.Client(),
+		HTTPClient:       sb.HTTP,
 		RetryMaxAttempts: 1,
 	})
 	return e

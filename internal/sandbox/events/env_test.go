@@ -2,7 +2,6 @@ package events_test
 
 import (
 	"errors"
-	"net/http/httptest"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -11,14 +10,15 @@ import (
 	"github.com/aws/smithy-go"
 	"go.uber.org/goleak"
 
-	"github.com/lifeguardhq/lifeguard/internal/sandbox/events"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/messaging"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/sandboxtest"
 	"github.com/lifeguardhq/lifeguard/internal/simclock"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// env is one world behind one EventBridge endpoint, driven by the real SDK.
+// env is a sandbox whose EventBridge endpoint the real SDK drives.
 type env struct {
 	w      *messaging.Buses
 	clock  *simclock.Sim
@@ -28,18 +28,13 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{clock: simclock.NewSim()}
-	e.w = messaging.New(messaging.Config{RelaxLimits: true}, e.clock, nil, nil).Buses()
-	srv := httptest.NewServer(events.New(e.w))
-	// Cleanups run last-in first-out: the server goes, then the world.
-	t.Cleanup(e.w.Close)
-	t.Cleanup(srv.Close)
-	e.url = srv.URL
+	sb := sandboxtest.Start(t, sandbox.Config{RelaxLimits: true})
+	e := &env{w: sb.Messaging.Buses(), clock: sb.Clock, url: sb.Endpoint}
 	e.client = eventbridge.NewFromConfig(aws.Config{
 		Region:           "us-east-1",
-		BaseEndpoint:     aws.String(srv.URL),
+		BaseEndpoint:     aws.String(sb.Endpoint),
 		Credentials:      credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
-		HTTPClient:       srv.Client(),
+		HTTPClient:       sb.HTTP,
 		RetryMaxAttempts: 1,
 	})
 	return e

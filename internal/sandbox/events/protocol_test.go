@@ -12,6 +12,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/events"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/sandboxtest"
 )
 
 const (
@@ -336,10 +339,16 @@ func TestEventBuses(t *testing.T) {
 	wantAPIError(t, err, "ValidationException", "Cannot delete event bus default.")
 }
 
-// post sends a raw request to the handler.
+// post sends a raw request to the sandbox.
 func (e *env) post(t *testing.T, target, contentType, body string) (int, map[string]any) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, e.url, strings.NewReader(body))
+	return postTo(t, e.url, target, contentType, body)
+}
+
+// postTo sends a raw request to url.
+func postTo(t *testing.T, url, target, contentType, body string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -365,6 +374,9 @@ func (e *env) post(t *testing.T, target, contentType, body string) (int, map[str
 
 func TestWireErrors(t *testing.T) {
 	e := newEnv(t)
+	// The router sends another service's target to that service; the
+	// EventBridge handler alone must still refuse it.
+	alone, _ := sandboxtest.Serve(t, events.New(e.w))
 	cases := []struct {
 		name, target, body string
 		wantType           string
@@ -381,7 +393,11 @@ func TestWireErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			status, m := e.post(t, c.target, "application/x-amz-json-1.1", c.body)
+			url := e.url
+			if !strings.HasPrefix(c.target, "AWSEvents") {
+				url = alone
+			}
+			status, m := postTo(t, url, c.target, "application/x-amz-json-1.1", c.body)
 			if status != http.StatusBadRequest || m["__type"] != c.wantType || m["message"] == "" {
 				t.Errorf("status %d body %v, want 400 %s", status, m, c.wantType)
 			}

@@ -18,8 +18,9 @@ import (
 	"github.com/aws/smithy-go"
 	"go.uber.org/goleak"
 
+	"github.com/lifeguardhq/lifeguard/internal/sandbox"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/messaging"
-	"github.com/lifeguardhq/lifeguard/internal/sandbox/sns"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/sandboxtest"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/world"
 	"github.com/lifeguardhq/lifeguard/internal/simclock"
 )
@@ -30,7 +31,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // milliseconds; the bound only turns a bug into a failure instead of a hang.
 const waitBound = 10 * time.Second
 
-// env is one world behind one SNS endpoint, driven by the real SDK.
+// env is a sandbox whose SNS endpoint the real SDK drives.
 type env struct {
 	w      *world.World // Auto Scaling, wired to m
 	m      *messaging.Broker
@@ -43,21 +44,13 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{clock: simclock.NewSim()}
-	e.m = messaging.New(messaging.Config{RelaxLimits: true}, e.clock, nil, nil)
-	e.w = world.New(world.Config{RelaxLimits: true, Events: e.m.Log(), Messaging: e.m}, e.clock, nil, nil)
-	srv := httptest.NewServer(sns.New(e.m.Topics()))
-	// Cleanups run last-in first-out: the server goes, then the world,
-	// then the broker.
-	t.Cleanup(e.m.Close)
-	t.Cleanup(e.w.Close)
-	t.Cleanup(srv.Close)
-	e.url, e.http = srv.URL, srv.Client()
+	sb := sandboxtest.Start(t, sandbox.Config{RelaxLimits: true})
+	e := &env{w: sb.World, m: sb.Messaging, clock: sb.Clock, url: sb.Endpoint, http: sb.HTTP}
 	e.client = awssns.NewFromConfig(aws.Config{
 		Region:           "us-east-1",
-		BaseEndpoint:     aws.String(srv.URL),
+		BaseEndpoint:     aws.String(sb.Endpoint),
 		Credentials:      credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
-		HTTPClient:       srv.Client(),
+		HTTPClient:       sb.HTTP,
 		RetryMaxAttempts: 1,
 	})
 	return e
