@@ -93,6 +93,8 @@ type Deps struct {
 	// /metrics with its own, such as internal/awscloud's count of AWS
 	// calls (lifeguard_aws_calls_total).
 	Metrics []prometheus.Collector
+	// Leader is what leader election needs (leader.mode lease).
+	Leader LeaderDeps
 }
 
 // Component is a part of the agent that runs as long as the agent does.
@@ -161,6 +163,7 @@ type Agent struct {
 	status    net.Listener
 	sigterm   <-chan os.Signal
 	parts     []Component
+	leader    *leader // nil unless leader election is on
 
 	ran       atomic.Bool
 	started   time.Time // when Run started; set before Run starts goroutines
@@ -229,6 +232,13 @@ func New(cfg config.Agent, deps Deps, log *slog.Logger) (*Agent, error) {
 	}
 	for _, p := range cfg.Launch.Probes {
 		a.probes = append(a.probes, prober{name: p.Name, cfg: p, client: a.client})
+	}
+	if cfg.Leader.On() {
+		if a.leader, err = newLeader(a, deps.Leader); err != nil {
+			return nil, fmt.Errorf("new agent: %w", err)
+		}
+		// Leadership is handed off before the user's steps run.
+		a.plan.Steps = append([]lifecycle.Step{a.leader.handOffStep()}, a.plan.Steps...)
 	}
 	runner := meteredSteps{next: steps, m: m}
 	a.exec = &lifecycle.Executor{Completer: a.completer, Steps: runner, Journal: j, Log: log, Env: a.stepEnv, Heartbeated: m.heartbeat}
@@ -308,6 +318,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	if a.sigterm != nil {
 		g.Go(func() error { return a.watchSIGTERM(ctx, stop) })
+	}
+	if a.leader != nil {
+		g.Go(func() error { return a.leader.run(ctx) })
 	}
 	for _, c := range a.parts {
 		g.Go(func() error { return c.Run(ctx) })

@@ -136,6 +136,10 @@ func (a *Agent) finish(st *actionState, phase string, r lifecycle.Result, errTex
 //     steps done of steps (from the journal), when it was first seen and
 //     its deadline.
 //   - GET /metrics: the agent's Prometheus metrics (its own registry).
+//   - GET /leader: leader election's state (LeaderDoc; 404 when it is
+//     off); ?wait=D&leading=L&token=T answers as soon as it differs from
+//     L and T, or after D (at most 30 s).
+//   - POST /leader/resign: hand leadership off at once.
 //
 // It may be served before, during and after Run.
 func (a *Agent) Handler() http.Handler {
@@ -151,6 +155,8 @@ func (a *Agent) Handler() http.Handler {
 		_ = enc.Encode(a.statusDoc()) // a write error means the client went away
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /leader", a.serveLeader)
+	mux.HandleFunc("POST /leader/resign", a.serveResign)
 	return mux
 }
 

@@ -72,11 +72,13 @@ func (s Session) CreateLeaseTable(ctx context.Context, name string) error {
 	return NewLeaseTable(s.cfg, name).Create(ctx)
 }
 
-// Create creates the table (string keys pk and sk, on-demand billing) and
-// waits until it is ACTIVE, for at most createTableTimeout. It is
+// Create creates the table (string keys pk and sk, on-demand billing),
+// waits until it is ACTIVE, for at most createTableTimeout, and enables
+// TTL on the run items' expires_at, so that old runs go. It is
 // idempotent: a table that exists already (ResourceInUseException) is
 // fine if its key schema is the lease table's, and an error naming the
-// difference otherwise.
+// difference otherwise; TTL already enabled on expires_at is left as it
+// is.
 func (t *LeaseTable) Create(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, createTableTimeout)
 	defer cancel()
@@ -105,7 +107,7 @@ func (t *LeaseTable) Create(ctx context.Context) error {
 			return err
 		}
 		if out.Table.TableStatus == ddbtypes.TableStatusActive {
-			return nil
+			return t.enableTTL(ctx)
 		}
 		timer := time.NewTimer(tablePollInterval)
 		select {
@@ -115,6 +117,34 @@ func (t *LeaseTable) Create(ctx context.Context) error {
 		case <-timer.C:
 		}
 	}
+}
+
+// enableTTL turns on TTL on the run items' expiry attribute (lgExpires),
+// unless it is on (or being turned on) already: UpdateTimeToLive refuses
+// to enable TTL twice. TTL on another attribute is left alone, named in
+// the error.
+func (t *LeaseTable) enableTTL(ctx context.Context) error {
+	out, err := t.db.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(t.table)})
+	if err != nil {
+		return fmt.Errorf("describe time to live of lease table %s: %w", t.table, err)
+	}
+	if d := out.TimeToLiveDescription; d != nil {
+		switch d.TimeToLiveStatus {
+		case ddbtypes.TimeToLiveStatusEnabled, ddbtypes.TimeToLiveStatusEnabling:
+			if name := aws.ToString(d.AttributeName); name != lgExpires {
+				return fmt.Errorf("lease table %s has TTL on attribute %s; run items expire by %s: disable TTL on the table, then create it again", t.table, name, lgExpires)
+			}
+			return nil
+		}
+	}
+	_, err = t.db.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
+		TableName:               aws.String(t.table),
+		TimeToLiveSpecification: &ddbtypes.TimeToLiveSpecification{AttributeName: aws.String(lgExpires), Enabled: aws.Bool(true)},
+	})
+	if err != nil {
+		return fmt.Errorf("enable TTL on %s of lease table %s: %w", lgExpires, t.table, err)
+	}
+	return nil
 }
 
 // checkLeaseKeySchema returns an error unless the table's keys are the lease

@@ -177,6 +177,15 @@ func TestLeaseTableCreate(t *testing.T) {
 	if got, want := strings.Join(keys, ", "), "pk HASH, sk RANGE"; got != want {
 		t.Errorf("key schema %s; want %s", got, want)
 	}
+	// TTL is on for the run items' expires_at, and creating again (as
+	// newLeaseTable did) leaves it on.
+	ttl, err := db.DescribeTimeToLive(t.Context(), &dynamodb.DescribeTimeToLiveInput{TableName: aws.String("leases")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := ttl.TimeToLiveDescription; d == nil || d.TimeToLiveStatus != ddbtypes.TimeToLiveStatusEnabled || aws.ToString(d.AttributeName) != "expires_at" {
+		t.Errorf("time to live = %+v; want ENABLED on expires_at", d)
+	}
 
 	// A table of that name with other keys is refused, naming the fix.
 	if _, err := db.CreateTable(t.Context(), &dynamodb.CreateTableInput{

@@ -71,7 +71,6 @@ func TestLeaderValidate(t *testing.T) {
 	}
 }
 
-
 func TestLeaderDefaultsAndConversion(t *testing.T) {
 	a, err := config.ParseAgent([]byte(`leader:
   mode: lease
