@@ -17,6 +17,7 @@ import (
 	"github.com/lifeguardhq/lifeguard/internal/agent"
 	"github.com/lifeguardhq/lifeguard/internal/awscloud"
 	"github.com/lifeguardhq/lifeguard/internal/config"
+	"github.com/lifeguardhq/lifeguard/internal/jobs"
 )
 
 func newAgentCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -97,6 +98,17 @@ func runAgent(ctx context.Context, cfg config.Agent, log *slog.Logger) error {
 		SIGTERM:   sigterm,
 		Metrics:   []prometheus.Collector{sess.Calls()},
 	}
+	if cfg.Leader.On() {
+		leases := sess.Leases(cfg.Leader.Table)
+		deps.Leader = agent.LeaderDeps{
+			Store:  leases,
+			Roster: leases,
+			Ledger: func(group string) jobs.Ledger { return sess.Ledger(cfg.Leader.Table, group) },
+		}
+		if cfg.Leader.Tag.Enabled {
+			deps.Leader.Tags = sess.InstanceTags()
+		}
+	}
 	if cfg.Source == config.SourceSQS {
 		deps.Inbox = sess.Inbox(awscloud.InboxOptions{
 			QueueURL:          cfg.SQS.QueueURL,
@@ -116,6 +128,9 @@ func runAgent(ctx context.Context, cfg config.Agent, log *slog.Logger) error {
 		_ = ln.Close() // nothing was served
 		return err
 	}
-	log.Info("agent started", "status", "http://"+ln.Addr().String(), "source", cfg.Source, "on_sigterm", cfg.OnSIGTERM)
+	if err := writeStatusAddress(cfg.Paths.JournalDir, ln.Addr().String()); err != nil {
+		log.Warn("status address not recorded; commands that ask the agent need --status", "err", err)
+	}
+	log.Info("agent started", "status", "http://"+ln.Addr().String(), "source", cfg.Source, "on_sigterm", cfg.OnSIGTERM, "leader", cfg.Leader.Mode)
 	return a.Run(ctx)
 }

@@ -47,10 +47,12 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		Use:   "lifeguard",
 		Short: "Keep EC2 Auto Scaling instances safe through launch and termination",
 		Long: `lifeguard holds Auto Scaling instances in their lifecycle wait states until
-they are really ready or really done (lifeguard agent), and ships a local AWS
-sandbox that simulates Auto Scaling groups to test it all (lifeguard sandbox,
-lifeguard demo). Leader election and load balancer registration are being
-built; their commands appear here when they work.
+they are really ready or really done (lifeguard agent), elects one leader per
+group with a lease in DynamoDB and a fencing token (lifeguard leader; leader-only
+commands with lifeguard run --leader-only, scheduled jobs in the agent), and
+ships a local AWS sandbox that simulates Auto Scaling groups to test it all
+(lifeguard sandbox, lifeguard demo). Load balancer registration is being
+built; its commands appear here when they work.
 
 ` + exitCodesHelp,
 		SilenceUsage:  true,
@@ -63,6 +65,7 @@ built; their commands appear here when they work.
 	})
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newSandboxCmd(stdout, stderr), newAgentCmd(stdout, stderr), newLifecycleCmd(stdout), newDemoCmd(stdout, stderr), newVersionCmd(stdout))
+	root.AddCommand(newSandboxCmd(stdout, stderr), newAgentCmd(stdout, stderr), newLifecycleCmd(stdout),
+		newLeaderCmd(stdout, stderr), newRunCmd(stdout, stderr), newDemoCmd(stdout, stderr), newVersionCmd(stdout))
 	return root
 }
