@@ -43,8 +43,13 @@ import (
 // Options configure a sandbox. The zero value is a faithful sandbox on a
 // free loopback port.
 type Options struct {
-	// Listen is the address to serve on; "127.0.0.1:0" (a free port) when empty.
+	// Listen is the address to serve on; "127.0.0.1:0" (a free port) when
+	// empty. It must be a loopback address unless AllowNonLoopback is set.
 	Listen string
+	// AllowNonLoopback accepts a Listen address other hosts can reach.
+	// Whoever reaches the sandbox can run code on this host as this user
+	// (instances run their user data as local processes).
+	AllowNonLoopback bool
 	// RelaxLimits lowers every AWS time minimum (HeartbeatTimeout 30 s and
 	// so on) to one second so scenarios run in seconds.
 	RelaxLimits bool
@@ -83,7 +88,7 @@ func Start(opts Options) (*Sandbox, error) {
 		opts.Region = "us-east-1"
 	}
 	srv, err := isandbox.New(isandbox.Config{
-		Listen: opts.Listen, StateDir: opts.StateDir, Region: opts.Region, Account: opts.Account,
+		Listen: opts.Listen, AllowNonLoopback: opts.AllowNonLoopback, StateDir: opts.StateDir, Region: opts.Region, Account: opts.Account,
 		RelaxLimits: opts.RelaxLimits, Seed: opts.Seed, NoProcesses: opts.NoProcesses, InMemory: opts.InMemory,
 		StopGrace: opts.StopGrace, Logger: opts.Logger,
 	})

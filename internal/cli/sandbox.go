@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -18,6 +20,7 @@ import (
 // sandboxFlags are `lifeguard sandbox`'s flags.
 type sandboxFlags struct {
 	listen      string
+	allowRemote bool
 	stateDir    string
 	relax       bool
 	region      string
@@ -31,7 +34,7 @@ type sandboxFlags struct {
 
 func (f sandboxFlags) config(log *slog.Logger) (sandbox.Config, error) {
 	cfg := sandbox.Config{
-		Listen: f.listen, StateDir: f.stateDir, RelaxLimits: f.relax, Region: f.region, Account: f.account,
+		Listen: f.listen, AllowNonLoopback: f.allowRemote, StateDir: f.stateDir, RelaxLimits: f.relax, Region: f.region, Account: f.account,
 		Seed: f.seed, StopGrace: f.stopGrace, Logger: log, NoProcesses: f.noProcesses,
 	}
 	if err := cfg.Validate(); err != nil {
@@ -56,6 +59,9 @@ same events as JSON lines. Subcommands drive the admin API of a running
 sandbox: fault (inject faults and spot interruptions), clock (advance time),
 events (read the log).
 
+--listen takes a loopback address unless --allow-non-loopback is given:
+whoever reaches the API can run code on this host as your user.
+
 Deviations from AWS:
 ` + bullet(sandbox.Deviations),
 		Example: `  lifeguard sandbox --relax-limits
@@ -75,7 +81,8 @@ Deviations from AWS:
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.listen, "listen", sandbox.DefaultListen, "address of the AWS API endpoint (loopback unless you mean otherwise)")
+	fl.StringVar(&f.listen, "listen", sandbox.DefaultListen, "address of the AWS API endpoint (a loopback address unless --allow-non-loopback)")
+	fl.BoolVar(&f.allowRemote, "allow-non-loopback", false, "accept a --listen address other hosts can reach (they can run code here)")
 	fl.StringVar(&f.stateDir, "state-dir", "", "directory for instance working directories (default: a temporary directory removed on exit)")
 	fl.BoolVar(&f.relax, "relax-limits", false, "lower every AWS time minimum (HeartbeatTimeout, cooldowns, back-offs) to 1 s")
 	fl.StringVar(&f.region, "region", "us-east-1", "the simulated region")
@@ -115,8 +122,20 @@ func runSandbox(ctx context.Context, cfg sandbox.Config, quiet bool, out io.Writ
 		srv.Close()
 		return err
 	}
-	fmt.Fprintf(out, "lifeguard sandbox listening on %s (region %s, account %s, state in %s)\n", endpoint, orDefault(cfg.Region, "us-east-1"), orDefault(cfg.Account, "123456789012"), srv.StateDir())
-	fmt.Fprintf(out, "  export AWS_ENDPOINT_URL=%s AWS_REGION=%[2]s AWS_DEFAULT_REGION=%[2]s AWS_ACCESS_KEY_ID=sandbox AWS_SECRET_ACCESS_KEY=sandbox\n", endpoint, orDefault(cfg.Region, "us-east-1"))
+	region := orDefault(cfg.Region, "us-east-1")
+	fmt.Fprintf(out, "lifeguard sandbox listening on %s (region %s, account %s, state in %s)\n", endpoint, region, orDefault(cfg.Account, "123456789012"), srv.StateDir())
+	if !loopbackURL("http://" + cfg.Listen) {
+		others := srv.Addresses()
+		if loopbackURL(endpoint) {
+			others = others[1:]
+		}
+		where := strings.Join(others, ", ")
+		if where == "" {
+			where = "this host's addresses (only loopback has one now)"
+		}
+		fmt.Fprintf(out, "  reachable from other hosts at %s: whoever reaches it can run code on this host as this user\n", where)
+	}
+	fmt.Fprintf(out, "  export AWS_ENDPOINT_URL=%s AWS_REGION=%[2]s AWS_DEFAULT_REGION=%[2]s AWS_ACCESS_KEY_ID=sandbox AWS_SECRET_ACCESS_KEY=sandbox\n", endpoint, region)
 	fmt.Fprintf(out, "  aws autoscaling describe-auto-scaling-groups --endpoint-url %s\n", endpoint)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -147,6 +166,16 @@ func printTimeline(ctx context.Context, srv *sandbox.Server, out io.Writer) {
 			after = e.Seq
 		}
 	}
+}
+
+// loopbackURL reports whether an endpoint URL's host is a loopback address.
+func loopbackURL(u string) bool {
+	host := strings.TrimPrefix(u, "http://")
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	ip, err := netip.ParseAddr(host)
+	return host == "localhost" || (err == nil && ip.IsLoopback())
 }
 
 func orDefault(s, d string) string {

@@ -445,3 +445,39 @@ func TestAdminDurationErrorsNameTheirField(t *testing.T) {
 		})
 	}
 }
+
+func TestListenIsLoopbackUnlessAllowed(t *testing.T) {
+	for _, listen := range []string{"0.0.0.0:4566", "[::]:4566", ":4566", "192.0.2.1:4566", "example.com:4566"} {
+		err := sandbox.Config{Listen: listen}.Validate()
+		if err == nil || !strings.HasPrefix(err.Error(), "listen: ") || !strings.Contains(err.Error(), "--allow-non-loopback") {
+			t.Errorf("Listen %s: %v, want it refused naming listen and --allow-non-loopback", listen, err)
+		}
+		if err := (sandbox.Config{Listen: listen, AllowNonLoopback: true}).Validate(); err != nil {
+			t.Errorf("Listen %s with AllowNonLoopback: %v", listen, err)
+		}
+	}
+	for _, listen := range []string{"127.0.0.1:4566", "127.0.0.9:0", "[::1]:4566", "localhost:4566"} {
+		if err := (sandbox.Config{Listen: listen}).Validate(); err != nil {
+			t.Errorf("Listen %s: %v, want it accepted", listen, err)
+		}
+	}
+	// On every interface, the endpoint is the loopback URL this host
+	// reaches, never http://[::]:PORT; the others are listed apart.
+	srv, err := sandbox.New(sandbox.Config{Listen: "0.0.0.0:0", AllowNonLoopback: true, NoProcesses: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	endpoint, stop, err := srv.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = stop() }()
+	if !strings.HasPrefix(endpoint, "http://127.0.0.1:") {
+		t.Errorf("endpoint %s, want the loopback URL", endpoint)
+	}
+	for _, a := range srv.Addresses() {
+		if strings.Contains(a, "[::]") || strings.Contains(a, "0.0.0.0") {
+			t.Errorf("address %s is not one a client can reach", a)
+		}
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"sync"
 	"time"
@@ -46,7 +47,12 @@ const DefaultListen = "127.0.0.1:4566"
 // Config configures a sandbox.
 type Config struct {
 	// Listen is the API address; DefaultListen when empty. Port 0 picks one.
+	// It must be a loopback address unless AllowNonLoopback is set.
 	Listen string
+	// AllowNonLoopback accepts a Listen address other networks can reach.
+	// Whoever reaches the API can create instances whose user data runs on
+	// this host as the sandbox's user: set it only on a network you trust.
+	AllowNonLoopback bool
 	// StateDir holds instance working directories; a temporary directory,
 	// removed on Close, when empty.
 	StateDir string
@@ -72,9 +78,13 @@ type Config struct {
 
 // Validate checks the configuration.
 func (c Config) Validate() error {
-	if c.Listen != "" {
-		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+	if c.Listen != "" && !c.InMemory {
+		host, _, err := net.SplitHostPort(c.Listen)
+		if err != nil {
 			return fmt.Errorf("listen: %q is not host:port (for example 127.0.0.1:4566): %w", c.Listen, err)
+		}
+		if !c.AllowNonLoopback && !loopback(host) {
+			return fmt.Errorf("listen: %q is not a loopback address: whoever reaches the API can run code on this host as this user (user data runs as the sandbox's own processes); use 127.0.0.1:PORT, or pass --allow-non-loopback to expose it on purpose", c.Listen)
 		}
 	}
 	if c.Account != "" {
@@ -89,6 +99,16 @@ func (c Config) Validate() error {
 		return fmt.Errorf("stop grace: %s is negative", c.StopGrace)
 	}
 	return nil
+}
+
+// loopback reports whether a listen host is reachable from this host only.
+// An empty host is every interface.
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 func allDigits(s string) bool {
@@ -256,7 +276,9 @@ func (s *Server) Listen() (string, error) {
 }
 
 // Endpoint returns the API endpoint URL once listening (in memory: a host
-// only Transport reaches).
+// only Transport reaches). For a listener on every interface (0.0.0.0,
+// [::]) it is the loopback URL, which this host reaches; Addresses lists
+// the others.
 func (s *Server) Endpoint() string {
 	if s.mem != nil {
 		return "http://" + memDomain
@@ -264,7 +286,55 @@ func (s *Server) Endpoint() string {
 	if s.ln == nil {
 		return ""
 	}
+	ap := s.addrPort()
+	if ap.Addr().IsUnspecified() {
+		return "http://" + netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), ap.Port()).String()
+	}
 	return "http://" + s.ln.Addr().String()
+}
+
+func (s *Server) addrPort() netip.AddrPort {
+	if a, ok := s.ln.Addr().(*net.TCPAddr); ok {
+		ap := a.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	return netip.AddrPort{}
+}
+
+// Addresses returns every URL the API is reachable at: the endpoint
+// first, then, for a listener on every interface, one per address of this
+// host's interfaces (IPv6 link-local addresses left out). It is empty
+// before Listen.
+func (s *Server) Addresses() []string {
+	ep := s.Endpoint()
+	if ep == "" || s.mem != nil {
+		return nil
+	}
+	out := []string{ep}
+	ap := s.addrPort()
+	if !ap.Addr().IsUnspecified() {
+		return out
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return out
+	}
+	for _, a := range addrs {
+		n, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip, ok := netip.AddrFromSlice(n.IP)
+		if !ok {
+			continue
+		}
+		ip = ip.Unmap()
+		if ip.IsLoopback() || ip.IsLinkLocalUnicast() || (ap.Addr().Is4() && !ip.Is4()) {
+			continue
+		}
+		out = append(out, "http://"+netip.AddrPortFrom(ip, ap.Port()).String())
+	}
+	return out
 }
 
 // Run serves until ctx ends, then shuts down: it stops taking requests,
