@@ -57,7 +57,8 @@ type Options struct {
 	Region, Account string
 	// Seed makes random choices and fault sampling repeatable.
 	Seed uint64
-	// StateDir keeps instance directories; a temporary one when empty.
+	// StateDir keeps instance directories, and is kept after Close; it must
+	// be empty or new. A temporary one, removed on Close, when empty.
 	StateDir string
 	// NoProcesses runs no user data: instances exist in the API and have
 	// IMDS, but no process runs.

@@ -59,6 +59,10 @@ same events as JSON lines. Subcommands drive the admin API of a running
 sandbox: fault (inject faults and spot interruptions), clock (advance time),
 events (read the log).
 
+--state-dir must be empty or new: instance ids repeat across runs with the
+same seed, so each run needs directories of its own. The directory is kept
+after the sandbox exits.
+
 --listen takes a loopback address unless --allow-non-loopback is given:
 whoever reaches the API can run code on this host as your user.
 
@@ -83,7 +87,7 @@ Deviations from AWS:
 	fl := cmd.Flags()
 	fl.StringVar(&f.listen, "listen", sandbox.DefaultListen, "address of the AWS API endpoint (a loopback address unless --allow-non-loopback)")
 	fl.BoolVar(&f.allowRemote, "allow-non-loopback", false, "accept a --listen address other hosts can reach (they can run code here)")
-	fl.StringVar(&f.stateDir, "state-dir", "", "directory for instance working directories (default: a temporary directory removed on exit)")
+	fl.StringVar(&f.stateDir, "state-dir", "", "empty or new directory for the instances' directories, kept on exit (default: a temporary one)")
 	fl.BoolVar(&f.relax, "relax-limits", false, "lower every AWS time minimum (HeartbeatTimeout, cooldowns, back-offs) to 1 s")
 	fl.StringVar(&f.region, "region", "us-east-1", "the simulated region")
 	fl.StringVar(&f.account, "account", "123456789012", "the simulated account id")

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -443,6 +444,40 @@ func TestAdminDurationErrorsNameTheirField(t *testing.T) {
 				t.Errorf("%d %s, want 400 naming %s", code, body, c.field)
 			}
 		})
+	}
+}
+
+// TestStateDirIsNeverShared: a second run in the same state directory
+// would give its instances (same seed, same ids) the first run's files and
+// journals; the sandbox refuses a directory that is not empty.
+func TestStateDirIsNeverShared(t *testing.T) {
+	dir := t.TempDir() + "/state"
+	run := func() error {
+		srv, err := sandbox.New(sandbox.Config{Listen: "127.0.0.1:0", NoProcesses: true, StateDir: dir, Seed: 7})
+		if err != nil {
+			return err
+		}
+		endpoint, stop, err := srv.Start()
+		if err != nil {
+			return err
+		}
+		defer func() { _ = stop(); http.DefaultClient.CloseIdleConnections() }()
+		launch(t, srv, asgClient(endpoint, 1), 1)
+		return nil
+	}
+	if err := run(); err != nil {
+		t.Fatalf("first run in a new directory: %v", err)
+	}
+	if entries, _ := os.ReadDir(dir + "/instances"); len(entries) != 1 {
+		t.Fatalf("the first run left %d instance directories, want 1 (kept after exit)", len(entries))
+	}
+	err := run()
+	if err == nil || !strings.HasPrefix(err.Error(), "state-dir: "+dir+" is not empty") {
+		t.Fatalf("second run in the same directory: %v, want it refused naming state-dir", err)
+	}
+	empty := t.TempDir()
+	if _, err := sandbox.New(sandbox.Config{InMemory: true, StateDir: empty}); err != nil {
+		t.Errorf("an empty existing directory: %v, want it accepted", err)
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -53,8 +54,11 @@ type Config struct {
 	// Whoever reaches the API can create instances whose user data runs on
 	// this host as the sandbox's user: set it only on a network you trust.
 	AllowNonLoopback bool
-	// StateDir holds instance working directories; a temporary directory,
-	// removed on Close, when empty.
+	// StateDir holds instance working directories,
+	// StateDir/instances/<instance-id>/. It must be empty or not exist yet
+	// (it is created), so that one run's instances never find another's
+	// files; it is kept after Close. When empty, a temporary directory is
+	// used and removed on Close.
 	StateDir string
 	// Region and Account of the simulated account (us-east-1, 123456789012).
 	Region, Account string
@@ -87,6 +91,11 @@ func (c Config) Validate() error {
 			return fmt.Errorf("listen: %q is not a loopback address: whoever reaches the API can run code on this host as this user (user data runs as the sandbox's own processes); use 127.0.0.1:PORT, or pass --allow-non-loopback to expose it on purpose", c.Listen)
 		}
 	}
+	if c.StateDir != "" {
+		if err := checkStateDir(c.StateDir); err != nil {
+			return err
+		}
+	}
 	if c.Account != "" {
 		if len(c.Account) != 12 || !allDigits(c.Account) {
 			return fmt.Errorf("account: %q is not a 12-digit AWS account id", c.Account)
@@ -109,6 +118,23 @@ func loopback(host string) bool {
 	}
 	ip, err := netip.ParseAddr(host)
 	return err == nil && ip.IsLoopback()
+}
+
+// checkStateDir accepts a state directory that does not exist yet or is
+// empty: instance ids repeat across runs with the same seed, so a second
+// run in the same directory would find the first run's files and
+// journals in its instances' directories.
+func checkStateDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("state-dir: %w", err)
+	case len(entries) > 0:
+		return fmt.Errorf("state-dir: %s is not empty (it holds %s): instance ids repeat across runs, so this run's instances would find files and journals that are not theirs; remove it, or name a new directory for each run", dir, entries[0].Name())
+	}
+	return nil
 }
 
 func allDigits(s string) bool {
