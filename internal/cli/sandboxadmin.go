@@ -5,10 +5,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -64,6 +66,7 @@ func newFaultCmd(stdout io.Writer) *cobra.Command {
 
 	var f sandbox.Fault
 	var latency time.Duration
+	var setOut outputFlag
 	set := &cobra.Command{
 		Use:   "set",
 		Short: "Set the fault for one instance (--instance) or for every caller; it replaces that target's previous fault",
@@ -73,11 +76,12 @@ func newFaultCmd(stdout io.Writer) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f.Latency = sandbox.Duration(latency)
 			if err := f.Validate(); err != nil {
-				return fmt.Errorf("--%w", err)
+				return flagError(err)
 			}
-			return printFaults(cmd.Context(), stdout, http.MethodPost, adminEndpoint(endpoint)+"/_sandbox/faults", f)
+			return printFaults(cmd.Context(), stdout, setOut.json(), http.MethodPost, adminEndpoint(endpoint)+"/_sandbox/faults", f)
 		},
 	}
+	setOut.register(set)
 	fl := set.Flags()
 	fl.StringVar(&f.Instance, "instance", "", "limit the fault to the calls this instance makes")
 	fl.BoolVar(&f.Cut, "cut", false, "drop every call (the caller sees the connection close)")
@@ -93,6 +97,9 @@ func newFaultCmd(stdout io.Writer) *cobra.Command {
 		Short: "Post a spot interruption notice: IMDS shows it now, and the instance is reclaimed at the notice time",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if notice < 0 {
+				return usageError(fmt.Errorf("--notice: %s is negative; give the time until the reclaim, such as 2m", notice))
+			}
 			body := map[string]any{"instance": args[0], "spot": notice.String()}
 			if err := adminCall(cmd.Context(), http.MethodPost, adminEndpoint(endpoint)+"/_sandbox/faults", body, nil); err != nil {
 				return err
@@ -104,6 +111,7 @@ func newFaultCmd(stdout io.Writer) *cobra.Command {
 	spot.Flags().DurationVar(&notice, "notice", 2*time.Minute, "time between the notice and the reclaim (AWS gives two minutes)")
 
 	var clearInstance string
+	var clearOut, listOut outputFlag
 	clr := &cobra.Command{
 		Use:   "clear",
 		Short: "Clear one instance's fault (--instance) or every fault",
@@ -113,9 +121,10 @@ func newFaultCmd(stdout io.Writer) *cobra.Command {
 			if clearInstance != "" {
 				url += "?instance=" + clearInstance
 			}
-			return printFaults(cmd.Context(), stdout, http.MethodDelete, url, nil)
+			return printFaults(cmd.Context(), stdout, clearOut.json(), http.MethodDelete, url, nil)
 		},
 	}
+	clearOut.register(clr)
 	clr.Flags().StringVar(&clearInstance, "instance", "", "the instance whose fault to clear")
 
 	list := &cobra.Command{
@@ -123,17 +132,38 @@ func newFaultCmd(stdout io.Writer) *cobra.Command {
 		Short: "List the active faults",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return printFaults(cmd.Context(), stdout, http.MethodGet, adminEndpoint(endpoint)+"/_sandbox/faults", nil)
+			return printFaults(cmd.Context(), stdout, listOut.json(), http.MethodGet, adminEndpoint(endpoint)+"/_sandbox/faults", nil)
 		},
 	}
+	listOut.register(list)
 	cmd.AddCommand(set, spot, clr, list)
 	return cmd
 }
 
-func printFaults(ctx context.Context, out io.Writer, method, url string, body any) error {
-	var resp struct{ Faults []sandbox.Fault }
+// flagError turns a sandbox field error ("error_status: …") into a usage
+// error naming the flag ("--error-status: …").
+func flagError(err error) error {
+	msg := err.Error()
+	if field, rest, ok := strings.Cut(msg, ": "); ok && !strings.Contains(field, " ") {
+		msg = "--" + strings.ReplaceAll(field, "_", "-") + ": " + rest
+	}
+	return usageError(errors.New(msg))
+}
+
+// printFaults calls the faults endpoint and prints the active faults: a
+// line each, or {"faults": […]} as JSON.
+func printFaults(ctx context.Context, out io.Writer, asJSON bool, method, url string, body any) error {
+	var resp struct {
+		Faults []sandbox.Fault `json:"faults"`
+	}
 	if err := adminCall(ctx, method, url, body, &resp); err != nil {
 		return err
+	}
+	if asJSON {
+		if resp.Faults == nil {
+			resp.Faults = []sandbox.Fault{}
+		}
+		return printJSON(out, resp)
 	}
 	if len(resp.Faults) == 0 {
 		fmt.Fprintln(out, "no active faults")
@@ -153,27 +183,38 @@ func newClockCmd(stdout io.Writer) *cobra.Command {
 	var endpoint string
 	cmd := &cobra.Command{Use: "clock", Short: "Read or advance a running sandbox's simulated clock"}
 	cmd.PersistentFlags().StringVar(&endpoint, "endpoint", "", "the sandbox's endpoint (default $AWS_ENDPOINT_URL, else http://127.0.0.1:4566)")
-	show := func(c sandbox.ClockState) {
+	show := func(c sandbox.ClockState, asJSON bool) error {
+		if asJSON {
+			return printJSON(stdout, c)
+		}
 		fmt.Fprintf(stdout, "now %s (ahead of the wall clock by %s)\n", c.Now.Format(time.RFC3339), time.Duration(c.Offset))
+		return nil
 	}
-	cmd.AddCommand(&cobra.Command{
-		Use:     "advance DURATION",
-		Short:   "Push simulated time forward, firing every timeout that falls due",
+	var advanceOut, showOut outputFlag
+	advance := &cobra.Command{
+		Use:   "advance DURATION",
+		Short: "Push simulated time forward, firing every timeout that falls due",
+		Long: `Push simulated time forward, firing every timeout that falls due.
+
+DURATION is positive, such as 90s or 1h. The clock holds about 292 years
+ahead of the wall clock in all; an advance that would go past that is
+refused and changes nothing.`,
 		Example: "  lifeguard sandbox clock advance 1h",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			d, err := time.ParseDuration(args[0])
 			if err != nil || d <= 0 {
-				return fmt.Errorf("DURATION: %q is not a positive duration such as 90s or 1h", args[0])
+				return usageError(fmt.Errorf("DURATION: %q is not a positive duration such as 90s or 1h (at most 2562047h)", args[0]))
 			}
 			var st sandbox.ClockState
 			if err := adminCall(c.Context(), http.MethodPost, adminEndpoint(endpoint)+"/_sandbox/clock", map[string]string{"advance": d.String()}, &st); err != nil {
 				return err
 			}
-			show(st)
-			return nil
+			return show(st, advanceOut.json())
 		},
-	}, &cobra.Command{
+	}
+	advanceOut.register(advance)
+	showCmd := &cobra.Command{
 		Use:   "show",
 		Short: "Print the simulated time",
 		Args:  cobra.NoArgs,
@@ -182,17 +223,26 @@ func newClockCmd(stdout io.Writer) *cobra.Command {
 			if err := adminCall(c.Context(), http.MethodGet, adminEndpoint(endpoint)+"/_sandbox/clock", nil, &st); err != nil {
 				return err
 			}
-			show(st)
-			return nil
+			return show(st, showOut.json())
 		},
-	})
+	}
+	showOut.register(showCmd)
+	cmd.AddCommand(advance, showCmd)
 	return cmd
+}
+
+// printJSON prints v as indented JSON.
+func printJSON(out io.Writer, v any) error {
+	enc := json.NewEncoder(out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 func newEventsCmd(stdout io.Writer) *cobra.Command {
 	var endpoint string
-	var follow, jsonOut, data bool
+	var follow, data bool
 	var after int64
+	var out outputFlag
 	cmd := &cobra.Command{
 		Use:   "events",
 		Short: "Print a running sandbox's event log as a timeline (or JSON lines)",
@@ -206,6 +256,10 @@ own and counts per kind (GET /_sandbox/events/stats). A "gap" line says
 that events after --after are no longer held.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if after < 0 {
+				return usageError(fmt.Errorf("--after: %d is not an event sequence number (0 or more)", after))
+			}
+			jsonOut := out.json()
 			url := adminEndpoint(endpoint) + "/_sandbox/events?after=" + strconv.FormatInt(after, 10)
 			if follow {
 				url += "&follow=true"
@@ -243,7 +297,7 @@ that events after --after are no longer held.`,
 	}
 	cmd.Flags().StringVar(&endpoint, "endpoint", "", "the sandbox's endpoint (default $AWS_ENDPOINT_URL, else http://127.0.0.1:4566)")
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new events")
-	cmd.Flags().BoolVar(&jsonOut, "json", false, "print raw JSON lines")
+	out.register(cmd) // -o json prints the events as JSON lines, as the admin API serves them
 	cmd.Flags().BoolVar(&data, "data", false, "include data-plane traffic (messages and deliveries)")
 	cmd.Flags().Int64Var(&after, "after", 0, "print only events after this sequence number")
 	return cmd
