@@ -210,7 +210,7 @@ func runDemo(ctx context.Context, out io.Writer, keep bool) error {
 	stopWatch()
 	wg.Wait()
 	d.flush(time.Time{})
-	d.summary()
+	d.summary(keep)
 	if keep {
 		fmt.Fprintf(out, "\nThe sandbox keeps running (Ctrl-C to stop). Try:\n  export AWS_ENDPOINT_URL=%s AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x\n  aws autoscaling describe-scaling-activities --auto-scaling-group-name demo --endpoint-url %s\n  aws autoscaling set-desired-capacity --auto-scaling-group-name demo --desired-capacity 1 --endpoint-url %s\n  lifeguard sandbox events --endpoint %s\n", endpoint, endpoint, endpoint, endpoint)
 		<-ctx.Done()
@@ -359,7 +359,9 @@ func interesting(line string) (string, time.Time, bool) {
 	return "", time.Time{}, false
 }
 
-func (d *demo) summary() {
+// summary prints what each instance went through; keep says whether the
+// sandbox goes on running afterwards.
+func (d *demo) summary(keep bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	fmt.Fprintf(d.out, "\nsummary (%.1fs):\n", time.Since(d.start).Seconds())
@@ -368,6 +370,10 @@ func (d *demo) summary() {
 		drained := states[world.StateTerminatingProceed].Sub(states[world.StateTerminatingWait])
 		fmt.Fprintf(d.out, "  %s  launch held %.1fs until ready → %s; termination held %.1fs for drain and ship-logs, %d heartbeat(s) → %s\n",
 			id, held.Seconds(), orDefault(d.ended[id+"/wait-until-ready"], "?"), drained.Seconds(), d.beats[id+"/drain-before-terminate"], orDefault(d.ended[id+"/drain-before-terminate"], "?"))
+	}
+	if keep {
+		fmt.Fprintln(d.out, "every instance's processes are gone")
+		return
 	}
 	fmt.Fprintln(d.out, "every instance's processes are gone; the sandbox stops now")
 }

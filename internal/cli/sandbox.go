@@ -38,7 +38,7 @@ func (f sandboxFlags) config(log *slog.Logger) (sandbox.Config, error) {
 		Seed: f.seed, StopGrace: f.stopGrace, Logger: log, NoProcesses: f.noProcesses,
 	}
 	if err := cfg.Validate(); err != nil {
-		return cfg, fmt.Errorf("--%w", err)
+		return cfg, usageError(fmt.Errorf("--%w", err))
 	}
 	return cfg, nil
 }
@@ -48,11 +48,12 @@ func newSandboxCmd(stdout, stderr io.Writer) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "sandbox",
 		Short: "Run a local AWS endpoint that simulates Auto Scaling groups with real lifecycle semantics",
-		Long: `lifeguard sandbox serves, on one loopback port, the Auto Scaling and EC2 APIs
-over their real wire protocols, and simulates Auto Scaling groups whose
-instances are local processes running their user data, each with its own
-IMDSv2 and API port. Point the AWS SDK at it with AWS_ENDPOINT_URL, or the AWS
-CLI with --endpoint-url.
+		Long: `lifeguard sandbox serves, on one port (loopback by default), the AWS APIs
+of Auto Scaling, EC2, SQS, SNS, EventBridge and DynamoDB over their real wire
+protocols, and simulates Auto Scaling groups whose instances are local
+processes running their user data, each with its own IMDS (IMDSv2) and API
+port. Point the AWS SDK at it with AWS_ENDPOINT_URL, or the AWS CLI with
+--endpoint-url.
 
 It prints every state change as a timeline; GET /_sandbox/events streams the
 same events as JSON lines. Subcommands drive the admin API of a running
@@ -66,16 +67,20 @@ after the sandbox exits.
 --listen takes a loopback address unless --allow-non-loopback is given:
 whoever reaches the API can run code on this host as your user.
 
-Deviations from AWS:
-` + bullet(sandbox.Deviations),
+The sandbox departs from AWS in ways listed under "Deviations from AWS" in
+docs/sandbox.md (instances are local processes, requests are not
+authenticated, and so on); read them before trusting a result.
+
+` + exitCodesHelp,
 		Example: `  lifeguard sandbox --relax-limits
-  export AWS_ENDPOINT_URL=http://127.0.0.1:4566 AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x
+  export AWS_ENDPOINT_URL=http://127.0.0.1:4566 AWS_REGION=us-east-1 \\
+         AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x
   aws autoscaling describe-auto-scaling-groups --endpoint-url $AWS_ENDPOINT_URL`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := newLogger(stderr, f.logLevel)
 			if err != nil {
-				return err
+				return usageError(err)
 			}
 			cfg, err := f.config(log)
 			if err != nil {
@@ -98,14 +103,6 @@ Deviations from AWS:
 	fl.BoolVar(&f.noProcesses, "no-processes", false, "run no user data (instances get IMDS and API ports only)")
 	cmd.AddCommand(newFaultCmd(stdout), newClockCmd(stdout), newEventsCmd(stdout))
 	return cmd
-}
-
-func bullet(lines []string) string {
-	var b strings.Builder
-	for _, l := range lines {
-		b.WriteString("  - " + l + "\n")
-	}
-	return b.String()
 }
 
 func newLogger(w io.Writer, level string) (*slog.Logger, error) {

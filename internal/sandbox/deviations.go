@@ -1,7 +1,8 @@
 package sandbox
 
-// Deviations lists every way the sandbox knowingly differs from AWS. The
-// CLI prints them in `lifeguard sandbox --help`; docs/sandbox.md repeats them.
+// Deviations lists every way the sandbox knowingly differs from AWS.
+// docs/sandbox.md lists them under "Deviations from AWS" (a test keeps the
+// two in step), and `lifeguard sandbox --help` points there.
 var Deviations = []string{
 	"Instances are local processes: no AMI is booted; the user data runs on this host as the sandbox's user, in the instance's own directory and process group.",
 	"cloud-config write_files with absolute paths are placed under the instance's root directory, named by $LIFEGUARD_SANDBOX_ROOT (an instance cannot write /etc here).",
@@ -25,6 +26,7 @@ var Deviations = []string{
 	"SQS long polls wait in real time (visibility, delays and retention follow the sandbox clock).",
 	"SNS: signatures are dummies that verify against nothing; HTTP(S) deliveries are retried 3 times, 20 s apart (1 s with --relax-limits); DeliveryPolicy, topic policies, KMS and data protection are stored, not applied; email, SMS and mobile protocols are refused.",
 	"SNS lambda subscriptions and EventBridge Lambda targets are recorded, never invoked.",
+	"DynamoDB: no secondary indexes, streams, Scan, batch or transaction operations; TTL is stored, items are never reaped.",
 	"EventBridge: schedule rules are stored but never fire; InputPath takes dot notation only; targets other than SQS, SNS, Lambda and event buses are refused.",
 	"State lives in memory and is lost when the sandbox exits; the event log keeps the last 100,000 control events and the last 50,000 data events (messages and deliveries).",
 }

@@ -105,7 +105,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("region: %q is not a region name such as us-east-1", c.Region)
 	}
 	if c.StopGrace < 0 {
-		return fmt.Errorf("stop grace: %s is negative", c.StopGrace)
+		return fmt.Errorf("stop-grace: %s is negative; give the time between SIGTERM and SIGKILL, such as 10s", c.StopGrace)
 	}
 	return nil
 }
