@@ -164,6 +164,8 @@ type Agent struct {
 	sigterm   <-chan os.Signal
 	parts     []Component
 	leader    *leader // nil unless leader election is on
+	lock      *journalLock
+	unlock    sync.Once
 
 	ran       atomic.Bool
 	started   time.Time // when Run started; set before Run starts goroutines
@@ -177,7 +179,12 @@ type Agent struct {
 	spot    *SpotNotice
 }
 
-// New checks cfg and deps and returns an Agent. It opens (creating) the
+// New checks cfg and deps and returns an Agent. It locks the journal
+// directory, cfg.Paths.JournalDir, for the agent's life (an exclusive
+// flock on its agent.lock, holding the pid): when another agent, in this
+// process or another, holds it, New fails at once with an error wrapping
+// ErrJournalLocked that names the directory and the holder's pid. The lock
+// is released when Run returns, or by Close. It opens (creating) the
 // journal in <cfg.Paths.JournalDir>/actions. Source sqs needs
 // deps.Inbox. log may be nil.
 func New(cfg config.Agent, deps Deps, log *slog.Logger) (*Agent, error) {
@@ -201,6 +208,22 @@ func New(cfg config.Agent, deps Deps, log *slog.Logger) (*Agent, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("new agent: %w", err)
 	}
+	lock, err := lockJournal(cfg.Paths.JournalDir)
+	if err != nil {
+		return nil, fmt.Errorf("new agent: %w", err)
+	}
+	a, err := newAgent(cfg, deps, log)
+	if err != nil {
+		lock.release()
+		return nil, err
+	}
+	a.lock = lock
+	return a, nil
+}
+
+// newAgent is New past the checks, with the journal directory locked.
+func newAgent(cfg config.Agent, deps Deps, log *slog.Logger) (*Agent, error) {
+	plan := terminatePlan(cfg.Terminate)
 	j, err := lifecycle.OpenJournal(filepath.Join(cfg.Paths.JournalDir, actionsDir))
 	if err != nil {
 		return nil, fmt.Errorf("new agent: %w", err)
@@ -305,6 +328,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if !a.ran.CompareAndSwap(false, true) {
 		return errors.New("agent: Run called more than once")
 	}
+	defer a.Close()
 	a.started = time.Now()
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -326,6 +350,17 @@ func (a *Agent) Run(ctx context.Context) error {
 		g.Go(func() error { return c.Run(ctx) })
 	}
 	return g.Wait()
+}
+
+// Close releases the journal directory's lock, for an Agent that is not
+// run (Run releases it when it returns); it does not stop Run. Calling it
+// again does nothing.
+func (a *Agent) Close() {
+	a.unlock.Do(func() {
+		if a.lock != nil {
+			a.lock.release()
+		}
+	})
 }
 
 // watchSIGTERM acts on each SIGTERM as on_sigterm says: drain starts the
