@@ -177,8 +177,11 @@ func TestSQSTerminateMessage(t *testing.T) {
 		if len(comps) != 1 || comps[0].Action.Token != token || comps[0].Action.Hook.Name != "drain" || comps[0].Result != lifecycle.Continue {
 			t.Errorf("completions %+v, want one CONTINUE of drain by the message's token", comps)
 		}
-		if env := envOf(t, steps.Calls(), "flush"); env["LIFEGUARD_LIFECYCLE_TOKEN"] != token || env["LIFEGUARD_REASON"] != "lifecycle-hook" {
-			t.Errorf("step environment %v, want the message's token", env)
+		// The step's own timeout (1h from 1m) comes before the action's
+		// deadline (100 × 10m after it was first seen).
+		if env := envOf(t, steps.Calls(), "flush"); env["LIFEGUARD_LIFECYCLE_TOKEN"] != token || env["LIFEGUARD_REASON"] != "lifecycle-hook" ||
+			env["LIFEGUARD_HOOK"] != "drain" || env["LIFEGUARD_DEADLINE"] != t0.Add(61*time.Minute).UTC().Format(time.RFC3339) {
+			t.Errorf("step environment %v, want the message's token, hook drain, the deadline of the step's timeout", env)
 		}
 		deleted, released, removed := q.state()
 		if !reflect.DeepEqual(deleted, []string{"r2"}) || len(released) != 0 || removed != 1 {

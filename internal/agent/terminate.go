@@ -140,21 +140,41 @@ func (a *Agent) deadline(act lifecycle.Action) time.Time {
 	return lifecycle.Deadline(act)
 }
 
-// stepEnv is the Executor's Env: the LIFEGUARD_* variables of act's steps.
-// LIFEGUARD_DEADLINE is lifecycle.Deadline(act), or the spot interruption
-// time when the reason is a spot notice and that comes first; it is empty
-// for a NoHook action not interrupted by spot, and LIFEGUARD_HOOK is empty
-// for NoHook actions.
-func (a *Agent) stepEnv(act lifecycle.Action) []string {
-	hook, deadline := act.Hook.Name, lifecycle.Deadline(act)
-	if hook == NoHook {
-		hook, deadline = "", time.Time{}
-	}
+// stepEnv is the Executor's Env: the LIFEGUARD_* variables of step s of
+// act, computed as s starts.
+//
+// LIFEGUARD_HOOK names the hook once a lifecycle action is known: the
+// plan started for a lifecycle action (reason lifecycle-hook), or Auto
+// Scaling confirmed it before s starts. It is empty while none is (a spot
+// notice or SIGTERM ahead of Auto Scaling) and for NoHook actions.
+//
+// LIFEGUARD_DEADLINE is the earliest of when s will be stopped (now plus
+// its timeout), the action's deadline (lifecycle.Deadline, when the action
+// is known) and the spot reclaim time (when a spot notice was seen); empty
+// when none applies.
+func (a *Agent) stepEnv(act lifecycle.Action, s lifecycle.Step) []string {
 	a.mu.Lock()
-	spot := a.spot
+	spot, confirmed := a.spot, a.snap.Confirmed
 	a.mu.Unlock()
-	if act.Reason == lifecycle.ReasonSpotInterruption && spot != nil && !spot.Time.IsZero() && (deadline.IsZero() || spot.Time.Before(deadline)) {
-		deadline = spot.Time
+	hook := ""
+	known := act.Hook.Name != NoHook && (act.Reason == lifecycle.ReasonLifecycleHook || confirmed)
+	if known {
+		hook = act.Hook.Name
+	}
+	var deadline time.Time
+	earliest := func(t time.Time) {
+		if !t.IsZero() && (deadline.IsZero() || t.Before(deadline)) {
+			deadline = t
+		}
+	}
+	if s.Timeout > 0 {
+		earliest(time.Now().Add(s.Timeout))
+	}
+	if known {
+		earliest(lifecycle.Deadline(act))
+	}
+	if spot != nil {
+		earliest(spot.Time)
 	}
 	d := ""
 	if !deadline.IsZero() {

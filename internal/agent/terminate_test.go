@@ -1,6 +1,7 @@
 package agent_test
 
 import (
+	"cmp"
 	"reflect"
 	"slices"
 	"strings"
@@ -61,7 +62,7 @@ func TestTerminateWaitsForTerminatingWait(t *testing.T) {
 			"LIFEGUARD_HOOK":                  "drain",
 			"LIFEGUARD_TRANSITION":            "autoscaling:EC2_INSTANCE_TERMINATING",
 			"LIFEGUARD_LIFECYCLE_TOKEN":       "",
-			"LIFEGUARD_DEADLINE":              t0.Add(1000 * time.Minute).UTC().Format(time.RFC3339), // 100 × HeartbeatTimeout
+			"LIFEGUARD_DEADLINE":              t0.Add(61 * time.Minute).UTC().Format(time.RFC3339), // its own timeout, before the action's at 100 × HeartbeatTimeout
 			"LIFEGUARD_NOTIFICATION_METADATA": "meta-drain",
 			"LIFEGUARD_REASON":                "lifecycle-hook",
 			"FOO":                             "bar",
@@ -78,9 +79,12 @@ func TestTerminateSigns(t *testing.T) {
 		target     string
 		state      string
 		sign       func(md *fakeMetadata, a *agent.Agent) // at 28 s, before the poll at 30 s
-		wantReason string
-		wantAt     time.Duration
-		deadline   func(t0 time.Time) string
+		stepTimeout time.Duration // default 1h
+		hookTimeout time.Duration // the hook's HeartbeatTimeout; default 15m (its deadline 25h after it is seen)
+		wantReason  string
+		wantAt      time.Duration
+		wantHook    string // LIFEGUARD_HOOK: empty until a lifecycle action is known
+		deadline    func(t0 time.Time) string
 	}{
 		{
 			name: "spot notice starts the plan with reason spot-interruption", target: "InService", state: "InService",
@@ -91,16 +95,39 @@ func TestTerminateSigns(t *testing.T) {
 			deadline: func(t0 time.Time) string { return t0.Add(148 * time.Second).UTC().Format(time.RFC3339) },
 		},
 		{
+			name: "a spot notice's step gets its own timeout when that comes first", target: "InService", state: "InService",
+			stepTimeout: 5 * time.Second,
+			sign: func(md *fakeMetadata, _ *agent.Agent) {
+				md.setSpot(&agent.SpotNotice{Action: "terminate", Time: time.Now().Add(2 * time.Minute)})
+			},
+			wantReason: "spot-interruption", wantAt: 30 * time.Second,
+			deadline: func(t0 time.Time) string { return t0.Add(35 * time.Second).UTC().Format(time.RFC3339) },
+		},
+		{
 			name: "target state Terminated starts the plan with reason lifecycle-hook", target: "InService", state: "InService",
 			sign:       func(md *fakeMetadata, _ *agent.Agent) { md.setTarget("Terminated") },
-			wantReason: "lifecycle-hook", wantAt: 30 * time.Second,
-			deadline: func(t0 time.Time) string { return t0.Add(30*time.Second + 100*time.Hour/4).UTC().Format(time.RFC3339) },
+			wantReason: "lifecycle-hook", wantAt: 30 * time.Second, wantHook: "drain",
+			deadline: func(t0 time.Time) string { return t0.Add(30*time.Second + time.Hour).UTC().Format(time.RFC3339) },
+		},
+		{
+			name: "a 5s step gets its own deadline, not the action's", target: "InService", state: "InService",
+			stepTimeout: 5 * time.Second,
+			sign:        func(md *fakeMetadata, _ *agent.Agent) { md.setTarget("Terminated") },
+			wantReason:  "lifecycle-hook", wantAt: 30 * time.Second, wantHook: "drain",
+			deadline: func(t0 time.Time) string { return t0.Add(35 * time.Second).UTC().Format(time.RFC3339) },
+		},
+		{
+			name: "the action's deadline when it comes before the step's timeout", target: "InService", state: "InService",
+			hookTimeout: 30 * time.Second, // deadline 50m after it is seen
+			sign:        func(md *fakeMetadata, _ *agent.Agent) { md.setTarget("Terminated") },
+			wantReason:  "lifecycle-hook", wantAt: 30 * time.Second, wantHook: "drain",
+			deadline: func(t0 time.Time) string { return t0.Add(30*time.Second + 50*time.Minute).UTC().Format(time.RFC3339) },
 		},
 		{
 			name: "Drain starts the plan at once with reason sigterm", target: "InService", state: "InService",
 			sign:       func(_ *fakeMetadata, a *agent.Agent) { a.Drain() },
 			wantReason: "sigterm", wantAt: 28 * time.Second,
-			deadline: func(t0 time.Time) string { return t0.Add(28*time.Second + 100*time.Hour/4).UTC().Format(time.RFC3339) },
+			deadline: func(t0 time.Time) string { return t0.Add(28*time.Second + time.Hour).UTC().Format(time.RFC3339) },
 		},
 		{
 			name: "Standby runs no plan", target: "Standby", state: "Standby",
@@ -115,9 +142,14 @@ func TestTerminateSigns(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				t0 := time.Now()
 				cfg := newConfig(t)
-				cfg.Terminate.Steps = []config.Step{step("flush")}
+				flush := step("flush")
+				if c.stepTimeout > 0 {
+					flush.Timeout = config.Duration(c.stepTimeout)
+				}
+				cfg.Terminate.Steps = []config.Step{flush}
+				hookTimeout := cmp.Or(c.hookTimeout, 15*time.Minute)
 				md := &fakeMetadata{target: c.target}
-				asg := &fakeGroup{t: t, state: c.state, hooks: []lifecycle.Hook{launchHook("warmup", time.Hour), terminateHook("drain", 15*time.Minute)}}
+				asg := &fakeGroup{t: t, state: c.state, hooks: []lifecycle.Hook{launchHook("warmup", time.Hour), terminateHook("drain", hookTimeout)}}
 				steps := &lifecycletest.StepRunner{T: t, Steps: map[string]lifecycletest.Behavior{"flush": {Duration: time.Minute}}}
 				a := newAgent(t, cfg, agent.Deps{Metadata: md, Group: asg, Completer: noCalls(t), Steps: steps})
 				r := start(t, a)
@@ -136,8 +168,8 @@ func TestTerminateSigns(t *testing.T) {
 						t.Errorf("flush started at %v, want at %v", got, c.wantAt)
 					}
 					env := envOf(t, calls, "flush")
-					if env["LIFEGUARD_REASON"] != c.wantReason || env["LIFEGUARD_HOOK"] != "drain" || env["LIFEGUARD_DEADLINE"] != c.deadline(t0) {
-						t.Errorf("flush's environment %v, want reason %s, hook drain, deadline %s", env, c.wantReason, c.deadline(t0))
+					if env["LIFEGUARD_REASON"] != c.wantReason || env["LIFEGUARD_HOOK"] != c.wantHook || env["LIFEGUARD_DEADLINE"] != c.deadline(t0) {
+						t.Errorf("flush's environment %v, want reason %s, hook %q, deadline %s", env, c.wantReason, c.wantHook, c.deadline(t0))
 					}
 				}
 				// Nothing is heartbeated or completed: Auto Scaling never

@@ -85,9 +85,10 @@ type Executor struct {
 	Steps     StepRunner
 	Journal   *Journal
 	Log       *slog.Logger
-	// Env returns the environment variables describing a (LIFEGUARD_*),
-	// given to every step of its plan before the step's own Env.
-	Env func(a Action) []string
+	// Env returns the environment variables describing a (LIFEGUARD_*) to
+	// step s, called just before s starts (also when it starts again), and
+	// given to it before the step's own Env.
+	Env func(a Action, s Step) []string
 	// Heartbeated, when set, is called after every heartbeat call with its
 	// error (nil: Auto Scaling accepted it), for metrics.
 	Heartbeated func(a Action, err error)
@@ -533,7 +534,7 @@ func (e *Executor) wait(ctx context.Context, log *slog.Logger, h StepHandle, sr 
 func (e *Executor) env(a Action, s Step) []string {
 	var env []string
 	if e.Env != nil {
-		env = slices.Clone(e.Env(a))
+		env = slices.Clone(e.Env(a, s))
 	}
 	for _, name := range slices.Sorted(maps.Keys(s.Env)) {
 		env = append(env, name+"="+s.Env[name])

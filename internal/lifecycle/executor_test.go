@@ -448,8 +448,8 @@ func TestEnvironment(t *testing.T) {
 		steps := &lifecycletest.StepRunner{T: t, Steps: map[string]lifecycletest.Behavior{"drain": {}}}
 		aws := &lifecycletest.Completer{T: t, OnHeartbeat: lifecycletest.HeartbeatOK, OnComplete: lifecycletest.CompleteOK}
 		e := newExecutor(t, openJournal(t), aws, steps)
-		e.Env = func(a lifecycle.Action) []string {
-			return []string{"LIFEGUARD_INSTANCE_ID=" + a.InstanceID, "LIFEGUARD_DEADLINE=" + lifecycle.Deadline(a).Format(time.RFC3339), "B=from-action"}
+		e.Env = func(a lifecycle.Action, s lifecycle.Step) []string {
+			return []string{"LIFEGUARD_INSTANCE_ID=" + a.InstanceID, "LIFEGUARD_DEADLINE=" + lifecycle.Deadline(a).Format(time.RFC3339), "B=from-action", "STEP=" + s.Name}
 		}
 		s := step("drain")
 		s.Env = map[string]string{"B": "from-step", "A": "1"}
@@ -457,7 +457,7 @@ func TestEnvironment(t *testing.T) {
 		if _, err := e.Run(t.Context(), a, lifecycle.Plan{Steps: []lifecycle.Step{s}}, closed()); err != nil {
 			t.Fatal(err)
 		}
-		want := []string{"LIFEGUARD_INSTANCE_ID=" + instanceID, "LIFEGUARD_DEADLINE=" + a.Seen.Add(48*time.Hour).Format(time.RFC3339), "B=from-action", "A=1", "B=from-step"}
+		want := []string{"LIFEGUARD_INSTANCE_ID=" + instanceID, "LIFEGUARD_DEADLINE=" + a.Seen.Add(48*time.Hour).Format(time.RFC3339), "B=from-action", "STEP=drain", "A=1", "B=from-step"}
 		if calls := steps.Calls(); len(calls) != 1 || !reflect.DeepEqual(calls[0].Env, want) {
 			t.Errorf("step calls = %+v, want one Start with env %q", calls, want)
 		}
