@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"io"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 )
@@ -100,7 +101,9 @@ func JSONOp[In any](run func(*JSONRequest, In) (any, error)) JSONOperation {
 }
 
 // DecodeJSON decodes an awsJson body into v. An empty body leaves v as it
-// is; a body that does not decode is a SerializationException.
+// is; a body that does not decode is a SerializationException in AWS's
+// wording ("STRING_VALUE can not be converted to an Integer", "Start of
+// list found where not expected"), naming the member, never a Go type.
 func DecodeJSON(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil
@@ -108,11 +111,121 @@ func DecodeJSON(body []byte, v any) error {
 	if err := json.Unmarshal(body, v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return Serialization("Unexpected value for member %s: expected %s.", te.Field, te.Type)
+			msg := mismatch(te)
+			if path := memberPath(reflect.TypeOf(v), te.Field); path != "" {
+				msg += " (member " + path + ")"
+			}
+			return Serialization("%s", msg)
 		}
-		return Serialization("The request body is not valid JSON: %v", err)
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return Serialization("The request body is not valid JSON (at byte %d).", se.Offset)
+		}
+		return Serialization("The request body is not valid JSON.")
 	}
 	return nil
+}
+
+// memberPath is the member path of a decoding error's field ("Entries.Id")
+// without the names of embedded Go structs, which encoding/json puts in
+// it but which no client ever sent.
+func memberPath(t reflect.Type, field string) string {
+	if field == "" {
+		return ""
+	}
+	var out []string
+	for _, seg := range strings.Split(field, ".") {
+		for t != nil && (t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Array || t.Kind() == reflect.Map) {
+			t = t.Elem()
+		}
+		if t != nil && t.Kind() == reflect.Struct {
+			if f, ok := t.FieldByName(seg); ok && f.Anonymous && f.Tag.Get("json") == "" {
+				t = f.Type
+				continue // an embedded struct: its members are the parent's
+			}
+			if f, ok := jsonField(t, seg); ok {
+				t = f.Type
+			} else {
+				t = nil
+			}
+		} else {
+			t = nil
+		}
+		out = append(out, seg)
+	}
+	return strings.Join(out, ".")
+}
+
+// jsonField finds the field of t, embedded ones included, that a JSON
+// member name decodes into.
+func jsonField(t reflect.Type, name string) (reflect.StructField, bool) {
+	return t.FieldByNameFunc(func(n string) bool {
+		f, _ := t.FieldByName(n)
+		tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if tag != "" {
+			return tag == name
+		}
+		return n == name
+	})
+}
+
+// mismatch words a JSON value of the wrong type as AWS's JSON protocols do.
+func mismatch(te *json.UnmarshalTypeError) string {
+	value, _, _ := strings.Cut(te.Value, " ") // "number 1.5" → "number"
+	switch value {
+	case "array":
+		return "Start of list found where not expected"
+	case "object":
+		return "Start of structure or map found where not expected"
+	case "string":
+		value = "STRING_VALUE"
+	case "number":
+		value = "NUMBER_VALUE"
+	case "bool":
+		value = "BOOLEAN_VALUE"
+	default:
+		value = strings.ToUpper(value) + "_VALUE"
+	}
+	return value + " can not be converted to " + wireType(te.Type)
+}
+
+// wireType names a Go type by the API shape it stands for.
+func wireType(t reflect.Type) string {
+	if t == nil {
+		return "the member's type"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a String"
+	case reflect.Bool:
+		return "a Boolean"
+	case reflect.Int64, reflect.Uint64:
+		return "a Long"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32:
+		return "an Integer"
+	case reflect.Float32, reflect.Float64:
+		return "a Double"
+	case reflect.Slice, reflect.Array:
+		if t.Elem().Kind() == reflect.Uint8 {
+			return "a Blob"
+		}
+		return "a List"
+	case reflect.Map:
+		return "a Map"
+	case reflect.Pointer:
+		return wireType(t.Elem())
+	}
+	return "a Structure"
+}
+
+// ReadError is the SerializationException for a request body that could
+// not be read: too large for the service's bound, or cut short.
+func ReadError(err error, limit int64) *Error {
+	var mb *http.MaxBytesError
+	if errors.As(err, &mb) {
+		return Serialization("The request body is larger than the %d bytes this API accepts.", limit)
+	}
+	return Serialization("The request body could not be read in full.")
 }
 
 // ServeHTTP serves one awsJson request.
@@ -138,7 +251,7 @@ func (s *JSONService) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
-		s.WriteError(w, reqID, Serialization("The request body could not be read: %v", err))
+		s.WriteError(w, reqID, ReadError(err, limit))
 		return
 	}
 	out, err := op(&JSONRequest{Operation: name, Body: body, HTTP: r})

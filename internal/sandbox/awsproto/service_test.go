@@ -164,7 +164,7 @@ func TestJSONServiceErrors(t *testing.T) {
 		{"not a POST", "PUT", "Counters_20240101.Get", `{}`, 400,
 			`"message":"Counters_20240101 operations take POST, not PUT."`, ""},
 		{"member of the wrong type is named", "POST", "Counters_20240101.Add", `{"Name":"a","Delta":"two"}`, 400,
-			`{"__type":"com.amazon.coral.service#SerializationException","message":"Unexpected value for member Delta: expected int."}`, ""},
+			`{"__type":"com.amazon.coral.service#SerializationException","message":"STRING_VALUE can not be converted to an Integer (member Delta)"}`, ""},
 		{"body that is not JSON", "POST", "Counters_20240101.Add", `{"Name":`, 400,
 			`"__type":"com.amazon.coral.service#SerializationException"`, ""},
 		{"body over the service's bound", "POST", "Counters_20240101.Add", `{"Name":"` + strings.Repeat("a", 100) + `"}`, 400,

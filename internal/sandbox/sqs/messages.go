@@ -75,7 +75,7 @@ func wireAttrs(m map[string]messaging.MessageAttribute) map[string]attrValue {
 // messageFields are the members SendMessage and a SendMessageBatch entry
 // share.
 type messageFields struct {
-	MessageBody             string
+	MessageBody             body
 	DelaySeconds            *int
 	MessageAttributes       map[string]attrValue
 	MessageSystemAttributes map[string]attrValue
@@ -97,7 +97,7 @@ func messageFieldsQuery(p awsproto.Params) (messageFields, error) {
 		return messageFields{}, err
 	}
 	return messageFields{
-		MessageBody: p.String("MessageBody"), DelaySeconds: delay,
+		MessageBody: body(p.String("MessageBody")), DelaySeconds: delay,
 		MessageAttributes: attrs, MessageSystemAttributes: sys,
 		MessageDeduplicationId: p.String("MessageDeduplicationId"), MessageGroupId: p.String("MessageGroupId"),
 	}, nil
@@ -113,7 +113,7 @@ func (f messageFields) input() (messaging.SendMessageInput, error) {
 		return messaging.SendMessageInput{}, err
 	}
 	return messaging.SendMessageInput{
-		Body: f.MessageBody, DelaySeconds: f.DelaySeconds, Attributes: attrs, SystemAttributes: sys,
+		Body: string(f.MessageBody), DelaySeconds: f.DelaySeconds, Attributes: attrs, SystemAttributes: sys,
 		GroupID: f.MessageGroupId, DedupID: f.MessageDeduplicationId,
 	}, nil
 }

@@ -13,7 +13,6 @@ package sqs
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -81,10 +80,8 @@ type op[In any] struct {
 
 func (o op[In]) fromJSON(h *Handler, c call, body []byte) (output, error) {
 	var in In
-	if len(strings.TrimSpace(string(body))) > 0 {
-		if err := json.Unmarshal(body, &in); err != nil {
-			return nil, &protocolError{e: awsproto.Errorf("SerializationException", "The request body could not be read: %v", err)}
-		}
+	if err := awsproto.DecodeJSON(body, &in); err != nil {
+		return nil, &protocolError{e: awsproto.AsError(err, "SerializationException")}
 	}
 	return o.run(h, c, in)
 }
@@ -139,7 +136,7 @@ func (h *Handler) serveJSON(rw http.ResponseWriter, r *http.Request, c call, req
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(rw, r.Body, maxJSONBody))
 	if err != nil {
-		writeJSONError(rw, reqID, &protocolError{e: awsproto.Errorf("SerializationException", "The request body could not be read: %v", err)})
+		writeJSONError(rw, reqID, &protocolError{e: awsproto.ReadError(err, maxJSONBody)})
 		return
 	}
 	out, err := o.fromJSON(h, c, body)
