@@ -24,6 +24,10 @@ type view struct {
 	confirmed   bool // … and Auto Scaling confirmed the action exists
 	launching   bool // a launch is being handled
 	launched    bool // the launch was handled while the instance is Pending
+	// launchMessage says a launch message arrived while Auto Scaling had
+	// not said the instance was past Pending (source sqs): the instance is
+	// taken to be in Pending:Wait.
+	launchMessage bool
 
 	// hooks are the group's hooks as last read; hooksFresh says they were
 	// read for this decision (or could not be, and hooks is the last list).
@@ -99,7 +103,8 @@ func decide(v view) decision {
 		}
 		return decision{}
 	}
-	if v.state == statePendingWait && !v.launching && !v.launched {
+	launchPending := v.state == statePendingWait || v.launchMessage && (v.state == "" || v.state == statePending)
+	if launchPending && !v.launching && !v.launched {
 		return startAction(v, lifecycle.TransitionLaunching, v.launchHook, decision{act: actStartLaunch})
 	}
 	return decision{}

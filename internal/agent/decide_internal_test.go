@@ -108,6 +108,12 @@ func TestDecide(t *testing.T) {
 			with(func(v *view) { v.state, v.terminating = "Pending:Wait", true }),
 			decision{}},
 		{"Standby runs no plan", with(func(v *view) { v.state, v.target = "Standby", "Standby" }), decision{}},
+		{"a launch message while Pending starts the launch",
+			with(func(v *view) { v.state, v.launchMessage = "Pending", true }),
+			decision{act: actStartLaunch, hooks: []lifecycle.Hook{warmup}}},
+		{"a launch message for an instance in service starts nothing",
+			with(func(v *view) { v.state, v.launchMessage = "InService", true }),
+			decision{}},
 		{"warm pool runs no plan", with(func(v *view) { v.state, v.target = "Warmed:Pending:Wait", "Warmed:Stopped" }), decision{}},
 	} {
 		t.Run(c.name, func(t *testing.T) {

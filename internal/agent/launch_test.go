@@ -108,7 +108,12 @@ func TestLaunchSeenAfterPending(t *testing.T) {
 		md := &fakeMetadata{}
 		// Not listed for a moment after launch, then Pending.
 		asg := &fakeGroup{t: t, notListed: 2, state: "Pending", hooks: []lifecycle.Hook{launchHook("warmup", time.Hour)}}
-		aws := okCompleter(t)
+		// Completed, the instance goes into service.
+		aws := &lifecycletest.Completer{T: t, OnHeartbeat: lifecycletest.HeartbeatOK,
+			OnComplete: func(context.Context, int, lifecycle.Action, lifecycle.Result) error {
+				asg.setState("InService")
+				return nil
+			}}
 		r := start(t, newAgent(t, newConfig(t), agent.Deps{Metadata: md, Group: asg, Completer: aws, Steps: &lifecycletest.StepRunner{T: t}}))
 
 		time.Sleep(32 * time.Second)
@@ -127,10 +132,11 @@ func TestLaunchSeenAfterPending(t *testing.T) {
 			t.Errorf("Run = %v, want nil", err)
 		}
 		// At 0 s and 5 s (not listed), 15 s (retried after one skipped
-		// poll), 20 s to 30 s (Pending) and 35 s (Pending:Wait; the target
-		// changed); then no more: nothing calls for it.
-		if n != 7 {
-			t.Errorf("%d DescribeAutoScalingInstances calls, want 7", n)
+		// poll), 20 s to 30 s (Pending), 35 s (Pending:Wait; the target
+		// changed) and 40 s (the launch was completed: InService); then no
+		// more: nothing calls for it.
+		if n != 8 {
+			t.Errorf("%d DescribeAutoScalingInstances calls, want 8", n)
 		}
 	})
 }

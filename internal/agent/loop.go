@@ -39,10 +39,13 @@ type loop struct {
 	handled   map[lifecycle.Key]bool
 	launching *launchRun // the launch being handled, nil if none
 	launched  bool       // the launch was handled while the instance is Pending
-	sqs       *sqsLoop   // source sqs; nil for source imds
-	term      *termination
-	draining  bool
-	gaveUp    bool // drained before anything could be done
+	// launchMessage: a launch message arrived while the instance was not
+	// known to be past Pending (source sqs); reset when it leaves them.
+	launchMessage bool
+	sqs           *sqsLoop // source sqs; nil for source imds
+	term          *termination
+	draining      bool
+	gaveUp        bool // drained before anything could be done
 }
 
 // termination is the terminate transition being handled.
@@ -145,11 +148,19 @@ func (l *loop) poll() {
 
 // needDescribe reports whether Auto Scaling should be asked about the
 // instance: until it has answered, when the target state changed, while
-// the instance is Pending (Pending:Wait may follow), and while a terminate
-// action waits for Terminating:Wait.
+// the instance is Pending (Pending:Wait may follow), once its launch was
+// handled until it has left the Pending states (IMDS's target state is
+// InService already in Pending:Wait, so nothing else tells of the move),
+// and while a terminate action waits for Terminating:Wait.
 func (l *loop) needDescribe() bool {
 	pending := l.state == statePending && l.sqs == nil // source sqs: the launch message says Pending:Wait
-	return !l.observed || l.describe || pending || (l.term != nil && !l.term.closed)
+	settling := l.launched && l.launching == nil && pendingState(l.state) || l.state == statePendingProceed
+	return !l.observed || l.describe || pending || settling || (l.term != nil && !l.term.closed)
+}
+
+// pendingState reports whether state is one of the launch's states.
+func pendingState(state string) bool {
+	return state == statePending || state == statePendingWait || state == statePendingProceed
 }
 
 // observe takes in what Auto Scaling says about the instance.
@@ -195,9 +206,8 @@ func (l *loop) left(err error) {
 // states, and, at start, terminate records when nothing says the instance
 // is terminating.
 func (l *loop) forget(first bool) {
-	pending := l.state == statePending || l.state == statePendingWait || l.state == statePendingProceed
-	if !pending && l.launching == nil {
-		l.launched = false
+	if !pendingState(l.state) && l.launching == nil {
+		l.launched, l.launchMessage = false, false
 		l.forgetRecords(lifecycle.TransitionLaunching)
 	}
 	if first && l.term == nil && l.spot == nil && l.target != stateTerminated && !terminating(l.state) {
@@ -258,7 +268,7 @@ func (l *loop) view() view {
 		now: time.Now(), instanceID: l.instanceID, group: l.group, state: l.state, target: l.target,
 		spot: l.spot != nil, draining: l.draining, gaveUp: l.gaveUp,
 		terminating: l.term != nil, confirmed: l.term != nil && l.term.closed,
-		launching: l.launching != nil, launched: l.launched,
+		launching: l.launching != nil, launched: l.launched, launchMessage: l.launchMessage,
 		hooks: l.hooks, hooksFresh: l.hooksFresh, hookWait: l.hookWait,
 		pollInterval:  time.Duration(l.a.cfg.IMDS.PollInterval),
 		launchHook:    l.a.cfg.Launch.Hook,

@@ -1,10 +1,14 @@
 package agent_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -476,9 +480,10 @@ func TestSQSEachActionWaitsForItsHook(t *testing.T) {
 		synctest.Wait()
 		q.batches <- []agent.Message{msg("l", "r-l", rawLaunch)}
 		time.Sleep(time.Minute)
-		asg.setState("Terminating:Wait")
 		q.batches <- []agent.Message{msg("mine", "r-mine", rawTerminate)}
-		time.Sleep(time.Minute)
+		time.Sleep(time.Second) // the message comes first
+		asg.setState("Terminating:Wait")
+		time.Sleep(59 * time.Second)
 		if got := startOffsets(t0, steps.Calls()); len(got) != 1 || got[0] != 85*time.Second {
 			t.Errorf("plan started at %v, want once at 1m25s (25 s after its message)", got)
 		}
@@ -550,4 +555,61 @@ func TestSQSStaleReceiptIsNotTrustedToDelete(t *testing.T) {
 			t.Errorf("Run = %v, deleted %v; want the message deleted with its fresh receipt only", r.err, deleted)
 		}
 	})
+}
+
+// A launch message that arrives for an instance Auto Scaling already
+// reported in service (delivered late, or again) starts no launch, and
+// the lifecycle state stays InService in /status and the log.
+func TestSQSLaunchMessageForInServiceInstance(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := newFakeQueue()
+		asg := &fakeGroup{t: t, state: "InService", hooks: []lifecycle.Hook{launchHook("ready", 10*time.Minute)}}
+		var logs syncBuffer
+		a, err := agent.New(sqsConfig(t, false), agent.Deps{Metadata: &fakeMetadata{target: "InService"}, Group: asg, Completer: noCalls(t),
+			Steps: &lifecycletest.StepRunner{T: t}, Inbox: &fakeInbox{t: t, q: q}}, slog.New(slog.NewTextHandler(&logs, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := start(t, a)
+		synctest.Wait()
+		time.Sleep(time.Minute)
+		q.batches <- []agent.Message{msg("l", "r-l", rawLaunch)}
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		_, body := get(t, a.Handler(), "/status")
+		var doc statusDoc
+		if err := json.Unmarshal([]byte(body), &doc); err != nil {
+			t.Fatal(err)
+		}
+		if doc.LifecycleState != "InService" || len(doc.Actions) != 0 {
+			t.Errorf("/status lifecycle_state %q with %d actions, want InService and none", doc.LifecycleState, len(doc.Actions))
+		}
+		if d, _, _ := q.state(); !reflect.DeepEqual(d, []string{"r-l"}) {
+			t.Errorf("deleted %v, want the stale launch message deleted", d)
+		}
+		if err := r.stop(); err != nil {
+			t.Errorf("Run = %v", err)
+		}
+		if out := logs.String(); strings.Contains(out, "Pending:Wait") {
+			t.Errorf("the log speaks of Pending:Wait for an instance in service:\n%s", out)
+		}
+	})
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

@@ -365,9 +365,13 @@ func (l *loop) onNotice(nt notice) {
 		l.log = l.a.log.With(keyInstance, l.instanceID, keyGroup, n.Group)
 		l.a.update(func(s *snapshot) { s.Group = n.Group })
 	}
-	if n.Transition == lifecycle.TransitionLaunching && l.term == nil && l.launching == nil && !l.launched {
-		l.state = statePendingWait
-		l.a.update(func(s *snapshot) { s.LifecycleState = statePendingWait })
+	// The message says the instance is in Pending:Wait, unless Auto
+	// Scaling said it is past that (a message delivered late, or again):
+	// decide takes it as Pending:Wait, and the lifecycle state stays what
+	// Auto Scaling said, so it is never reported for an instance in
+	// service.
+	if n.Transition == lifecycle.TransitionLaunching && (l.state == "" || l.state == statePending) {
+		l.launchMessage = true
 	}
 }
 
@@ -383,7 +387,7 @@ func (l *loop) settleMessages() {
 		switch {
 		case st != nil && !l.a.isDone(st):
 			continue
-		case st == nil && key.Transition == lifecycle.TransitionLaunching && !l.launched && l.term == nil:
+		case st == nil && key.Transition == lifecycle.TransitionLaunching && !l.launched && l.term == nil && (l.state == "" || pendingState(l.state)):
 			continue // the launch has not started yet
 		case st == nil && key.Transition == lifecycle.TransitionTerminating && l.term == nil:
 			continue

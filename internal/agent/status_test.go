@@ -128,3 +128,37 @@ func TestStatusAndMetrics(t *testing.T) {
 		}
 	})
 }
+
+// TestStatusFollowsTheLaunch: IMDS's target state is InService already in
+// Pending:Wait, so once the launch was completed the agent asks Auto
+// Scaling until the instance is in service, and /status says so.
+func TestStatusFollowsTheLaunch(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		md := &fakeMetadata{target: "InService"}
+		asg := &fakeGroup{t: t, state: "Pending:Wait", hooks: []lifecycle.Hook{launchHook("warmup", time.Hour)}}
+		a := newAgent(t, newConfig(t), agent.Deps{Metadata: md, Group: asg, Completer: okCompleter(t), Steps: &lifecycletest.StepRunner{T: t}})
+		r := start(t, a)
+		time.Sleep(3 * time.Second) // completed at 0 s
+		asg.setState("Pending:Proceed")
+		time.Sleep(4 * time.Second)
+		asg.setState("InService")
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		_, body := get(t, a.Handler(), "/status")
+		var doc statusDoc
+		if err := json.Unmarshal([]byte(body), &doc); err != nil {
+			t.Fatal(err)
+		}
+		if doc.LifecycleState != "InService" {
+			t.Errorf("lifecycle_state %q 10 s after the instance went into service, want InService", doc.LifecycleState)
+		}
+		before, _ := asg.calls()
+		time.Sleep(time.Minute)
+		if after, _ := asg.calls(); after != before {
+			t.Errorf("%d DescribeAutoScalingInstances calls in a minute in service, want none", after-before)
+		}
+		if err := r.stop(); err != nil {
+			t.Errorf("Run = %v", err)
+		}
+	})
+}

@@ -75,12 +75,12 @@ func TestTerminateWaitsForTerminatingWait(t *testing.T) {
 
 func TestTerminateSigns(t *testing.T) {
 	for _, c := range []struct {
-		name       string
-		target     string
-		state      string
-		sign       func(md *fakeMetadata, a *agent.Agent) // at 28 s, before the poll at 30 s
-		stepTimeout time.Duration // default 1h
-		hookTimeout time.Duration // the hook's HeartbeatTimeout; default 15m (its deadline 25h after it is seen)
+		name        string
+		target      string
+		state       string
+		sign        func(md *fakeMetadata, a *agent.Agent) // at 28 s, before the poll at 30 s
+		stepTimeout time.Duration                          // default 1h
+		hookTimeout time.Duration                          // the hook's HeartbeatTimeout; default 15m (its deadline 25h after it is seen)
 		wantReason  string
 		wantAt      time.Duration
 		wantHook    string // LIFEGUARD_HOOK: empty until a lifecycle action is known
