@@ -9,26 +9,24 @@ import (
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/awsproto"
 )
 
-// protocol is an AWS wire protocol.
-type protocol int
-
-const (
-	protoQuery  protocol = iota // awsquery: form in, XML out
-	protoEC2                    // ec2query
-	protoJSON10                 // awsJson1_0
-	protoJSON11                 // awsJson1_1
-)
-
-// service is one AWS service the sandbox speaks.
+// service is one AWS protocol endpoint the sandbox speaks, recognised by
+// its Version parameter (query protocols) or its X-Amz-Target prefix (JSON
+// protocols). SQS, which speaks both, is two: its JSON side and its query
+// side.
 type service struct {
 	name     string // for logs and errors
-	protocol protocol
 	version  string // query services: the Version parameter
 	target   string // JSON services: the X-Amz-Target prefix
-	ns       string // query XML namespace, or JSON error type namespace
-	queryNS  string // a JSON service that also speaks query (SQS): its XML namespace
 	throttle string // the service's own throttling code
-	handler  http.Handler
+	handler  serviceHandler
+}
+
+// serviceHandler serves a service's requests and writes an error in its
+// own protocol: the router answers injected faults with it, so each
+// service's faults carry its envelope (and DynamoDB's its X-Amz-Crc32).
+type serviceHandler interface {
+	http.Handler
+	WriteError(w http.ResponseWriter, requestID string, e *awsproto.Error)
 }
 
 // router sends each request to its service by Version or X-Amz-Target,
@@ -147,32 +145,11 @@ func (rt *router) applyFault(w http.ResponseWriter, r *http.Request, svc *servic
 		if code == "RequestLimitExceeded" {
 			msg = "Request limit exceeded."
 		}
-		writeError(w, r, svc, reqID, &awsproto.Error{Code: code, Message: msg})
+		svc.handler.WriteError(w, reqID, &awsproto.Error{Code: code, Message: msg})
 		return false
 	case o.status != 0:
-		writeError(w, r, svc, reqID, &awsproto.Error{Code: "ServiceUnavailable", Message: "Service is unavailable. Please try again later.", Status: o.status, Receiver: true})
+		svc.handler.WriteError(w, reqID, &awsproto.Error{Code: "ServiceUnavailable", Message: "Service is unavailable. Please try again later.", Status: o.status, Receiver: true})
 		return false
 	}
 	return true
-}
-
-// writeError writes an error in the protocol of the request.
-func writeError(w http.ResponseWriter, r *http.Request, svc *service, reqID string, e *awsproto.Error) {
-	if svc.queryNS != "" && r.Header.Get("X-Amz-Target") == "" {
-		awsproto.WriteQueryError(w, svc.queryNS, reqID, e)
-		return
-	}
-	if svc.queryNS != "" {
-		e.QueryCode = e.Code // the SDK then reports the same code in both protocols
-	}
-	switch svc.protocol {
-	case protoEC2:
-		awsproto.WriteEC2Error(w, reqID, e)
-	case protoJSON10:
-		awsproto.WriteJSONError(w, svc.ns, "application/x-amz-json-1.0", reqID, e)
-	case protoJSON11:
-		awsproto.WriteJSONError(w, svc.ns, "application/x-amz-json-1.1", reqID, e)
-	default:
-		awsproto.WriteQueryError(w, svc.ns, reqID, e)
-	}
 }

@@ -28,7 +28,6 @@ import (
 	"time"
 
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/autoscaling"
-	"github.com/lifeguardhq/lifeguard/internal/sandbox/awsproto"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/dynamodb"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/ec2"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/eventlog"
@@ -219,15 +218,17 @@ func New(cfg Config) (*Server, error) {
 		Events: s.events, Messaging: s.msg,
 	}, s.clock, s.host, log)
 	s.host.src = s.world
+	queues := sqs.New(s.msg.Queues())
 	rt := &router{byVersion: map[string]*service{}, byTarget: map[string]*service{}, faults: s.faults, admin: s.adminHandler()}
 	for _, svc := range []*service{
-		{name: "autoscaling", protocol: protoQuery, version: "2011-01-01", ns: awsproto.NSAutoScaling, throttle: "Throttling", handler: autoscaling.New(s.world)},
-		{name: "ec2", protocol: protoEC2, version: "2016-11-15", ns: awsproto.NSEC2, throttle: "RequestLimitExceeded", handler: ec2.New(s.world)},
+		{name: "autoscaling", version: "2011-01-01", throttle: "Throttling", handler: autoscaling.New(s.world)},
+		{name: "ec2", version: "2016-11-15", throttle: "RequestLimitExceeded", handler: ec2.New(s.world)},
 		// SQS speaks both protocols: JSON for current SDKs, query for older clients.
-		{name: "sqs", protocol: protoJSON10, version: "2012-11-05", target: "AmazonSQS", ns: "com.amazonaws.sqs", queryNS: awsproto.NSSQS, throttle: "RequestThrottled", handler: sqs.New(s.msg.Queues())},
-		{name: "sns", protocol: protoQuery, version: "2010-03-31", ns: awsproto.NSSNS, throttle: "Throttling", handler: sns.New(s.msg.Topics())},
-		{name: "events", protocol: protoJSON11, target: events.TargetPrefix, ns: "com.amazonaws.eventbridge", throttle: "ThrottlingException", handler: events.New(s.msg.Buses())},
-		{name: "dynamodb", protocol: protoJSON10, target: dynamodb.TargetPrefix, ns: "com.amazonaws.dynamodb.v20120810", throttle: "ThrottlingException", handler: dynamodb.New(s.tables)},
+		{name: "sqs", target: sqs.TargetPrefix, throttle: "RequestThrottled", handler: queues.JSON()},
+		{name: "sqs", version: "2012-11-05", throttle: "RequestThrottled", handler: queues.Query()},
+		{name: "sns", version: "2010-03-31", throttle: "Throttling", handler: sns.New(s.msg.Topics())},
+		{name: "events", target: events.TargetPrefix, throttle: "ThrottlingException", handler: events.New(s.msg.Buses())},
+		{name: "dynamodb", target: dynamodb.TargetPrefix, throttle: "ThrottlingException", handler: dynamodb.New(s.tables)},
 	} {
 		if svc.version != "" {
 			rt.byVersion[svc.version] = svc

@@ -14,12 +14,13 @@ import (
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/lifeguardhq/lifeguard/internal/sandbox"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/eventlog"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/messaging"
 )
 
 func TestQueueLifecycle(t *testing.T) {
-	e := newEnv(t, messaging.Config{RelaxLimits: true})
+	e := newEnv(t, sandbox.Config{RelaxLimits: true})
 	ctx := t.Context()
 	url := e.createQueue(t, "jobs", map[string]string{"VisibilityTimeout": "45"})
 	if want := e.url + "/123456789012/jobs"; url != want {
@@ -91,7 +92,7 @@ func TestQueueLifecycle(t *testing.T) {
 }
 
 func TestAttributesAndTags(t *testing.T) {
-	e := newEnv(t, messaging.Config{})
+	e := newEnv(t, sandbox.Config{})
 	ctx := t.Context()
 	out, err := e.client.CreateQueue(ctx, &awssqs.CreateQueueInput{QueueName: aws.String("q"), Tags: map[string]string{"team": "infra"}})
 	if err != nil {
@@ -165,7 +166,7 @@ func TestAttributesAndTags(t *testing.T) {
 }
 
 func TestSendReceiveDelete(t *testing.T) {
-	e := newEnv(t, messaging.Config{})
+	e := newEnv(t, sandbox.Config{})
 	ctx := t.Context()
 	url := aws.String(e.createQueue(t, "q", nil))
 	attrs := map[string]types.MessageAttributeValue{
@@ -228,7 +229,7 @@ func TestSendReceiveDelete(t *testing.T) {
 }
 
 func TestVisibilityTimeout(t *testing.T) {
-	e := newEnv(t, messaging.Config{})
+	e := newEnv(t, sandbox.Config{})
 	ctx := t.Context()
 	url := aws.String(e.createQueue(t, "q", map[string]string{"VisibilityTimeout": "60"}))
 	if _, err := e.client.SendMessage(ctx, &awssqs.SendMessageInput{QueueUrl: url, MessageBody: aws.String("m")}); err != nil {
@@ -276,7 +277,7 @@ func TestVisibilityTimeout(t *testing.T) {
 // once the world reports it waiting: the receive must return the message,
 // well before its wait would have run out.
 func TestLongPollWakesOnSend(t *testing.T) {
-	e := newEnv(t, messaging.Config{})
+	e := newEnv(t, sandbox.Config{})
 	url := aws.String(e.createQueue(t, "q", nil))
 	seq := lastSeq(e.w)
 	got := make(chan *awssqs.ReceiveMessageOutput, 1)
@@ -332,7 +333,7 @@ func waitEvent(t testing.TB, w *messaging.Queues, seq int64, prefix string) int6
 // long-polling while messages arrive: none may get a message another holds
 // invisible. Run with -race.
 func TestConcurrentReceivers(t *testing.T) {
-	e := newEnv(t, messaging.Config{})
+	e := newEnv(t, sandbox.Config{})
 	url := aws.String(e.createQueue(t, "q", map[string]string{"VisibilityTimeout": "3600"}))
 	const receivers, messages = 20, 200
 	ctx, cancel := context.WithTimeout(t.Context(), waitBound)
@@ -387,7 +388,7 @@ func TestConcurrentReceivers(t *testing.T) {
 }
 
 func TestDeadLetterRedrive(t *testing.T) {
-	e := newEnv(t, messaging.Config{})
+	e := newEnv(t, sandbox.Config{})
 	ctx := t.Context()
 	dlq := e.createQueue(t, "dlq", nil)
 	src := aws.String(e.createQueue(t, "src", map[string]string{
@@ -424,7 +425,7 @@ func TestDeadLetterRedrive(t *testing.T) {
 }
 
 func TestFifo(t *testing.T) {
-	e := newEnv(t, messaging.Config{})
+	e := newEnv(t, sandbox.Config{})
 	ctx := t.Context()
 	url := aws.String(e.createQueue(t, "orders.fifo", map[string]string{"FifoQueue": "true", "ContentBasedDeduplication": "true"}))
 	send := func(group, body string) *awssqs.SendMessageOutput {
@@ -474,7 +475,7 @@ func TestFifo(t *testing.T) {
 }
 
 func TestBatches(t *testing.T) {
-	e := newEnv(t, messaging.Config{})
+	e := newEnv(t, sandbox.Config{})
 	ctx := t.Context()
 	url := aws.String(e.createQueue(t, "q", nil))
 	out, err := e.client.SendMessageBatch(ctx, &awssqs.SendMessageBatchInput{QueueUrl: url, Entries: []types.SendMessageBatchRequestEntry{
@@ -536,7 +537,7 @@ func TestBatches(t *testing.T) {
 }
 
 func TestJSONErrors(t *testing.T) {
-	e := newEnv(t, messaging.Config{})
+	e := newEnv(t, sandbox.Config{})
 	tests := []struct {
 		name, op, body string
 		status         int

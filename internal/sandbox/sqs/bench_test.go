@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/lifeguardhq/lifeguard/internal/sandbox"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/messaging"
 )
 
@@ -18,7 +19,7 @@ import (
 // world to the receiver holding the decoded response. It reports the
 // median and 99th percentile in milliseconds.
 func BenchmarkLongPollWake(b *testing.B) {
-	e := newEnv(b, messaging.Config{})
+	e := newEnv(b, sandbox.Config{})
 	url := aws.String(e.createQueue(b, "q", nil))
 	ctx := context.Background()
 	lat := make([]time.Duration, 0, b.N)

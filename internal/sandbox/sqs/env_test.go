@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -17,8 +16,9 @@ import (
 	"github.com/aws/smithy-go"
 	"go.uber.org/goleak"
 
+	"github.com/lifeguardhq/lifeguard/internal/sandbox"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/messaging"
-	"github.com/lifeguardhq/lifeguard/internal/sandbox/sqs"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/sandboxtest"
 	"github.com/lifeguardhq/lifeguard/internal/simclock"
 )
 
@@ -29,7 +29,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // the bound is a bug, not a slow machine.
 const waitBound = 10 * time.Second
 
-// env is one world behind one SQS endpoint, driven by the real SDK.
+// env is a sandbox whose SQS endpoint the real SDK drives.
 type env struct {
 	w      *messaging.Queues
 	clock  *simclock.Sim
@@ -38,20 +38,15 @@ type env struct {
 	http   *http.Client
 }
 
-func newEnv(t testing.TB, cfg messaging.Config) *env {
+func newEnv(t testing.TB, cfg sandbox.Config) *env {
 	t.Helper()
-	e := &env{clock: simclock.NewSim()}
-	e.w = messaging.New(cfg, e.clock, nil, nil).Queues()
-	srv := httptest.NewServer(sqs.New(e.w))
-	// Cleanups run last-in first-out: the server goes, then the world.
-	t.Cleanup(e.w.Close)
-	t.Cleanup(srv.Close)
-	e.url, e.http = srv.URL, srv.Client()
+	sb := sandboxtest.Start(t, cfg)
+	e := &env{w: sb.Messaging.Queues(), clock: sb.Clock, url: sb.Endpoint, http: sb.HTTP}
 	e.client = awssqs.NewFromConfig(aws.Config{
 		Region:           "us-east-1",
-		BaseEndpoint:     aws.String(srv.URL),
+		BaseEndpoint:     aws.String(sb.Endpoint),
 		Credentials:      credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
-		HTTPClient:       srv.Client(),
+		HTTPClient:       sb.HTTP,
 		RetryMaxAttempts: 1,
 	})
 	return e

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lifeguardhq/lifeguard/internal/sandbox/messaging"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox"
 )
 
 const ns = "http://queue.amazonaws.com/doc/2012-11-05/"
@@ -39,7 +39,7 @@ type xmlMessage struct {
 // TestQueryProtocol drives SQS's query protocol with the bodies AWS CLI
 // 2.9 sends, and reads the XML as the CLI does.
 func TestQueryProtocol(t *testing.T) {
-	e := newEnv(t, messaging.Config{})
+	e := newEnv(t, sandbox.Config{})
 	var created struct {
 		XMLName xml.Name `xml:"CreateQueueResponse"`
 		NS      string   `xml:"xmlns,attr"`
@@ -157,7 +157,7 @@ func TestQueryProtocol(t *testing.T) {
 }
 
 func TestQueryErrors(t *testing.T) {
-	e := newEnv(t, messaging.Config{})
+	e := newEnv(t, sandbox.Config{})
 	tests := []struct {
 		name, form string
 		status     int

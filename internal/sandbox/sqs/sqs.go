@@ -13,8 +13,6 @@ package sqs
 
 import (
 	"context"
-	"errors"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -26,14 +24,8 @@ import (
 // version is the API version of SQS's query protocol.
 const version = "2012-11-05"
 
-// targetPrefix is the X-Amz-Target prefix of SQS's JSON protocol.
-const targetPrefix = "AmazonSQS."
-
-// JSON error type namespaces: SQS's own errors, and the protocol layer's.
-const (
-	nsJSON      = "com.amazonaws.sqs"
-	nsJSONCoral = "com.amazon.coral.service"
-)
+// TargetPrefix is the X-Amz-Target prefix of SQS's JSON protocol.
+const TargetPrefix = "AmazonSQS"
 
 // maxJSONBody bounds a JSON request: a 1 MiB message with base64 binary
 // attributes fits with room to spare.
@@ -43,11 +35,84 @@ const maxJSONBody = 4 << 20
 // lives in the messaging. A ReceiveMessage that long-polls holds its request
 // open for up to 20 seconds without holding the broker's lock.
 type Handler struct {
-	q *messaging.Queues
+	q     *messaging.Queues
+	json  *awsproto.JSONService
+	query *awsproto.QueryService
 }
 
-// New returns a handler over w.
-func New(q *messaging.Queues) *Handler { return &Handler{q: q} }
+// New returns a handler over q.
+func New(q *messaging.Queues) *Handler {
+	h := &Handler{q: q}
+	h.json = &awsproto.JSONService{
+		TargetPrefix: TargetPrefix,
+		ContentType:  awsproto.JSON10,
+		Namespace:    "com.amazonaws.sqs",
+		ParamCode:    "InvalidParameterValue",
+		MaxBody:      maxJSONBody,
+		Operations:   make(map[string]awsproto.JSONOperation, len(ops)),
+		MapError:     jsonError,
+	}
+	h.query = &awsproto.QueryService{
+		Version:    version,
+		Namespace:  awsproto.NSSQS,
+		ParamCode:  "InvalidParameterValue",
+		Operations: make(map[string]awsproto.QueryOperation, len(ops)),
+		MapError:   queryError,
+	}
+	for name, o := range ops {
+		h.json.Operations[name] = func(r *awsproto.JSONRequest) (any, error) {
+			out, err := o.fromJSON(h, callOf(r.HTTP), r.Body)
+			if err != nil {
+				return nil, err
+			}
+			return out.jsonBody(), nil
+		}
+		h.query.Operations[name] = func(r *awsproto.QueryRequest) (any, error) {
+			out, err := o.fromQuery(h, callOf(r.HTTP), r.Params)
+			if err != nil {
+				return nil, err
+			}
+			return out.xmlResult(), nil
+		}
+	}
+	return h
+}
+
+// Protocol is one of SQS's two protocols as the router registers it: it
+// serves requests and writes the errors of faults injected before them.
+type Protocol interface {
+	http.Handler
+	WriteError(w http.ResponseWriter, requestID string, e *awsproto.Error)
+}
+
+// JSON returns SQS's awsJson1_0 side (requests with X-Amz-Target).
+func (h *Handler) JSON() Protocol { return jsonSide{h.json} }
+
+// Query returns SQS's awsquery side (Action and Version in a form).
+func (h *Handler) Query() Protocol { return h.query }
+
+// ServeHTTP serves one SQS request: JSON when it carries X-Amz-Target,
+// query otherwise.
+func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("X-Amz-Target") != "" {
+		h.json.ServeHTTP(rw, r)
+		return
+	}
+	h.query.ServeHTTP(rw, r)
+}
+
+// jsonSide writes an injected fault's error with its code also as the
+// query-compatible code (x-amzn-query-error), so that a client reports
+// the same code whichever protocol it speaks.
+type jsonSide struct{ *awsproto.JSONService }
+
+func (s jsonSide) WriteError(w http.ResponseWriter, requestID string, e *awsproto.Error) {
+	je := *e
+	if je.QueryCode == "" {
+		je.QueryCode = e.Code
+	}
+	s.JSONService.WriteError(w, requestID, &je)
+}
 
 // call is what every operation sees of its request.
 type call struct {
@@ -81,7 +146,7 @@ type op[In any] struct {
 func (o op[In]) fromJSON(h *Handler, c call, body []byte) (output, error) {
 	var in In
 	if err := awsproto.DecodeJSON(body, &in); err != nil {
-		return nil, &protocolError{e: awsproto.AsError(err, "SerializationException")}
+		return nil, err // a SerializationException
 	}
 	return o.run(h, c, in)
 }
@@ -115,63 +180,10 @@ var ops = map[string]operation{
 	"ChangeMessageVisibilityBatch": op[receiptBatchIn]{changeVisibilityBatchQuery, (*Handler).changeMessageVisibilityBatch},
 }
 
-// ServeHTTP serves one SQS request: JSON when it carries X-Amz-Target,
-// query otherwise (the form is parsed here; ParseForm is idempotent).
-func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
-	reqID := awsproto.NewRequestID()
-	c := call{ctx: r.Context(), base: baseURL(r), path: r.URL.Path}
-	if target := r.Header.Get("X-Amz-Target"); target != "" {
-		h.serveJSON(rw, r, c, reqID, target)
-		return
-	}
-	h.serveQuery(rw, r, c, reqID)
+// callOf is what an operation sees of its HTTP request.
+func callOf(r *http.Request) call {
+	return call{ctx: r.Context(), base: baseURL(r), path: r.URL.Path}
 }
-
-func (h *Handler) serveJSON(rw http.ResponseWriter, r *http.Request, c call, reqID, target string) {
-	name, ok := strings.CutPrefix(target, targetPrefix)
-	o, known := ops[name]
-	if !ok || !known {
-		writeJSONError(rw, reqID, &protocolError{e: awsproto.Errorf("UnknownOperationException", "The lifeguard sandbox does not serve operation %s.", target)})
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(rw, r.Body, maxJSONBody))
-	if err != nil {
-		writeJSONError(rw, reqID, &protocolError{e: awsproto.ReadError(err, maxJSONBody)})
-		return
-	}
-	out, err := o.fromJSON(h, c, body)
-	if err != nil {
-		writeJSONError(rw, reqID, err)
-		return
-	}
-	awsproto.WriteJSON(rw, awsproto.JSON10, reqID, out.jsonBody())
-}
-
-func (h *Handler) serveQuery(rw http.ResponseWriter, r *http.Request, c call, reqID string) {
-	if err := r.ParseForm(); err != nil {
-		awsproto.WriteQueryError(rw, awsproto.NSSQS, reqID, awsproto.Errorf("MalformedQueryString", "The request body could not be parsed: %v", err))
-		return
-	}
-	action := r.Form.Get("Action")
-	o, ok := ops[action]
-	if !ok {
-		awsproto.WriteQueryError(rw, awsproto.NSSQS, reqID, awsproto.InvalidAction(action, version))
-		return
-	}
-	out, err := o.fromQuery(h, c, awsproto.NewParams(r.Form))
-	if err != nil {
-		writeQueryError(rw, reqID, err)
-		return
-	}
-	awsproto.WriteQuery(rw, awsproto.NSSQS, action, reqID, out.xmlResult())
-}
-
-// protocolError is an error of the JSON protocol layer itself
-// (SerializationException, UnknownOperationException), which has no query
-// code.
-type protocolError struct{ e *awsproto.Error }
-
-func (p *protocolError) Error() string { return p.e.Error() }
 
 // jsonTypes maps SQS's query error codes, which the broker uses, to the
 // JSON protocol's error shape names where they differ by more than the
@@ -189,26 +201,22 @@ func jsonType(code string) string {
 	return strings.TrimPrefix(code, "AWS.SimpleQueueService.")
 }
 
-func writeJSONError(rw http.ResponseWriter, reqID string, err error) {
-	var pe *protocolError
-	if errors.As(err, &pe) {
-		awsproto.WriteJSONError(rw, nsJSONCoral, awsproto.JSON10, reqID, pe.e)
-		return
-	}
-	e := awsproto.AsError(err, "InvalidParameterValue")
+// jsonError gives one of SQS's own errors its JSON shape name, with the
+// query code in x-amzn-query-error (the SDK reports that code).
+func jsonError(e *awsproto.Error) *awsproto.Error {
 	je := *e
 	je.Code, je.QueryCode = jsonType(e.Code), e.Code
-	awsproto.WriteJSONError(rw, nsJSON, awsproto.JSON10, reqID, &je)
+	return &je
 }
 
-func writeQueryError(rw http.ResponseWriter, reqID string, err error) {
-	e := awsproto.AsError(err, "InvalidParameterValue")
-	if e.Code == messaging.SQSNonExistentQueue {
-		qe := *e
-		qe.Message = "The specified queue does not exist for this wsdl version."
-		e = &qe
+// queryError words NonExistentQueue as SQS's query protocol does.
+func queryError(e *awsproto.Error) *awsproto.Error {
+	if e.Code != messaging.SQSNonExistentQueue {
+		return e
 	}
-	awsproto.WriteQueryError(rw, awsproto.NSSQS, reqID, e)
+	qe := *e
+	qe.Message = "The specified queue does not exist for this wsdl version."
+	return &qe
 }
 
 // Queue URLs ------------------------------------------------------------------

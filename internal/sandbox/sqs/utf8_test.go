@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lifeguardhq/lifeguard/internal/sandbox/messaging"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox"
 )
 
 // invalidContents is SQS's InvalidMessageContents text for a body with the
@@ -18,7 +18,7 @@ const invalidContents = "Invalid binary character '#xFF' was found in the messag
 // bytes, while the query protocol refused it. Both answer SQS's
 // InvalidMessageContents, and nothing is stored.
 func TestInvalidUTF8IsRefusedInBothProtocols(t *testing.T) {
-	e := newEnv(t, messaging.Config{})
+	e := newEnv(t, sandbox.Config{})
 	q := e.createQueue(t, "utf8", nil)
 
 	status, h, body := e.jsonCall(t, "SendMessage", `{"QueueUrl":"`+q+`","MessageBody":"a`+"\xff"+`b"}`)
@@ -53,7 +53,7 @@ func TestInvalidUTF8IsRefusedInBothProtocols(t *testing.T) {
 // TestSerializationErrorsSpeakAWS: a body that does not decode answers
 // SerializationException in AWS's words, never Go's.
 func TestSerializationErrorsSpeakAWS(t *testing.T) {
-	e := newEnv(t, messaging.Config{})
+	e := newEnv(t, sandbox.Config{})
 	cases := []struct{ name, op, body, want string }{
 		{"array for the input", "ListQueues", `[]`, "Start of list found where not expected"},
 		{"string for a number", "ListQueues", `{"MaxResults":"ten"}`, "STRING_VALUE can not be converted to an Integer (member MaxResults)"},
