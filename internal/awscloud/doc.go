@@ -5,4 +5,10 @@
 // lifecycle.ErrNoActiveAction). Endpoints come from the SDK's standard
 // configuration (AWS_ENDPOINT_URL, AWS_EC2_METADATA_SERVICE_ENDPOINT), so
 // pointing it at the sandbox is configuration, never a code path.
+//
+// A Session's clients count every call (CallCounter) and hand net/http
+// request bodies of their own (OwnRequestBodies): without that, a server
+// that answers before net/http's last read of the body (often one on the
+// same host) makes a successful call fail with "use of closed network
+// connection" and be retried after up to a second.
 package awscloud

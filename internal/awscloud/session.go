@@ -26,6 +26,7 @@ func NewSession(ctx context.Context) (Session, error) {
 	}
 	calls := NewCallCounter()
 	calls.Instrument(&cfg)
+	OwnRequestBodies(&cfg)
 	if cfg.Region == "" {
 		region, err := NewMetadata(cfg).Region(ctx)
 		if err != nil {
