@@ -8,6 +8,8 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -20,9 +22,60 @@ import (
 	"github.com/lifeguardhq/lifeguard/internal/jobs"
 )
 
+// agentConfigPath returns the agent's configuration file: --config (the
+// flag of cmd, whose value is flag) when given, else $LIFEGUARD_CONFIG when
+// set, else defaultAgentConfig.
+func agentConfigPath(cmd *cobra.Command, flag string) string {
+	if cmd.Flags().Changed("config") {
+		return flag
+	}
+	if env := os.Getenv("LIFEGUARD_CONFIG"); env != "" {
+		return env
+	}
+	return defaultAgentConfig
+}
+
+// logFlags are the agent's --log-level and --log-format: set, they
+// override the configuration's log section.
+type logFlags struct{ level, format string }
+
+var (
+	logLevels  = []string{string(config.LogDebug), string(config.LogInfo), string(config.LogWarn), string(config.LogError)}
+	logFormats = []string{string(config.LogText), string(config.LogJSON)}
+)
+
+func (f *logFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.level, "log-level", "", "override log.level: "+strings.Join(logLevels, ", "))
+	cmd.Flags().StringVar(&f.format, "log-format", "", "override log.format: "+strings.Join(logFormats, " or "))
+	_ = cmd.RegisterFlagCompletionFunc("log-level", cobra.FixedCompletions(logLevels, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("log-format", cobra.FixedCompletions(logFormats, cobra.ShellCompDirectiveNoFileComp))
+}
+
+// validate checks the flags as given (a usage error).
+func (f *logFlags) validate() error {
+	if f.level != "" && !slices.Contains(logLevels, f.level) {
+		return usageError(fmt.Errorf("--log-level: %q is not one of %s", f.level, strings.Join(logLevels, ", ")))
+	}
+	if f.format != "" && !slices.Contains(logFormats, f.format) {
+		return usageError(fmt.Errorf("--log-format: %q is not one of %s", f.format, strings.Join(logFormats, ", ")))
+	}
+	return nil
+}
+
+// apply overrides c with the flags that were set.
+func (f *logFlags) apply(c *config.Log) {
+	if f.level != "" {
+		c.Level = config.LogLevel(f.level)
+	}
+	if f.format != "" {
+		c.Format = config.LogFormat(f.format)
+	}
+}
+
 func newAgentCmd(stdout, stderr io.Writer) *cobra.Command {
 	var path string
 	var check bool
+	var logs logFlags
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Hold this instance's launch and termination until it is ready or done (runs on every instance)",
@@ -33,15 +86,27 @@ ready). On termination it runs your steps in order while heartbeating, then
 completes the action. It survives its own restart: a journal records every
 step before it runs, and steps run under supervisors that outlive the agent.
 
-The configuration is YAML; see docs/agent.md for every key.`,
+The configuration is YAML; see docs/agent.md for every key. Its file is
+--config, else $LIFEGUARD_CONFIG, else /etc/lifeguard/agent.yaml; values may
+use ${VAR} from the environment.
+
+Exit codes: 0 the instance's termination has completed, a drain has run,
+or the agent was stopped; 1 failure; 2 usage; 78 invalid configuration
+(EX_CONFIG: restarting will not help; the systemd unit does not restart it).`,
 		Example: `  lifeguard agent --config /etc/lifeguard/agent.yaml
-  lifeguard agent --config agent.yaml --check-config`,
+  lifeguard agent --config agent.yaml --check-config
+  LIFEGUARD_CONFIG=agent.yaml lifeguard agent --log-level debug --log-format json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.LoadAgent(path)
-			if err != nil {
+			if err := logs.validate(); err != nil {
 				return err
 			}
+			path := agentConfigPath(cmd, path)
+			cfg, err := config.LoadAgent(path)
+			if err != nil {
+				return configError(err)
+			}
+			logs.apply(&cfg.Log)
 			if check {
 				b, err := cfg.YAML()
 				if err != nil {
@@ -53,13 +118,14 @@ The configuration is YAML; see docs/agent.md for every key.`,
 			}
 			log, err := agentLogger(stderr, cfg.Log)
 			if err != nil {
-				return err
+				return configError(err)
 			}
 			return runAgent(cmd.Context(), cfg, log)
 		},
 	}
-	cmd.Flags().StringVar(&path, "config", "/etc/lifeguard/agent.yaml", "the agent's YAML configuration")
-	cmd.Flags().BoolVar(&check, "check-config", false, "validate the configuration, print the effective one (every default shown) and exit")
+	cmd.Flags().StringVar(&path, "config", defaultAgentConfig, "the agent's YAML configuration (else $LIFEGUARD_CONFIG)")
+	cmd.Flags().BoolVar(&check, "check-config", false, "validate the configuration, print the effective one (every default shown) and exit (78 when invalid)")
+	logs.register(cmd)
 	return cmd
 }
 

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/lifeguardhq/lifeguard/internal/cli"
 )
 
 // writeConfig writes an agent configuration into a fresh directory.
@@ -110,6 +112,9 @@ func TestAgentBadConfigFailsNamingTheProblem(t *testing.T) {
 				if err == nil {
 					t.Fatalf("%v succeeded with output %q, want an error", args, out)
 				}
+				if code, _ := cli.ExitCode(err); code != cli.ExitConfig {
+					t.Errorf("%v: exit code %d, want %d (EX_CONFIG)", args, code, cli.ExitConfig)
+				}
 				if !strings.Contains(err.Error(), path) {
 					t.Errorf("%v: error %q does not name the file %s", args, err, path)
 				}
@@ -153,6 +158,7 @@ func TestSystemdUnitKeepsItsLoadBearingSettings(t *testing.T) {
 		{"Restart", "on-failure", "a crashed agent must come back and resume from its journal"},
 		{"ExecStart", "/usr/local/bin/lifeguard agent --config /etc/lifeguard/agent.yaml", "the documented install paths"},
 		{"StateDirectory", "lifeguard", "gives /var/lib/lifeguard, the default paths.journal_dir"},
+		{"RestartPreventExitStatus", "78", "an invalid configuration (exit 78) fails the same way on every restart"},
 	}
 	for _, c := range cases {
 		t.Run(c.key, func(t *testing.T) {
@@ -167,4 +173,69 @@ func TestSystemdUnitKeepsItsLoadBearingSettings(t *testing.T) {
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
+}
+
+func TestAgentConfigFromTheEnvironment(t *testing.T) {
+	path := writeConfig(t, "log:\n  level: warn\n")
+	t.Setenv("LIFEGUARD_CONFIG", path)
+	out, err := run(t, "agent", "--check-config")
+	if err != nil {
+		t.Fatalf("--check-config with LIFEGUARD_CONFIG: %v\n%s", err, out)
+	}
+	if !strings.HasPrefix(out, "# "+path+" is valid") || !strings.Contains(out, "  level: warn\n") {
+		t.Errorf("output %q, want the file LIFEGUARD_CONFIG names", out)
+	}
+
+	t.Run("--config wins over LIFEGUARD_CONFIG", func(t *testing.T) {
+		other := writeConfig(t, "log:\n  level: error\n")
+		out, err := run(t, "agent", "--config", other, "--check-config")
+		if err != nil || !strings.HasPrefix(out, "# "+other+" is valid") || !strings.Contains(out, "  level: error\n") {
+			t.Errorf("--config %s: %v\n%s", other, err, out)
+		}
+	})
+}
+
+func TestAgentLogFlags(t *testing.T) {
+	path := writeConfig(t, "log:\n  level: warn\n  format: text\n")
+	out, err := run(t, "agent", "--config", path, "--check-config", "--log-level", "debug", "--log-format", "json")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !strings.Contains(out, "  format: json\n") || !strings.Contains(out, "  level: debug\n") {
+		t.Errorf("effective configuration %q, want the flags over the file's log section", out)
+	}
+	for _, args := range [][]string{{"--log-level", "loud"}, {"--log-format", "xml"}} {
+		out, err := run(t, append([]string{"agent", "--config", path, "--check-config"}, args...)...)
+		if code, _ := cli.ExitCode(err); code != cli.ExitUsage || !strings.Contains(err.Error(), args[0]) {
+			t.Errorf("%v: %v (exit %d), want a usage error naming %s\n%s", args, err, code, args[0], out)
+		}
+	}
+}
+
+// TestCompletionOfEnumeratedFlags asks cobra's completion command, as a
+// shell's completion script does, for the values of enumerated flags.
+func TestCompletionOfEnumeratedFlags(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"lifecycle", "complete", "--result", ""}, []string{"CONTINUE", "ABANDON"}},
+		{[]string{"lifecycle", "status", "-o", ""}, []string{"text", "json"}},
+		{[]string{"agent", "--log-level", ""}, []string{"debug", "info", "warn", "error"}},
+		{[]string{"agent", "--log-format", ""}, []string{"text", "json"}},
+	} {
+		out, err := run(t, append([]string{"__complete"}, c.args...)...)
+		if err != nil {
+			t.Fatalf("__complete %v: %v", c.args, err)
+		}
+		var got []string
+		for line := range strings.SplitSeq(out, "\n") {
+			if line != "" && !strings.HasPrefix(line, ":") && !strings.HasPrefix(line, "Completion ended") {
+				got = append(got, line)
+			}
+		}
+		if strings.Join(got, " ") != strings.Join(c.want, " ") {
+			t.Errorf("__complete %v = %q, want %q", c.args, got, c.want)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -100,7 +101,7 @@ has one hook for the pending transition, that hook.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			r := lifecycle.Result(strings.ToUpper(result))
 			if !r.Valid() {
-				return fmt.Errorf("--result: %q is not CONTINUE or ABANDON", result)
+				return usageError(fmt.Errorf("--result: %q is not CONTINUE or ABANDON", result))
 			}
 			asg, p, err := lookupPending(cmd.Context())
 			if err != nil {
@@ -119,6 +120,7 @@ has one hook for the pending transition, that hook.`,
 	}
 	complete.Flags().StringVar(&hook, "hook", "", "the hook to complete when the transition has several")
 	complete.Flags().StringVar(&result, "result", "CONTINUE", "CONTINUE or ABANDON")
+	_ = complete.RegisterFlagCompletionFunc("result", cobra.FixedCompletions([]string{string(lifecycle.Continue), string(lifecycle.Abandon)}, cobra.ShellCompDirectiveNoFileComp))
 
 	var hbHook string
 	heartbeat := &cobra.Command{
@@ -143,14 +145,19 @@ has one hook for the pending transition, that hook.`,
 	}
 	heartbeat.Flags().StringVar(&hbHook, "hook", "", "the hook to heartbeat when the transition has several")
 
+	var out outputFlag
 	status := &cobra.Command{
-		Use:   "status",
-		Short: "Print this instance's lifecycle state and the hooks of a pending transition",
-		Args:  cobra.NoArgs,
+		Use:     "status",
+		Short:   "Print this instance's lifecycle state and the hooks of a pending transition",
+		Example: "  lifeguard lifecycle status\n  lifeguard lifecycle status -o json",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			_, p, err := lookupPending(cmd.Context())
 			if err != nil {
 				return err
+			}
+			if out.json() {
+				return writeJSON(stdout, p.statusDoc())
 			}
 			target := p.target
 			if target == "" {
@@ -170,6 +177,48 @@ has one hook for the pending transition, that hook.`,
 			return nil
 		},
 	}
+	out.register(status)
 	cmd.AddCommand(complete, heartbeat, status)
 	return cmd
+}
+
+// lifecycleStatus is `lifecycle status -o json`.
+type lifecycleStatus struct {
+	Instance       string `json:"instance"`
+	Group          string `json:"group"`
+	LifecycleState string `json:"lifecycle_state"`
+	// TargetState is IMDS's target lifecycle state; "" when it has none yet.
+	TargetState string `json:"target_state"`
+	// Pending lists the hooks of the pending transition; empty when the
+	// instance is in neither Pending:Wait nor Terminating:Wait.
+	Pending []pendingHook `json:"pending"`
+}
+
+type pendingHook struct {
+	Hook                    string  `json:"hook"`
+	Transition              string  `json:"transition"`
+	HeartbeatTimeoutSeconds float64 `json:"heartbeat_timeout_seconds"`
+	GlobalTimeoutSeconds    float64 `json:"global_timeout_seconds"`
+	DefaultResult           string  `json:"default_result"`
+}
+
+func (p pendingAction) statusDoc() lifecycleStatus {
+	doc := lifecycleStatus{Instance: p.instance, Group: p.group, LifecycleState: p.state, TargetState: p.target, Pending: []pendingHook{}}
+	if tr, ok := p.transition(); ok {
+		for _, h := range p.hooks {
+			if h.Transition == tr {
+				doc.Pending = append(doc.Pending, pendingHook{Hook: h.Name, Transition: string(tr),
+					HeartbeatTimeoutSeconds: h.HeartbeatTimeout.Seconds(), GlobalTimeoutSeconds: h.GlobalTimeout().Seconds(),
+					DefaultResult: string(h.DefaultResult)})
+			}
+		}
+	}
+	return doc
+}
+
+// writeJSON writes v as indented JSON and a newline.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
