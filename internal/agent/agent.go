@@ -95,6 +95,8 @@ type Deps struct {
 	Metrics []prometheus.Collector
 	// Leader is what leader election needs (leader.mode lease).
 	Leader LeaderDeps
+	// Build labels lifeguard_build_info.
+	Build BuildInfo
 }
 
 // Component is a part of the agent that runs as long as the agent does.
@@ -232,7 +234,7 @@ func newAgent(cfg config.Agent, deps Deps, log *slog.Logger) (*Agent, error) {
 	if steps == nil {
 		steps = NewStepRunner(cfg.Paths.JournalDir, log)
 	}
-	m, err := newMetrics(deps.Metrics...)
+	m, err := newMetrics(deps.Build, deps.Metrics...)
 	if err != nil {
 		return nil, fmt.Errorf("new agent: %w", err)
 	}

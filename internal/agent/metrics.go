@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -24,28 +25,48 @@ const (
 	resultFailed     = "failed" // the agent gave up at the action's deadline
 )
 
+// BuildInfo is the agent binary's version, served as
+// lifeguard_build_info{version, commit, go_version} 1. cli fills it in.
+type BuildInfo struct {
+	Version   string
+	Commit    string
+	GoVersion string
+}
+
 // metrics are the agent's Prometheus metrics, in a registry of its own.
+// Label values are lowercase: transitions launching and terminating,
+// results continue, abandon and the others below.
 type metrics struct {
-	reg        *prometheus.Registry
-	actions    *prometheus.CounterVec
-	heartbeats prometheus.Counter
-	steps      *prometheus.CounterVec
-	probes     *prometheus.CounterVec
-	actionTime *prometheus.HistogramVec
+	reg           *prometheus.Registry
+	actions       *prometheus.CounterVec
+	inProgress    *prometheus.GaugeVec
+	heartbeats    prometheus.Counter
+	lastHeartbeat prometheus.Gauge
+	steps         *prometheus.CounterVec
+	probes        *prometheus.CounterVec
+	actionTime    *prometheus.HistogramVec
 }
 
 // newMetrics returns the agent's metrics, with extra registered beside
 // them (it fails when one of them clashes with another).
-func newMetrics(extra ...prometheus.Collector) (*metrics, error) {
+func newMetrics(build BuildInfo, extra ...prometheus.Collector) (*metrics, error) {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		actions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lifeguard_lifecycle_actions_total",
-			Help: "Lifecycle actions handled to the end, by transition (launching, terminating) and result (CONTINUE, ABANDON, gone, failed).",
+			Help: "Lifecycle actions handled to the end, by transition (launching, terminating) and result (continue, abandon, gone, failed).",
 		}, []string{"transition", "result"}),
+		inProgress: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "lifeguard_lifecycle_actions_in_progress",
+			Help: "Lifecycle actions the agent is handling now, by transition (launching, terminating).",
+		}, []string{"transition"}),
 		heartbeats: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "lifeguard_heartbeats_total",
 			Help: "Lifecycle action heartbeats Auto Scaling accepted.",
+		}),
+		lastHeartbeat: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "lifeguard_last_heartbeat_timestamp_seconds",
+			Help: "When Auto Scaling last accepted a heartbeat, in seconds since the Unix epoch; 0 before the first.",
 		}),
 		steps: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lifeguard_steps_total",
@@ -56,12 +77,18 @@ func newMetrics(extra ...prometheus.Collector) (*metrics, error) {
 			Help: "Readiness probe checks, by probe name and result (pass, fail, fatal).",
 		}, []string{"probe", "result"}),
 		actionTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "lifeguard_action_seconds",
-			Help:    "Time from when the agent first saw a lifecycle action to its completion, by transition.",
+			Name:    "lifeguard_lifecycle_action_duration_seconds",
+			Help:    "Time from when the agent first saw a lifecycle action to its completion, by transition and result (continue, abandon).",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 18), // 1 s to about 36 h
-		}, []string{"transition"}),
+		}, []string{"transition", "result"}),
 	}
-	m.reg.MustRegister(m.actions, m.heartbeats, m.steps, m.probes, m.actionTime,
+	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "lifeguard_build_info",
+		Help:        "Always 1; the labels say which lifeguard runs.",
+		ConstLabels: prometheus.Labels{"version": build.Version, "commit": build.Commit, "go_version": build.GoVersion},
+	})
+	buildInfo.Set(1)
+	m.reg.MustRegister(m.actions, m.inProgress, m.heartbeats, m.lastHeartbeat, m.steps, m.probes, m.actionTime, buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, c := range extra {
 		if err := m.reg.Register(c); err != nil {
@@ -72,12 +99,16 @@ func newMetrics(extra ...prometheus.Collector) (*metrics, error) {
 }
 
 // heartbeat is the Executor's Heartbeated: it counts the heartbeats Auto
-// Scaling accepted.
+// Scaling accepted, and notes when it last did.
 func (m *metrics) heartbeat(_ lifecycle.Action, err error) {
 	if err == nil {
 		m.heartbeats.Inc()
+		m.lastHeartbeat.SetToCurrentTime()
 	}
 }
+
+// resultLabel is a result as a label value: lowercase.
+func resultLabel(r lifecycle.Result) string { return strings.ToLower(string(r)) }
 
 // transitionLabel is the short name of a transition in labels.
 func transitionLabel(t lifecycle.Transition) string {

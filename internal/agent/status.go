@@ -107,7 +107,7 @@ func (a *Agent) finish(st *actionState, phase string, r lifecycle.Result, errTex
 	if st.key.Hook == NoHook {
 		return
 	}
-	label := string(r)
+	label := resultLabel(r)
 	switch phase {
 	case phaseGone:
 		label = resultGone
@@ -121,7 +121,7 @@ func (a *Agent) finish(st *actionState, phase string, r lifecycle.Result, errTex
 	}
 	pr, ok, err := a.journal.Progress(st.key, st.plan)
 	if err == nil && ok && pr.Completed && !pr.CompletedAt.Before(a.started) {
-		a.metrics.actionTime.WithLabelValues(transition).Observe(pr.CompletedAt.Sub(pr.Seen).Seconds())
+		a.metrics.actionTime.WithLabelValues(transition, label).Observe(pr.CompletedAt.Sub(pr.Seen).Seconds())
 	}
 }
 

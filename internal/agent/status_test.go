@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -60,7 +61,8 @@ func TestStatusAndMetrics(t *testing.T) {
 			"deregister": {Duration: time.Minute},
 			"flush":      {Duration: 10 * time.Minute, ExitCode: 1},
 		}}
-		a := newAgent(t, cfg, agent.Deps{Metadata: md, Group: asg, Completer: okCompleter(t), Steps: steps})
+		build := agent.BuildInfo{Version: "v1.2.3", Commit: "abc123", GoVersion: "go1.26.0"}
+		a := newAgent(t, cfg, agent.Deps{Metadata: md, Group: asg, Completer: okCompleter(t), Steps: steps, Build: build})
 		h := a.Handler()
 		if code, body := get(t, h, "/healthz"); code != http.StatusOK || body != "ok\n" {
 			t.Errorf("/healthz before Run = %d %q, want 200 ok", code, body)
@@ -92,6 +94,10 @@ func TestStatusAndMetrics(t *testing.T) {
 			term.StepsDone != 1 || term.Steps != 2 || !term.Deadline.Equal(seen.Add(1000*time.Minute)) {
 			t.Errorf("/status terminate action = %+v, want drain running, 1 of 2 steps done, deadline %v", term, seen.Add(1000*time.Minute))
 		}
+		if _, m := get(t, h, "/metrics"); !strings.Contains(m, `lifeguard_lifecycle_actions_in_progress{transition="terminating"} 1`+"\n") ||
+			!strings.Contains(m, `lifeguard_lifecycle_actions_in_progress{transition="launching"} 0`+"\n") {
+			t.Errorf("/metrics mid-plan lacks one terminating action in progress and none launching:\n%s", m)
+		}
 
 		<-r.done
 		if r.err != nil {
@@ -107,21 +113,27 @@ func TestStatusAndMetrics(t *testing.T) {
 			t.Fatalf("/metrics = %d", code)
 		}
 		for _, want := range []string{
-			`lifeguard_lifecycle_actions_total{result="CONTINUE",transition="launching"} 1`,
-			`lifeguard_lifecycle_actions_total{result="CONTINUE",transition="terminating"} 1`,
+			`lifeguard_lifecycle_actions_total{result="continue",transition="launching"} 1`,
+			`lifeguard_lifecycle_actions_total{result="continue",transition="terminating"} 1`,
+			`lifeguard_lifecycle_actions_in_progress{transition="terminating"} 0`,
+			`lifeguard_build_info{commit="abc123",go_version="go1.26.0",version="v1.2.3"} 1`,
 			`lifeguard_heartbeats_total 4`, // launch: 1 while probing; terminate: 1h, 1h5m, 1h10m
 			`lifeguard_steps_total{result="success"} 1`,
 			`lifeguard_steps_total{result="failure"} 1`,
 			`lifeguard_probe_checks_total{probe="ready",result="pass"} 3`,
 			// lifeguard_aws_calls_total is counted by internal/awscloud's SDK
 			// middleware: systest's TestAgentCountsAWSCalls checks it.
-			`lifeguard_action_seconds_count{transition="launching"} 1`,
-			`lifeguard_action_seconds_sum{transition="terminating"} 660`,
+			`lifeguard_lifecycle_action_duration_seconds_count{result="continue",transition="launching"} 1`,
+			`lifeguard_lifecycle_action_duration_seconds_sum{result="continue",transition="terminating"} 660`,
 			`go_goroutines `,
 		} {
 			if !strings.Contains(metrics, want) {
 				t.Errorf("/metrics lacks %q", want)
 			}
+		}
+		last := t0.Add(time.Hour + 10*time.Minute) // the last heartbeat
+		if got := metricValue(metrics, "lifeguard_last_heartbeat_timestamp_seconds"); got != float64(last.Unix()) {
+			t.Errorf("lifeguard_last_heartbeat_timestamp_seconds = %v, want %v (%v)", got, float64(last.Unix()), last)
 		}
 		if t.Failed() {
 			t.Logf("/metrics:\n%s", metrics)
@@ -161,4 +173,19 @@ func TestStatusFollowsTheLaunch(t *testing.T) {
 			t.Errorf("Run = %v", err)
 		}
 	})
+}
+
+// metricValue returns the value of the unlabelled metric name in a
+// Prometheus text exposition; -1 when it is absent.
+func metricValue(exposition, name string) float64 {
+	for line := range strings.SplitSeq(exposition, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return -1
+			}
+			return f
+		}
+	}
+	return -1
 }

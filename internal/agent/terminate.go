@@ -99,6 +99,11 @@ func (a *Agent) planRan(st *actionState) bool {
 // runs.
 func (a *Agent) runAction(ctx context.Context, e *lifecycle.Executor, act lifecycle.Action, plan lifecycle.Plan, confirmed <-chan struct{}, st *actionState, phase string) {
 	log := a.log.With(keyInstance, act.InstanceID, keyGroup, act.Group, keyHook, act.Hook.Name, keyTransition, string(act.Hook.Transition))
+	if act.Hook.Name != NoHook {
+		inProgress := a.metrics.inProgress.WithLabelValues(transitionLabel(act.Hook.Transition))
+		inProgress.Inc()
+		defer inProgress.Dec()
+	}
 	wait := actionRetry
 	for {
 		a.setPhase(st, phase, "")

@@ -156,7 +156,9 @@ func runAgent(ctx context.Context, cfg config.Agent, log *slog.Logger) error {
 		return err
 	}
 	asg := sess.AutoScaling()
+	build := Build()
 	deps := agent.Deps{
+		Build:     agent.BuildInfo{Version: build.Version, Commit: build.Commit, GoVersion: build.GoVersion},
 		Metadata:  sess.Metadata(),
 		Group:     awscloud.NewGroup(asg),
 		Completer: asg,
