@@ -142,7 +142,7 @@ func (r *readiness) probe(ctx context.Context) error {
 			if cfg.OnTimeout == config.TimeoutContinue {
 				res = lifecycle.Continue
 			}
-			log.Warn("launch readiness timed out", "timeout", time.Duration(cfg.Timeout), keyPasses, passes, keyResult, string(res))
+			log.Warn("launch readiness timed out", "timeout", time.Duration(cfg.Timeout).String(), keyPasses, passes, keyResult, string(res))
 			if res == lifecycle.Continue {
 				return nil
 			}

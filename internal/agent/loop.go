@@ -82,7 +82,7 @@ func (l *loop) poll() {
 		l.idRetry.ok()
 		l.instanceID = id
 		l.log = l.log.With(keyInstance, id)
-		l.log.Info("agent started")
+		l.log.Info("instance identified")
 		a.update(func(s *snapshot) { s.Instance = id })
 	}
 
@@ -370,7 +370,7 @@ func (l *loop) startLaunch(hooks []lifecycle.Hook) {
 		return
 	}
 	r.states = actions
-	l.log.Info("launch lifecycle action pending", "hooks", len(actions), "probes", len(l.a.probes))
+	l.log.Info("launch lifecycle action pending", "hook_count", len(actions), "probe_count", len(l.a.probes))
 	run := &launchRun{}
 	l.launching = run
 	l.wg.Go(func() {

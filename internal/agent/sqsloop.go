@@ -328,7 +328,7 @@ func release(ctx context.Context, log *slog.Logger, q Queue, ms []Message) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sqsCallBound)
 	defer cancel()
 	if err := q.Release(cctx, ms); err != nil {
-		log.Warn("hand back messages failed; they are visible again after sqs.visibility_timeout", "messages", len(ms), keyErr, err)
+		log.Warn("hand back messages failed; they are visible again after sqs.visibility_timeout", "message_count", len(ms), keyErr, err)
 	}
 }
 

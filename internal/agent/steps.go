@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,13 +13,29 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/lifeguardhq/lifeguard/internal/jobs"
 	"github.com/lifeguardhq/lifeguard/internal/lifecycle"
 )
 
-// stepOutputTail is how much of a step's output is logged when it ends.
+// stepOutputTail is how much of a command's output is logged when it
+// ends, where its output is not streamed (leader.on_elected, on_demoted).
 const stepOutputTail = 4 << 10
+
+const (
+	// stepOutputFile is where a jobs supervisor writes the command's
+	// combined output, in its run directory.
+	stepOutputFile = "output.log"
+	// stepOutputPoll is how often a running step's new output is read for
+	// the log.
+	stepOutputPoll = 200 * time.Millisecond
+	// maxOutputLine bounds one logged line of a step's output; a longer
+	// line is logged in pieces of this size.
+	maxOutputLine = 4 << 10
+	// maxOutputRead bounds one read of a step's new output.
+	maxOutputRead = 1 << 20
+)
 
 // stepsDir is the subdirectory of the journal directory holding the step
 // supervisors' run directories.
@@ -32,8 +49,10 @@ const stepsDir = "steps"
 // jobs run directory takes one run only and a step that Adopt found not
 // adoptable may be started again (on_interrupt: rerun). Start uses the next
 // attempt; Adopt the last one. A step gets the agent's environment plus
-// env (later entries win). When a step ends, Wait logs the last 4 KiB of
-// its output. log may be nil.
+// env (later entries win). While Wait waits, the step's output is logged
+// line by line as it is written ("step output", one record a line; of an
+// adopted step, what it writes from its adoption on), and "step ended"
+// when it ends. log may be nil.
 //
 // jobs.Start takes no context: Start blocks until the supervisor has
 // recorded the running command, whatever ctx does.
@@ -87,7 +106,13 @@ func (r *jobsRunner) Adopt(_ context.Context, id lifecycle.StepID) (lifecycle.St
 	if err != nil || !ok {
 		return nil, false, err
 	}
-	return &jobsHandle{h: h, id: id, log: r.log}, true, nil
+	// The output written before is in output.log, and in the log of the
+	// agent that started the step.
+	var from int64
+	if fi, err := os.Stat(filepath.Join(h.Dir(), stepOutputFile)); err == nil {
+		from = fi.Size()
+	}
+	return &jobsHandle{h: h, id: id, log: r.log, from: from}, true, nil
 }
 
 // lastAttempt returns the highest attempt number under base, 0 if none.
@@ -109,17 +134,37 @@ func lastAttempt(base string) (int, error) {
 }
 
 type jobsHandle struct {
-	h   *jobs.Handle
-	id  lifecycle.StepID
-	log *slog.Logger
+	h    *jobs.Handle
+	id   lifecycle.StepID
+	log  *slog.Logger
+	from int64 // the offset in output.log from which to log
 }
 
-// Wait waits for the supervisor's outcome and logs the step's output. A
-// supervisor that died without recording one is an error (wrapping
-// jobs.ErrSupervisorLost); the Executor then treats the step as
-// interrupted on its next run.
+// Wait waits for the supervisor's outcome, logging the step's output line
+// by line as it is written, and how it ended. A supervisor that died
+// without recording one is an error (wrapping jobs.ErrSupervisorLost); the
+// Executor then treats the step as interrupted on its next run.
 func (h *jobsHandle) Wait(ctx context.Context) (lifecycle.StepOutcome, error) {
+	log := h.log.With(keyInstance, h.id.Key.Instance, keyTransition, string(h.id.Key.Transition), keyHook, h.id.Key.Hook, keyStep, h.id.Step)
+	out := &outputStream{path: filepath.Join(h.h.Dir(), stepOutputFile), off: h.from, log: log}
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(stepOutputPoll)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				out.read(false)
+			}
+		}
+	}()
 	o, err := h.h.Wait(ctx)
+	close(stop)
+	<-stopped
+	out.read(err == nil) // what is left; once the step ended, a last line without a newline too
 	if err != nil {
 		return lifecycle.StepOutcome{}, err
 	}
@@ -127,11 +172,57 @@ func (h *jobsHandle) Wait(ctx context.Context) (lifecycle.StepOutcome, error) {
 	if o.ExitCode != 0 || o.TimedOut {
 		level = slog.LevelWarn
 	}
-	h.log.Log(ctx, level, "step output",
-		keyInstance, h.id.Key.Instance, keyHook, h.id.Key.Hook, keyStep, h.id.Step,
-		keyExitCode, o.ExitCode, keySignal, o.Signal, keyTimedOut, o.TimedOut,
-		keyDir, h.h.Dir(), keyOutput, string(h.h.Output(stepOutputTail)))
+	log.Log(ctx, level, "step ended", keyExitCode, o.ExitCode, keySignal, o.Signal, keyTimedOut, o.TimedOut, keyDir, h.h.Dir())
 	return lifecycle.StepOutcome{ExitCode: o.ExitCode, TimedOut: o.TimedOut}, nil
+}
+
+// outputStream logs a step's output file line by line as it grows; only
+// the goroutine of one Wait uses it.
+type outputStream struct {
+	path    string
+	off     int64 // read up to here
+	partial []byte
+	log     *slog.Logger
+}
+
+// read logs the complete lines written since the last read; with final,
+// also a last line without a newline.
+func (s *outputStream) read(final bool) {
+	f, err := os.Open(s.path)
+	if err != nil {
+		return // not written yet
+	}
+	defer f.Close()
+	for {
+		buf := make([]byte, maxOutputRead)
+		n, _ := f.ReadAt(buf, s.off)
+		s.off += int64(n)
+		s.partial = append(s.partial, buf[:n]...)
+		for {
+			i := bytes.IndexByte(s.partial, '\n')
+			if i < 0 {
+				break
+			}
+			s.line(s.partial[:i])
+			s.partial = s.partial[i+1:]
+		}
+		for len(s.partial) >= maxOutputLine {
+			s.line(s.partial[:maxOutputLine])
+			s.partial = s.partial[maxOutputLine:]
+		}
+		if n < maxOutputRead {
+			break
+		}
+	}
+	s.partial = bytes.Clone(s.partial)
+	if final && len(s.partial) > 0 {
+		s.line(s.partial)
+		s.partial = nil
+	}
+}
+
+func (s *outputStream) line(b []byte) {
+	s.log.Info("step output", keyOutput, string(bytes.TrimSuffix(b, []byte("\r"))))
 }
 
 // maxFileName bounds the names fileName returns.

@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -163,4 +164,64 @@ func TestNew(t *testing.T) {
 			t.Errorf("second Run = nil, want an error")
 		}
 	})
+}
+
+// TestStepOutputIsStreamed runs a step through a real supervisor that
+// writes a line and then waits: the line is in the agent's log while the
+// step still runs, one record a line, and so is the last one, written
+// without a newline, once it ends.
+func TestStepOutputIsStreamed(t *testing.T) {
+	cfg := newConfig(t)
+	cfg.IMDS.PollInterval = config.Duration(time.Second)
+	proceed := filepath.Join(t.TempDir(), "proceed")
+	cfg.Terminate.Steps = []config.Step{{
+		Name:        "drain",
+		Command:     []string{"sh", "-c", `echo first; echo second; while [ ! -e "$PROCEED" ]; do sleep 0.05; done; printf last`},
+		Timeout:     config.Duration(waitLimit),
+		Env:         map[string]string{"PROCEED": proceed},
+		OnFailure:   config.FailureContinue,
+		OnInterrupt: config.InterruptRerun,
+	}}
+	var logs syncBuffer
+	asg := &fakeGroup{t: t, state: "Terminating:Wait", hooks: []lifecycle.Hook{terminateHook("drain", time.Hour)}}
+	a, err := agent.New(cfg, agent.Deps{Metadata: &fakeMetadata{target: "Terminated"}, Group: asg, Completer: okCompleter(t)},
+		slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), waitLimit)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+
+	const second = `msg="step output" instance=i-0123456789abcdef0 transition=autoscaling:EC2_INSTANCE_TERMINATING hook=drain step=drain output=second`
+	for !strings.Contains(logs.String(), second) {
+		select {
+		case err := <-done:
+			t.Fatalf("Run = %v before the step's output was logged:\n%s", err, logs.String())
+		case <-time.After(10 * time.Millisecond): // poll the log; bounded by ctx
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the step's output was not logged while it ran:\n%s", logs.String())
+		}
+	}
+	if strings.Contains(logs.String(), `msg="step ended"`) {
+		t.Fatalf("the step ended before it was let go on:\n%s", logs.String())
+	}
+	if err := os.WriteFile(proceed, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	out := logs.String()
+	i1, i2 := strings.Index(out, "output=first"), strings.Index(out, "output=second")
+	i3, end := strings.Index(out, "output=last"), strings.Index(out, `msg="step ended"`)
+	if i1 < 0 || i2 < i1 || i3 < i2 || end < i3 {
+		t.Errorf("log lacks the lines first, second, last, then step ended, in order:\n%s", out)
+	}
+	// The command logs "agent started", once, with its address and version.
+	if strings.Contains(out, "agent started") {
+		t.Errorf("the agent package logs \"agent started\" too:\n%s", out)
+	}
 }

@@ -22,7 +22,7 @@ func (l *loop) startTerminate(reason lifecycle.Reason, hooks []lifecycle.Hook) {
 	t := &termination{reason: reason, confirmed: make(chan struct{})}
 	l.term = t
 	now := time.Now()
-	l.log.Info("terminate transition seen", keyReason, string(reason), "hooks", len(hooks))
+	l.log.Info("terminate transition seen", keyReason, string(reason), "hook_count", len(hooks))
 	exec := l.a.exec
 	if len(hooks) == 0 {
 		switch {

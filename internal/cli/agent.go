@@ -134,11 +134,22 @@ func agentLogger(w io.Writer, c config.Log) (*slog.Logger, error) {
 	if err := lv.UnmarshalText([]byte(c.Level)); err != nil {
 		return nil, fmt.Errorf("log.level: %w", err)
 	}
-	opts := &slog.HandlerOptions{Level: lv}
+	opts := &slog.HandlerOptions{Level: lv, ReplaceAttr: durationsAsStrings}
 	if c.Format == config.LogJSON {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return slog.New(slog.NewTextHandler(w, opts)), nil
+}
+
+// durationsAsStrings is the agent's slog ReplaceAttr: a duration is
+// written as Go writes it ("5s", "1m30s") in both formats, where slog's
+// JSON handler would write nanoseconds, so that a key has one type
+// everywhere.
+func durationsAsStrings(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		return slog.String(a.Key, a.Value.Duration().String())
+	}
+	return a
 }
 
 func runAgent(ctx context.Context, cfg config.Agent, log *slog.Logger) error {
@@ -199,6 +210,7 @@ func runAgent(ctx context.Context, cfg config.Agent, log *slog.Logger) error {
 	if err := writeStatusAddress(cfg.Paths.JournalDir, ln.Addr().String()); err != nil {
 		log.Warn("status address not recorded; commands that ask the agent need --status", "err", err)
 	}
-	log.Info("agent started", "status", "http://"+ln.Addr().String(), "source", cfg.Source, "on_sigterm", cfg.OnSIGTERM, "leader", cfg.Leader.Mode)
+	log.Info("agent started", "status", "http://"+ln.Addr().String(), "source", cfg.Source, "on_sigterm", cfg.OnSIGTERM, "leader", cfg.Leader.Mode,
+		"version", build.Version, "pid", os.Getpid())
 	return a.Run(ctx)
 }

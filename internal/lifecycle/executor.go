@@ -198,7 +198,7 @@ func (e *Executor) Run(ctx context.Context, a Action, p Plan, confirmed <-chan s
 		if resumed {
 			msg = "lifecycle action resumed"
 		}
-		log.Info(msg, keyReason, string(a.Reason), keyDeadline, Deadline(a), "steps", len(p.Steps))
+		log.Info(msg, keyReason, string(a.Reason), keyDeadline, Deadline(a), "step_count", len(p.Steps))
 		result, err = e.runPlan(ctx, log, a, p, &rec, confirmed)
 		switch {
 		case errors.Is(err, ErrNoActiveAction):
