@@ -246,8 +246,8 @@ func TestAgentStepFailureAbandons(t *testing.T) {
 
 // TestAgentSpotNoticeRunsThePlan: a spot interruption notice starts the
 // terminate plan with reason spot-interruption and the spot time as the
-// deadline, and the agent completes the action before EC2 reclaims the
-// instance.
+// deadline (it comes before the step's timeout and the hook's deadline),
+// and the agent completes the action before EC2 reclaims the instance.
 func TestAgentSpotNoticeRunsThePlan(t *testing.T) {
 	sb := startSandbox(t, "--relax-limits")
 	ev := followEvents(t, sb.endpoint)
@@ -256,7 +256,7 @@ func TestAgentSpotNoticeRunsThePlan(t *testing.T) {
   steps:
     - name: drain
       command: ["sh", "-c", "echo \"\$LIFEGUARD_REASON \$LIFEGUARD_HOOK \$LIFEGUARD_DEADLINE\" >> $PWD/steps.log"]
-      timeout: 10s
+      timeout: 5m
 `, execAgent), launchHookSpec(launchHook, 30), terminateHookSpec(terminateHook, 30))
 	id, dir := launchOne(t, sb, ev, c, "web")
 
