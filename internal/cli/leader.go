@@ -51,16 +51,17 @@ type agentFlags struct {
 }
 
 func (f *agentFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.config, "config", defaultAgentConfig, "the agent's configuration, read for status.listen, paths.journal_dir and leader.table")
+	cmd.Flags().StringVar(&f.config, "config", defaultAgentConfig, "the agent's configuration, read for status.listen, paths.journal_dir and leader.table (default $LIFEGUARD_CONFIG, else "+defaultAgentConfig+")")
 	cmd.Flags().StringVar(&f.status, "status", "", "the agent's status address (host:port); overrides the configuration's")
 }
 
 // load reads the agent's configuration; a missing default file is the
 // default configuration.
 func (f *agentFlags) load(cmd *cobra.Command) (config.Agent, error) {
-	cfg, err := config.LoadAgent(f.config)
+	path := agentConfigPath(cmd, f.config)
+	cfg, err := config.LoadAgent(path)
 	if err != nil {
-		if !cmd.Flags().Changed("config") && errors.Is(err, os.ErrNotExist) {
+		if path == defaultAgentConfig && !cmd.Flags().Changed("config") && errors.Is(err, os.ErrNotExist) {
 			return config.DefaultAgent(), nil
 		}
 		return config.Agent{}, configError(err)
