@@ -31,11 +31,13 @@ type Elector struct {
 	roster Roster
 	log    *slog.Logger
 
-	resignc chan chan error
+	resignc  chan chan error
+	announce chan struct{} // asks present to announce at once (after Resign)
 
-	mu    sync.Mutex
-	state State
-	done  chan struct{} // closed when the running Run's loop ends; nil when not running
+	mu        sync.Mutex
+	state     State
+	holdUntil time.Time     // after Resign: announced as not ready before then
+	done      chan struct{} // closed when the running Run's loop ends; nil when not running
 }
 
 // New returns an elector for cfg (zero timings take their defaults) over
@@ -53,7 +55,7 @@ func New(cfg Config, store Store, roster Roster, log *slog.Logger) (*Elector, er
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With(keyGroup, cfg.Group, keyInstance, cfg.Identity)
-	return &Elector{cfg: cfg, store: store, roster: roster, log: log, resignc: make(chan chan error)}, nil
+	return &Elector{cfg: cfg, store: store, roster: roster, log: log, resignc: make(chan chan error), announce: make(chan struct{}, 1)}, nil
 }
 
 // State returns what the elector knows now.
@@ -425,6 +427,15 @@ func (e *Elector) stepDown(ctx context.Context, c *campaign, d Decision) {
 // resign handles a Resign call in the loop.
 func (e *Elector) resign(ctx context.Context, c *campaign) error {
 	c.hold = time.Now().Add(e.cfg.Lease)
+	// Members must not name this instance as the next holder while it sits
+	// out: announce it as not ready at once, before the release.
+	e.mu.Lock()
+	e.holdUntil = c.hold
+	e.mu.Unlock()
+	select {
+	case e.announce <- struct{}{}:
+	default:
+	}
 	if !c.obs.Leading {
 		return nil
 	}
@@ -517,7 +528,10 @@ func (e *Elector) present(ctx context.Context) {
 	var lastErr string
 	for {
 		el := e.eligibility()
-		m := Member{Instance: e.cfg.Identity, State: el.State, Ready: el.Ready, Renewed: time.Now().Round(0)}
+		e.mu.Lock()
+		holding := time.Now().Before(e.holdUntil)
+		e.mu.Unlock()
+		m := Member{Instance: e.cfg.Identity, State: el.State, Ready: el.Ready && !holding, Renewed: time.Now().Round(0)}
 		cctx, cancel := context.WithTimeout(ctx, e.callTimeout())
 		err := e.roster.Announce(cctx, e.cfg.Group, m)
 		cancel()
@@ -539,6 +553,8 @@ func (e *Elector) present(ctx context.Context) {
 			cancel()
 			return
 		case <-t.C:
+		case <-e.announce:
+			t.Stop()
 		}
 	}
 }

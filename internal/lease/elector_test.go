@@ -740,3 +740,43 @@ func TestChurn(t *testing.T) {
 		}
 	})
 }
+
+// TestResignInARowNeverNamesAResigner: an instance that resigned sits out
+// for a lease, so a second resignation soon after must not name it as the
+// next holder (it would not take the lease, and the others would wait two
+// polls for it): it is announced as not ready at once.
+func TestResignInARowNeverNamesAResigner(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t)
+		defer c.stopAll()
+		for i := range 4 {
+			c.add(fmt.Sprintf("i-%d", i))
+		}
+		time.Sleep(6*time.Second + 500*time.Millisecond)
+		first := c.leader()
+		if err := first.e.Resign(t.Context()); err != nil {
+			t.Fatalf("Resign: %v", err)
+		}
+		time.Sleep(poll + time.Millisecond)
+		second := c.leader()
+		if second == first {
+			t.Fatalf("%s leads again right after resigning", first.id)
+		}
+		if err := second.e.Resign(t.Context()); err != nil {
+			t.Fatalf("second Resign: %v", err)
+		}
+		r := c.store.Peek(group)
+		if r.Next == first.id {
+			t.Errorf("second resignation named %s, which resigned %v ago and sits out for a lease", first.id, poll)
+		}
+		ended := c.spansCopy()[1].end
+		time.Sleep(poll + time.Millisecond)
+		third := c.lastSpan()
+		if third.instance == first.id || third.instance == second.id {
+			t.Errorf("leader after two resignations is %s, one of the resigners", third.instance)
+		}
+		if gap := third.start.Sub(ended); gap > poll {
+			t.Errorf("second hand-off gap %v; want at most one poll (%v)", gap, poll)
+		}
+	})
+}
