@@ -46,6 +46,8 @@ type Agent struct {
 	Log Log `yaml:"log"`
 	// Leader configures leader election and the leader-only jobs.
 	Leader Leader `yaml:"leader"`
+	// Traffic configures load balancer registration and draining.
+	Traffic Traffic `yaml:"traffic"`
 }
 
 // Source is where transitions come from: SourceIMDS or SourceSQS.
@@ -304,6 +306,7 @@ func DefaultAgent() Agent {
 		Status:    Status{Listen: DefaultStatusListen},
 		Log:       Log{Format: LogText, Level: LogInfo},
 		Leader:    defaultLeader(),
+		Traffic:   defaultTraffic(),
 	}
 }
 

@@ -168,6 +168,14 @@ leader:
   on_demoted: []
   stop_grace: 2s
   jobs: []
+traffic:
+  mode: auto
+  target_groups: []
+  load_balancers: []
+  from_tags: false
+  wait_healthy_timeout: 5m
+  wait_drained_timeout: 6m
+  poll_interval: 5s
 `
 	if string(got) != want {
 		t.Errorf("DefaultAgent().YAML() =\n%s\nwant\n%s", got, want)

@@ -36,11 +36,11 @@ func TestParseAgentRejects(t *testing.T) {
 		{"unrelated key lists the keys here", "log:\n  colour: true\n",
 			[]string{`log.colour: unknown key; the keys here are format, level`}},
 		{"unknown key that is not a word is quoted", "\"a b\": 1\n",
-			[]string{`"a b": unknown key; the keys here are source, imds, sqs, launch, terminate, on_sigterm, paths, status, log, leader`}},
+			[]string{`"a b": unknown key; the keys here are source, imds, sqs, launch, terminate, on_sigterm, paths, status, log, leader, traffic`}},
 
 		// Shapes and types.
 		{"file that is not a mapping", "- source: imds\n",
-			[]string{`the file is a list, not a mapping; use the keys source, imds, sqs, launch, terminate, on_sigterm, paths, status, log, leader`}},
+			[]string{`the file is a list, not a mapping; use the keys source, imds, sqs, launch, terminate, on_sigterm, paths, status, log, leader, traffic`}},
 		{"block that is not a mapping", "launch: [web]\n",
 			[]string{`launch: is a list, not a mapping; use the keys hook, probes, consecutive_passes, interval, timeout, on_timeout, on_fatal`}},
 		{"list that is a mapping", "terminate:\n  steps: {name: drain}\n",

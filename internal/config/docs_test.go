@@ -55,14 +55,16 @@ func TestDocsFullExample(t *testing.T) {
 	})
 
 	t.Run("states the defaults", func(t *testing.T) {
-		// Every key but the probes, steps, and the leader's mode, table
-		// and jobs is at its default.
+		// Every key but the probes, steps, the leader's mode, table
+		// and jobs, and the traffic's target groups and load balancers is
+		// at its default.
 		a, err := config.ParseAgent([]byte(example))
 		if err != nil {
 			t.Fatal(err)
 		}
 		a.Launch.Probes, a.Terminate.Steps = nil, nil
 		a.Leader.Mode, a.Leader.Table, a.Leader.Jobs = config.LeaderOff, "", nil
+		a.Traffic.TargetGroups, a.Traffic.LoadBalancers = nil, nil
 		if want := config.DefaultAgent(); !reflect.DeepEqual(a, want) {
 			t.Errorf("docs example without probes and steps =\n%+v\nwant DefaultAgent() =\n%+v", a, want)
 		}

@@ -61,6 +61,7 @@ func (a Agent) validate() []*FieldError {
 	oneOf(v, "log.format", a.Log.Format, LogText, LogJSON)
 	oneOf(v, "log.level", a.Log.Level, LogDebug, LogInfo, LogWarn, LogError)
 	a.Leader.validate(v)
+	a.Traffic.validate(v)
 	return v.errs
 }
 
