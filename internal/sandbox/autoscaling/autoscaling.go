@@ -77,6 +77,15 @@ func New(w *world.World) *Handler {
 			"PutNotificationConfiguration":         h.putNotificationConfiguration,
 			"DescribeNotificationConfigurations":   h.describeNotificationConfigurations,
 			"DeleteNotificationConfiguration":      h.deleteNotificationConfiguration,
+			"AttachLoadBalancerTargetGroups":       h.attachLoadBalancerTargetGroups,
+			"DetachLoadBalancerTargetGroups":       h.detachLoadBalancerTargetGroups,
+			"DescribeLoadBalancerTargetGroups":     h.describeLoadBalancerTargetGroups,
+			"AttachLoadBalancers":                  h.attachLoadBalancers,
+			"DetachLoadBalancers":                  h.detachLoadBalancers,
+			"DescribeLoadBalancers":                h.describeLoadBalancers,
+			"AttachTrafficSources":                 h.attachTrafficSources,
+			"DetachTrafficSources":                 h.detachTrafficSources,
+			"DescribeTrafficSources":               h.describeTrafficSources,
 		},
 	}
 	return h

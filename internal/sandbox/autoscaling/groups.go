@@ -32,11 +32,6 @@ func parseGroupParams(r request) (groupParams, error) {
 			return groupParams{}, notModelled(name)
 		}
 	}
-	for _, name := range []string{"LoadBalancerNames", "TargetGroupARNs", "TrafficSources"} {
-		if len(r.Members(name)) > 0 {
-			return groupParams{}, notModelled(name + " (load balancer attachment)")
-		}
-	}
 	g := groupParams{
 		launchConfiguration: r.String("LaunchConfigurationName"),
 		zones:               r.Strings("AvailabilityZones"),
@@ -102,6 +97,19 @@ func (h *Handler) createAutoScalingGroup(r request) (any, error) {
 		}
 		in.Tags = append(in.Tags, tag.GroupTag)
 	}
+	if tgs := r.Strings("TargetGroupARNs"); len(tgs) > 0 {
+		in.Traffic = append(in.Traffic, world.TrafficInput{TargetGroups: tgs, Legacy: true})
+	}
+	if lbs := r.Strings("LoadBalancerNames"); len(lbs) > 0 {
+		in.Traffic = append(in.Traffic, world.TrafficInput{LoadBalancers: lbs, Legacy: true})
+	}
+	ts, err := trafficSources(r)
+	if err != nil {
+		return nil, err
+	}
+	if len(ts.TargetGroups)+len(ts.LoadBalancers) > 0 {
+		in.Traffic = append(in.Traffic, ts)
+	}
 	for _, s := range r.Members("LifecycleHookSpecificationList") {
 		timeout, _, err := s.Int("HeartbeatTimeout")
 		if err != nil {
@@ -124,6 +132,13 @@ func (h *Handler) createAutoScalingGroup(r request) (any, error) {
 }
 
 func (h *Handler) updateAutoScalingGroup(r request) (any, error) {
+	// UpdateAutoScalingGroup has no load balancer members: they are
+	// attached and detached by calls of their own.
+	for _, p := range [][2]string{{"TargetGroupARNs", "AttachLoadBalancerTargetGroups"}, {"LoadBalancerNames", "AttachLoadBalancers"}, {"TrafficSources", "AttachTrafficSources"}} {
+		if name, call := p[0], p[1]; r.Sent(name) {
+			return nil, awsproto.Validation("UpdateAutoScalingGroup has no %s parameter: use %s and its Detach counterpart.", name, call)
+		}
+	}
 	g, err := parseGroupParams(r)
 	if err != nil {
 		return nil, err
@@ -247,6 +262,7 @@ type xmlGroup struct {
 	NewInstancesProtectedFromScaleIn bool
 	ServiceLinkedRoleARN             string
 	CapacityRebalance                bool
+	TrafficSources                   awsproto.Members[xmlTrafficSource]
 }
 
 type groupsResult struct {
@@ -293,6 +309,9 @@ func (h *Handler) group(v world.GroupView, withInstances bool) xmlGroup {
 		DesiredCapacity:                  v.Desired,
 		DefaultCooldown:                  v.DefaultCooldown,
 		AvailabilityZones:                v.AvailabilityZones,
+		LoadBalancerNames:                v.LoadBalancerNames(),
+		TargetGroupARNs:                  v.TargetGroupARNs(),
+		TrafficSources:                   awsproto.Members[xmlTrafficSource]{},
 		HealthCheckType:                  v.HealthCheckType,
 		HealthCheckGracePeriod:           v.HealthCheckGracePeriod,
 		Instances:                        awsproto.Members[xmlGroupInstance]{},
@@ -319,6 +338,9 @@ func (h *Handler) group(v world.GroupView, withInstances bool) xmlGroup {
 				ProtectedFromScaleIn:    in.Protected,
 			})
 		}
+	}
+	for _, s := range v.TrafficSources {
+		x.TrafficSources = append(x.TrafficSources, xmlTrafficSource{Identifier: s.Identifier, Type: s.Type})
 	}
 	for _, t := range v.Tags {
 		x.Tags = append(x.Tags, xmlTag{ResourceID: v.Name, ResourceType: "auto-scaling-group", Key: t.Key, Value: t.Value, PropagateAtLaunch: t.PropagateAtLaunch})

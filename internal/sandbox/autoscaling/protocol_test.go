@@ -41,8 +41,8 @@ func TestProtocolErrors(t *testing.T) {
 		wantMessage string
 	}{
 		{
-			name: "unknown action", body: form("AttachLoadBalancers", "AutoScalingGroupName", "g"),
-			wantStatus: 400, wantCode: "InvalidAction", wantMessage: "Could not find operation AttachLoadBalancers for version 2011-01-01",
+			name: "unknown action", body: form("PutWarmPool", "AutoScalingGroupName", "g"),
+			wantStatus: 400, wantCode: "InvalidAction", wantMessage: "Could not find operation PutWarmPool for version 2011-01-01",
 		},
 		{
 			name: "missing action", body: form(""),
@@ -91,10 +91,10 @@ func TestProtocolErrors(t *testing.T) {
 			wantStatus: 400, wantCode: "ValidationError", wantMessage: "The lifeguard sandbox does not model InstanceId; remove it from the request.",
 		},
 		{
-			name: "target groups are not modelled",
+			name: "an unknown target group",
 			body: form("CreateAutoScalingGroup", "AutoScalingGroupName", "m", "MinSize", "0", "MaxSize", "1", "LaunchConfigurationName", "lc",
 				"AvailabilityZones.member.1", "us-east-1a", "TargetGroupARNs.member.1", "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/tg/73e2d6bc24d8a067"),
-			wantStatus: 400, wantCode: "ValidationError", wantMessage: "The lifeguard sandbox does not model TargetGroupARNs (load balancer attachment); remove it from the request.",
+			wantStatus: 400, wantCode: "ValidationError", wantMessage: "Provided Target Groups may not be valid. Please ensure they exist and try again.",
 		},
 		{
 			name: "desired capacity beyond the sandbox's bound", body: form("SetDesiredCapacity", "AutoScalingGroupName", "g", "DesiredCapacity", "2000000000"),

@@ -34,6 +34,8 @@ type CreateGroupInput struct {
 	NewInstancesProtected  bool
 	Tags                   []GroupTag
 	Hooks                  []Hook
+	// Traffic: TargetGroupARNs and LoadBalancerNames (Legacy), or TrafficSources.
+	Traffic []TrafficInput
 }
 
 // UpdateGroupInput is UpdateAutoScalingGroup's input; nil fields are unchanged.
@@ -135,12 +137,21 @@ func (w *World) CreateAutoScalingGroup(in CreateGroupInput) error {
 			return err
 		}
 	}
+	for _, t := range in.Traffic {
+		if err := w.checkTrafficLocked(t); err != nil {
+			return err
+		}
+	}
 	w.groups[g.Name] = g
 	delete(w.deleted, g.Name)
 	w.emitLocked(Event{Kind: EvGroupCreated, Group: g.Name, Detail: fmt.Sprintf("min %d, max %d, desired %d", g.Min, g.Max, g.Desired)})
 	for _, h := range g.Hooks {
 		w.emitLocked(Event{Kind: EvHookPut, Group: g.Name, Hook: h.Name, Detail: h.Transition})
 	}
+	for _, t := range in.Traffic {
+		w.attachLocked(g, t, true)
+	}
+	w.armHealthChecksLocked()
 	w.reconcileLocked(g, fmt.Sprintf("At %s a user request created an AutoScalingGroup changing the desired capacity from 0 to %d.", stamp(g.Created), g.Desired))
 	return nil
 }
@@ -316,6 +327,7 @@ func (w *World) UpdateAutoScalingGroup(in UpdateGroupInput) error {
 		cause = fmt.Sprintf("At %s a user request update of AutoScalingGroup constraints to min: %d, max: %d, desired: %d changing the desired capacity from %d to %d.", stamp(w.clock.Now()), g.Min, g.Max, g.Desired, from, g.Desired)
 		w.emitLocked(Event{Kind: EvCapacity, Group: g.Name, Detail: fmt.Sprintf("desired capacity %d → %d", from, g.Desired)})
 	}
+	w.armHealthChecksLocked()
 	w.reconcileLocked(g, cause)
 	return nil
 }
@@ -395,6 +407,8 @@ func (w *World) DeleteAutoScalingGroup(name string, force bool) error {
 		w.cancelActionsLocked(in)
 		if in.State != StateTerminated {
 			in.Target = StateTerminated
+			w.dropRegistrationsLocked(in)
+			in.draining = false
 			w.setStateLocked(in, StateTerminatingProceed, "force delete")
 			w.finishTerminationLocked(in, "")
 		}
@@ -438,6 +452,9 @@ func (w *World) sortedGroupsLocked() []*Group {
 type GroupView struct {
 	Group
 	Members []Instance
+	// TrafficSources are the attached load balancers and target groups
+	// (Group.Traffic is nil in a view).
+	TrafficSources []TrafficSource
 }
 
 // GroupFilter is a DescribeAutoScalingGroups filter.
@@ -495,6 +512,8 @@ func (w *World) viewLocked(g *Group) GroupView {
 	v := GroupView{Group: *g}
 	v.Tags = slices.Clone(g.Tags)
 	v.Hooks = nil
+	v.Traffic = nil
+	v.TrafficSources = copyTraffic(g.Traffic)
 	v.Instances = slices.Clone(g.Instances)
 	for _, id := range g.Instances {
 		v.Members = append(v.Members, w.copyInstance(w.insts[id]))

@@ -169,8 +169,17 @@ func (w *World) EnterStandby(group string, ids []string, decrement *bool) ([]Act
 		a := w.newActivityLocked(g, id, "Moving EC2 instance to Standby: "+id, cause, "InProgress")
 		in.Target = StateStandby
 		w.setStateLocked(in, StateEnteringStandby, "")
-		w.setStateLocked(in, StateStandby, "")
-		w.endActivityLocked(a, "Successful", "")
+		standby := func() {
+			if in.State != StateEnteringStandby {
+				return
+			}
+			w.setStateLocked(in, StateStandby, "")
+			w.endActivityLocked(a, "Successful", "")
+		}
+		// Deregistered from the group's load balancers; Standby once drained.
+		if !w.startDeregistrationLocked(in, standby) {
+			standby()
+		}
 		out = append(out, *a)
 	}
 	w.reconcileLocked(g, "")
@@ -208,6 +217,7 @@ func (w *World) ExitStandby(group string, ids []string) ([]Activity, error) {
 		a := w.newActivityLocked(g, id, "Moving EC2 instance out of Standby: "+id, cause, "InProgress")
 		in.Target = StateInService
 		w.setStateLocked(in, StatePending, "exit standby")
+		w.registerLocked(g, in)
 		w.setStateLocked(in, StateInService, "")
 		in.inServiceAt = now
 		w.endActivityLocked(a, "Successful", "")

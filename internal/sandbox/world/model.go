@@ -159,8 +159,9 @@ type Group struct {
 	Hooks                  []*Hook // in creation order
 	NotificationConfigs    []NotificationConfig
 	Created                time.Time
-	Status                 string   // "" or "Delete in progress"
-	Instances              []string // ids, launch order; terminated ones leave
+	Status                 string           // "" or "Delete in progress"
+	Traffic                []*TrafficSource // attached load balancers and target groups
+	Instances              []string         // ids, launch order; terminated ones leave
 	LastScaling            time.Time
 
 	// launch back-off after lifecycle-hook failures
@@ -201,11 +202,15 @@ type Instance struct {
 	Tags      map[string]string
 	Spot      *SpotNotice
 
-	inServiceAt  time.Time
-	actions      []*Action // pending lifecycle actions of the current transition
-	activity     *Activity
-	stopping     bool
-	terminatedAt time.Time
+	inServiceAt time.Time
+	// the target groups and classic load balancers it is registered with
+	tgs, lbs       []string
+	draining       bool      // deregistered, waiting for draining before its terminate hooks
+	unhealthyCause string    // the activity cause when its group replaces it
+	actions        []*Action // pending lifecycle actions of the current transition
+	activity       *Activity
+	stopping       bool
+	terminatedAt   time.Time
 }
 
 // SpotNotice is an injected spot interruption.

@@ -33,7 +33,11 @@ func (w *World) reconcileLocked(g *Group, cause string) {
 	for _, id := range slices.Clone(g.Instances) {
 		in := w.insts[id]
 		if in.State == StateInService && in.Health == "Unhealthy" {
-			w.startTerminationLocked(in, fmt.Sprintf("At %s an instance was taken out of service in response to a user health-check.", stamp(now)))
+			cause := in.unhealthyCause
+			if cause == "" {
+				cause = fmt.Sprintf("At %s an instance was taken out of service in response to a user health-check.", stamp(now))
+			}
+			w.startTerminationLocked(in, cause)
 		}
 	}
 	var active []*Instance
@@ -282,9 +286,12 @@ func (w *World) bootedLocked(in *Instance, err error) {
 	w.proceedLaunchLocked(g, in)
 }
 
-// proceedLaunchLocked moves an instance through Pending:Proceed to InService.
+// proceedLaunchLocked moves an instance through Pending:Proceed to
+// InService, registering it with the group's load balancers and target
+// groups in between, as Auto Scaling does.
 func (w *World) proceedLaunchLocked(g *Group, in *Instance) {
 	w.setStateLocked(in, StatePendingProceed, "")
+	w.registerLocked(g, in)
 	in.inServiceAt = w.clock.Now()
 	w.setStateLocked(in, StateInService, "")
 	g.failures = 0
@@ -328,8 +335,9 @@ func (w *World) noteLaunchFailureLocked(g *Group) {
 	g.backoffTimer = w.after(d, func() { w.reconcileLocked(g, "") })
 }
 
-// startTerminationLocked takes an instance out of service: Terminating,
-// then Terminating:Wait while terminate hooks run, or straight on.
+// startTerminationLocked takes an instance out of service: Terminating
+// (deregistered from its load balancers and target groups, waiting for
+// draining), then Terminating:Wait while terminate hooks run, or straight on.
 func (w *World) startTerminationLocked(in *Instance, cause string) {
 	g := w.groups[in.Group]
 	switch in.State {
@@ -337,12 +345,27 @@ func (w *World) startTerminationLocked(in *Instance, cause string) {
 		return
 	}
 	w.cancelActionsLocked(in)
+	in.draining = false
 	if in.activity != nil {
 		w.endActivityLocked(in.activity, "Cancelled", "Instance was terminated before it entered service.")
 	}
 	in.activity = w.newActivityLocked(g, in.ID, "Terminating EC2 instance: "+in.ID, strings.TrimSpace(cause), "InProgress")
 	in.Target = StateTerminated
 	w.setStateLocked(in, StateTerminating, "")
+	if w.startDeregistrationLocked(in, func() { w.terminateHooksLocked(in) }) {
+		w.setActivityStatusLocked(in.activity, "WaitingForELBConnectionDraining")
+		return
+	}
+	w.terminateHooksLocked(in)
+}
+
+// terminateHooksLocked moves a Terminating instance on once it has
+// drained: to Terminating:Wait while its terminate hooks run, or straight on.
+func (w *World) terminateHooksLocked(in *Instance) {
+	g := w.groups[in.Group]
+	if in.State != StateTerminating || g == nil {
+		return
+	}
 	if w.startActionsLocked(g, in, TransitionTerminating) {
 		w.setActivityStatusLocked(in.activity, "MidLifecycleAction")
 		w.setStateLocked(in, StateTerminatingWait, "")
@@ -356,6 +379,7 @@ func (w *World) startTerminationLocked(in *Instance, cause string) {
 // from its group once they are gone.
 func (w *World) finishTerminationLocked(in *Instance, why string) {
 	w.cancelActionsLocked(in)
+	w.dropRegistrationsLocked(in)
 	if in.Group != "" && in.State != StateTerminated {
 		if in.State != StateTerminatingProceed {
 			in.Target = StateTerminated
@@ -387,7 +411,7 @@ func (w *World) stoppedLocked(in *Instance) {
 		w.emitLocked(Event{Kind: EvInstanceState, Instance: in.ID, Detail: "ec2 terminated"})
 		return
 	}
-	if in.State != StateTerminatingProceed && in.State != StateTerminating {
+	if in.State != StateTerminatingProceed && (in.State != StateTerminating || in.draining) {
 		// Terminated under its group's feet (TerminateInstances, a spot
 		// reclaim): the group's terminate hooks still run afterwards.
 		w.emitLocked(Event{Kind: EvInstanceState, Group: in.Group, Instance: in.ID, State: in.State, Detail: "ec2 terminated"})

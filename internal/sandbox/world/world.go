@@ -14,11 +14,17 @@
 // EventBridge only through the Messaging interface it declares here, which
 // the sandbox wires to the messaging owner.
 //
-// Lock order: the world's lock, then the messaging owner's, then the event
-// log's. The world calls Messaging while holding its lock (so that
-// PutLifecycleHook's test notification, which validates the target, stays
-// synchronous); Messaging never calls back into the world, and the Host is
-// called without the lock.
+// The world owns no load balancer either: it registers instances with
+// target groups and classic load balancers through the Balancers interface,
+// wired to the load balancers' owner.
+//
+// Lock order: the world's lock, then the messaging owner's or the load
+// balancers' owner's, then the event log's. The world calls Messaging and
+// Balancers while holding its lock (so that PutLifecycleHook's test
+// notification, which validates the target, stays synchronous); neither
+// calls back into the world under its own lock (Balancers' draining
+// callbacks come without any lock and re-enter the world through its
+// lock), and the Host is called without the lock.
 //
 // The behaviour follows AWS as documented in the reference notes on
 // lifecycle semantics; every deliberate difference is listed in Deviations.
@@ -52,6 +58,9 @@ type Config struct {
 	// Messaging delivers Auto Scaling's notifications and events; without
 	// it, every notification target is missing.
 	Messaging Messaging
+	// Balancers registers instances with load balancers and target groups;
+	// without it, none exists.
+	Balancers Balancers
 }
 
 // Messaging is what Auto Scaling needs from SQS, SNS and EventBridge. The
@@ -99,6 +108,7 @@ type World struct {
 
 	events *eventlog.Log
 	msg    Messaging
+	bal    Balancers
 	ec2    EC2
 
 	mu      sync.Mutex
@@ -111,6 +121,8 @@ type World struct {
 	insts   map[string]*Instance
 	ips     ipPool
 	acts    []*Activity // all activities, oldest first
+
+	healthTimer simclock.Timer // ELB health checks, while a group needs them
 }
 
 // New returns an empty world. A nil host runs instances without processes.
@@ -152,6 +164,10 @@ func New(cfg Config, clock simclock.Clock, host Host, log *slog.Logger) *World {
 	if w.msg == nil {
 		w.msg = noMessaging{}
 	}
+	w.bal = cfg.Balancers
+	if w.bal == nil {
+		w.bal = noBalancers{}
+	}
 	w.ec2.w = w
 	return w
 }
@@ -182,6 +198,9 @@ func (w *World) Close() {
 		return
 	}
 	w.closed = true
+	if w.healthTimer != nil {
+		w.healthTimer.Stop()
+	}
 	var ids []string
 	for id, in := range w.insts {
 		if in.EC2State != EC2Terminated {
