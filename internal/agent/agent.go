@@ -95,6 +95,8 @@ type Deps struct {
 	Metrics []prometheus.Collector
 	// Leader is what leader election needs (leader.mode lease).
 	Leader LeaderDeps
+	// Traffic is what the traffic section needs when it is on.
+	Traffic TrafficDeps
 	// Build labels lifeguard_build_info.
 	Build BuildInfo
 }
@@ -165,7 +167,8 @@ type Agent struct {
 	status    net.Listener
 	sigterm   <-chan os.Signal
 	parts     []Component
-	leader    *leader // nil unless leader election is on
+	leader    *leader  // nil unless leader election is on
+	traffic   *traffic // nil unless the traffic section is on
 	lock      *journalLock
 	unlock    sync.Once
 
@@ -264,6 +267,17 @@ func newAgent(cfg config.Agent, deps Deps, log *slog.Logger) (*Agent, error) {
 		}
 		// Leadership is handed off before the user's steps run.
 		a.plan.Steps = append([]lifecycle.Step{a.leader.handOffStep()}, a.plan.Steps...)
+	}
+	if cfg.Traffic.On() {
+		if a.traffic, err = newTraffic(cfg.Traffic, deps.Traffic, log); err != nil {
+			return nil, fmt.Errorf("new agent: %w", err)
+		}
+		// Drained after the hand-off, before the user's steps.
+		at := 0
+		if a.leader != nil {
+			at = 1
+		}
+		a.plan.Steps = slices.Insert(a.plan.Steps, at, a.traffic.deregisterStep())
 	}
 	runner := meteredSteps{next: steps, m: m}
 	a.exec = &lifecycle.Executor{Completer: a.completer, Steps: runner, Journal: j, Log: log, Env: a.stepEnv, Heartbeated: m.heartbeat}

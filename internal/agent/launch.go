@@ -18,13 +18,17 @@ const probesStep = "readiness-probes"
 // launchPlan returns the plan of one launch's actions: its readiness
 // checks, in order, as built-in steps that abandon the plan when they
 // fail, so that the Executor journals, heartbeats, resumes and completes a
-// launch exactly as it does a termination. The probes are the only check
-// today; with none the plan has no step, and the Executor completes
-// CONTINUE at once.
+// launch exactly as it does a termination: the probes, then, with the
+// traffic section on, registration and health in the load balancers
+// (RegisterStep). With none the plan has no step, and the Executor
+// completes CONTINUE at once.
 func (a *Agent) launchPlan(r *readiness) lifecycle.Plan {
 	p := lifecycle.Plan{Result: lifecycle.Continue}
 	if len(a.probes) > 0 {
 		p.Steps = append(p.Steps, lifecycle.Step{Name: probesStep, Builtin: r.check, OnFailure: lifecycle.FailAbandon})
+	}
+	if a.traffic != nil {
+		p.Steps = append(p.Steps, a.traffic.registerStep())
 	}
 	return p
 }
@@ -34,7 +38,7 @@ func (a *Agent) launchPlan(r *readiness) lifecycle.Plan {
 // gone, or ctx ends, and r's probing has stopped.
 func (a *Agent) launch(ctx context.Context, log *slog.Logger, r *readiness, plan lifecycle.Plan, states []*actionState) {
 	if len(plan.Steps) == 0 {
-		log.Info("launch ready: no probes configured", keyResult, string(lifecycle.Continue))
+		log.Info("launch ready: no probes or traffic configured", keyResult, string(lifecycle.Continue))
 	}
 	closed := make(chan struct{})
 	close(closed) // Pending:Wait was observed: the actions exist
