@@ -395,3 +395,45 @@ func TestStandbyDeregistersAndExitRegisters(t *testing.T) {
 		t.Errorf("calls %v: want register, deregister, register", calls)
 	}
 }
+
+func TestSpotReclaimDoesNotWaitForDraining(t *testing.T) {
+	f, b := newLBFixture(t)
+	f.group(t, world.CreateGroupInput{Name: "g", Desired: ptr(1), Traffic: []world.TrafficInput{{TargetGroups: []string{tgA}}},
+		Hooks: []world.Hook{{Name: "drain", Transition: world.TransitionTerminating, HeartbeatTimeout: 3600}}})
+	id := f.inService(t, "g", 1)[0].ID
+	if err := f.w.InjectSpotInterruption(id, 2*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	f.wait(t, "deregistration", func(e world.Event) bool { return e.Kind == world.EvInstanceDeregistering && e.Instance == id })
+	f.clock.Advance(2 * time.Minute)
+	f.wait(t, "reclaimed while draining", func(e world.Event) bool {
+		return e.Kind == world.EvInstanceState && e.Instance == id && e.State == world.StateTerminated
+	})
+	b.drain(id) // draining ends after the reclaim: nothing more happens to it
+	f.wait(t, "replacement", func(e world.Event) bool { return e.Kind == world.EvInstanceLaunched && e.Instance != id })
+	for _, e := range f.w.Events() {
+		if e.Kind == world.EvActionStarted && e.Instance == id {
+			t.Errorf("a terminate action started after the reclaim: %+v", e)
+		}
+	}
+}
+
+func TestEC2TerminationWhileDrainingStillRunsHooks(t *testing.T) {
+	f, b := newLBFixture(t)
+	f.group(t, world.CreateGroupInput{Name: "g", Desired: ptr(1), Traffic: []world.TrafficInput{{TargetGroups: []string{tgA}}},
+		Hooks: []world.Hook{{Name: "drain", Transition: world.TransitionTerminating, HeartbeatTimeout: 60, DefaultResult: world.ResultContinue}}})
+	id := f.inService(t, "g", 1)[0].ID
+	if _, err := f.w.EC2().TerminateInstances([]string{id}); err != nil {
+		t.Fatal(err)
+	}
+	f.wait(t, "ec2 terminated", func(e world.Event) bool {
+		return e.Kind == world.EvInstanceState && e.Instance == id && e.Detail == "ec2 terminated"
+	})
+	if in, _ := f.w.AutoScalingInstances([]string{id}); len(in) != 1 || in[0].State != world.StateTerminating {
+		t.Fatalf("after EC2 stopped it while draining: %+v, want still Terminating", in)
+	}
+	b.drain(id)
+	f.wait(t, "Terminating:Wait", inState(world.StateTerminatingWait))
+	f.clock.Advance(time.Minute)
+	f.wait(t, "Terminated", inState(world.StateTerminated))
+}
