@@ -1,0 +1,215 @@
+package balancers
+
+import (
+	"net"
+	"slices"
+	"strconv"
+
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/eventlog"
+)
+
+// Pick is where one request goes: a target's address, or none (Addr ""),
+// when the load balancer has no healthy target. Call Done once the
+// request has ended.
+type Pick struct {
+	// Addr is host:port of the target; "" when there is none.
+	Addr string
+	// Target is the target's id (an instance id or an IP address).
+	Target string
+	// Classic is true for a classic load balancer (its 503 differs).
+	Classic bool
+
+	b        *Balancers
+	resource string
+	l        *listener
+	c        *classic
+	m        *member
+}
+
+// Route picks the target for a request that arrived on the listener with
+// this data-plane key: round robin over the healthy targets, never a
+// draining one. ok is false when the key serves nothing any more.
+func (b *Balancers) Route(key string) (p Pick, ok bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	r, ok := b.keys[key]
+	if !ok || b.closed {
+		return Pick{}, false
+	}
+	p = Pick{b: b}
+	var members []*member
+	var next *int
+	port := r.port
+	switch {
+	case r.listener != nil:
+		p.l, p.resource = r.listener, r.listener.LoadBalancerARN
+		r.listener.requests++
+		tg := b.tgs[r.listener.TargetGroupARN]
+		if tg != nil {
+			members, next = tg.targets, &tg.next
+		}
+	default:
+		p.c, p.resource, p.Classic = r.classic, r.classic.Name, true
+		members, next = r.classic.instances, &r.classic.next
+	}
+	healthy := slices.DeleteFunc(slices.Clone(members), func(m *member) bool { return m.state != StateHealthy })
+	if len(healthy) == 0 {
+		return p, true
+	}
+	m := healthy[*next%len(healthy)]
+	*next++
+	if port == 0 {
+		port = m.port
+	}
+	m.inflight++
+	m.requests++
+	p.m, p.Addr, p.Target = m, net.JoinHostPort(m.ip, strconv.Itoa(port)), m.id
+	return p, true
+}
+
+// Done records the request's outcome (its status, 503 when there was no
+// target, 502 when the target failed) and, for a draining target whose
+// last request this was, completes its deregistration.
+func (p Pick) Done(status int) {
+	if p.b == nil {
+		return
+	}
+	b := p.b
+	b.mu.Lock()
+	var calls []func()
+	if p.l != nil {
+		if status >= 500 {
+			p.l.errors5xx++
+		}
+		if p.m == nil {
+			p.l.noTarget++
+		}
+	}
+	if p.c != nil {
+		p.c.requests++
+		if status >= 500 {
+			p.c.errors5xx++
+		}
+		if p.m == nil {
+			p.c.noTarget++
+		}
+	}
+	if m := p.m; m != nil {
+		m.inflight--
+		if status >= 500 {
+			m.errors5xx++
+		}
+		if m.state == StateDraining && m.inflight == 0 && !b.closed {
+			calls = b.finishDrainedLocked(m)
+		}
+	}
+	b.events.AppendData(eventlog.Event{Service: "elasticloadbalancing", Kind: EvRequest, Resource: p.resource, Instance: p.Target, Attrs: map[string]string{"status": strconv.Itoa(status)}})
+	b.mu.Unlock()
+	run(calls)
+}
+
+// finishDrainedLocked completes the deregistration of a draining member
+// wherever it drains.
+func (b *Balancers) finishDrainedLocked(m *member) []func() {
+	for _, tg := range b.tgs {
+		if slices.Contains(tg.targets, m) {
+			return b.finishLocked(tg, m)
+		}
+	}
+	for _, c := range b.classics {
+		if slices.Contains(c.instances, m) {
+			return b.finishInstanceLocked(c, m)
+		}
+	}
+	return nil
+}
+
+// TargetStats are one target's data-plane counts.
+type TargetStats struct {
+	ID        string `json:"id"`
+	Address   string `json:"address"`
+	State     string `json:"state"`
+	InFlight  int    `json:"in_flight"`
+	Requests  int64  `json:"requests"`
+	Errors5xx int64  `json:"errors_5xx"`
+}
+
+// ListenerStats are one listener's data-plane counts.
+type ListenerStats struct {
+	// Key is the listener's ARN, or classic/<name>/<port>.
+	Key string `json:"key"`
+	// Port is the listener's own port (as in DescribeListeners); Address
+	// is the loopback address clients connect to.
+	Port      int    `json:"port"`
+	Address   string `json:"address"`
+	Requests  int64  `json:"requests"`
+	Errors5xx int64  `json:"errors_5xx"`
+	// NoTarget counts the requests answered 503 for want of a healthy target.
+	NoTarget int64 `json:"no_target"`
+}
+
+// BalancerStats are a load balancer's data-plane counts.
+type BalancerStats struct {
+	Name      string          `json:"name"`
+	Type      string          `json:"type"` // application or classic
+	ARN       string          `json:"arn,omitempty"`
+	DNSName   string          `json:"dns_name"`
+	Listeners []ListenerStats `json:"listeners"`
+	Targets   []TargetStats   `json:"targets"`
+}
+
+// Stats returns every load balancer's listeners, addresses and counts,
+// sorted by name. A classic load balancer's counts are the sum of its
+// listeners'.
+func (b *Balancers) Stats() []BalancerStats {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []BalancerStats
+	for _, lb := range b.lbs {
+		s := BalancerStats{Name: lb.Name, Type: "application", ARN: lb.ARN, DNSName: lb.DNSName, Listeners: []ListenerStats{}, Targets: []TargetStats{}}
+		seen := map[*member]bool{}
+		for _, l := range b.listenersOfLocked(lb.ARN) {
+			s.Listeners = append(s.Listeners, ListenerStats{Key: l.ARN, Port: l.Port, Address: l.Address, Requests: l.requests, Errors5xx: l.errors5xx, NoTarget: l.noTarget})
+			if tg := b.tgs[l.TargetGroupARN]; tg != nil {
+				for _, m := range tg.targets {
+					if !seen[m] {
+						seen[m] = true
+						s.Targets = append(s.Targets, memberStats(m, m.port))
+					}
+				}
+			}
+		}
+		out = append(out, s)
+	}
+	for _, c := range b.classics {
+		s := BalancerStats{Name: c.Name, Type: "classic", DNSName: c.DNSName, Listeners: []ListenerStats{}, Targets: []TargetStats{}}
+		for i, l := range c.Listeners {
+			ls := ListenerStats{Key: c.key(l.LoadBalancerPort), Port: l.LoadBalancerPort, Address: l.Address}
+			if i == 0 {
+				ls.Requests, ls.Errors5xx, ls.NoTarget = c.requests, c.errors5xx, c.noTarget
+			}
+			s.Listeners = append(s.Listeners, ls)
+		}
+		for _, m := range c.instances {
+			s.Targets = append(s.Targets, memberStats(m, c.Listeners[0].InstancePort))
+		}
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(x, y BalancerStats) int {
+		if x.Name != y.Name {
+			if x.Name < y.Name {
+				return -1
+			}
+			return 1
+		}
+		if x.Type < y.Type {
+			return -1
+		}
+		return 1
+	})
+	return out
+}
+
+func memberStats(m *member, port int) TargetStats {
+	return TargetStats{ID: m.id, Address: net.JoinHostPort(m.ip, strconv.Itoa(port)), State: m.state, InFlight: m.inflight, Requests: m.requests, Errors5xx: m.errors5xx}
+}
