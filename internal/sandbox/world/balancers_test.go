@@ -28,10 +28,11 @@ type fakeBalancers struct {
 	calls   []string
 	pending map[string][]func() // instance → done callbacks not yet called
 	health  map[string][2]bool  // instance → healthy, known
+	asked   chan string         // the instance of every Healthy call, when not full
 }
 
 func newFakeBalancers() *fakeBalancers {
-	return &fakeBalancers{tgs: []string{tgA, tgB}, lbs: []string{"classic"}, pending: map[string][]func(){}, health: map[string][2]bool{}}
+	return &fakeBalancers{tgs: []string{tgA, tgB}, lbs: []string{"classic"}, pending: map[string][]func(){}, health: map[string][2]bool{}, asked: make(chan string, 100)}
 }
 
 func (b *fakeBalancers) CheckTargetGroups(arns []string) error {
@@ -68,6 +69,10 @@ func (b *fakeBalancers) Deregister(tgs, lbs []string, id string, done func()) {
 func (b *fakeBalancers) Healthy(_, _ []string, id string) (bool, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	select {
+	case b.asked <- id:
+	default:
+	}
 	h, ok := b.health[id]
 	if !ok {
 		return false, false
@@ -319,13 +324,36 @@ func TestELBHealthCheckReplacesUnhealthyAfterGrace(t *testing.T) {
 		Traffic: []world.TrafficInput{{TargetGroups: []string{tgA}, Legacy: true}}})
 	id := f.inService(t, "g", 1)[0].ID
 	b.setHealth(id, false, true)
+	// A source attached later stays Added while no instance is healthy: each
+	// health check round asks about it first, which tells the test a round
+	// is under way (it holds the world's lock until it is over).
+	if err := f.w.AttachTraffic("g", world.TrafficInput{TargetGroups: []string{tgB}}); err != nil {
+		t.Fatal(err)
+	}
+	for len(b.asked) > 0 {
+		<-b.asked
+	}
 	// Within the grace period the load balancer's verdict is ignored.
 	f.clock.Advance(50 * time.Second)
+	select {
+	case <-b.asked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no health check round after 50 s")
+	}
 	if in, _ := f.w.AutoScalingInstances([]string{id}); in[0].Health != "Healthy" {
 		t.Fatalf("marked %s within the grace period", in[0].Health)
 	}
 	f.clock.Advance(20 * time.Second)
-	f.wait(t, "marked unhealthy", func(e world.Event) bool { return e.Kind == world.EvInstanceHealth && e.Instance == id })
+	marked := f.wait(t, "marked unhealthy", func(e world.Event) bool { return e.Kind == world.EvInstanceHealth && e.Instance == id })
+	var inService time.Time
+	for _, e := range f.w.Events() {
+		if e.Kind == world.EvInstanceState && e.Instance == id && e.State == world.StateInService {
+			inService = e.Time
+		}
+	}
+	if d := marked.Time.Sub(inService); d < 60*time.Second {
+		t.Errorf("marked unhealthy %s after InService, within the 60 s grace period", d)
+	}
 	f.wait(t, "deregistration", func(e world.Event) bool { return e.Kind == world.EvInstanceDeregistering && e.Instance == id })
 	acts, _ := f.w.Activities("g", nil, false)
 	i := slices.IndexFunc(acts, func(a world.Activity) bool { return a.Description == "Terminating EC2 instance: "+id })
@@ -343,6 +371,11 @@ func TestELBHealthUnknownIsNotUnhealthy(t *testing.T) {
 	id := f.inService(t, "g", 1)[0].ID
 	b.setHealth(id, false, false) // still initial
 	f.clock.Advance(time.Minute)
+	select {
+	case <-b.asked: // a round is under way, holding the world's lock
+	case <-time.After(10 * time.Second):
+		t.Fatal("no health check round after a minute")
+	}
 	if in, _ := f.w.AutoScalingInstances([]string{id}); in[0].Health != "Healthy" {
 		t.Errorf("an instance still in its initial health check was marked %s", in[0].Health)
 	}
