@@ -27,6 +27,7 @@ import (
 //	GET  /_sandbox/events[?after=N][&follow=true][&data=1]  the event log as JSON lines
 //	GET  /_sandbox/events/stats           what the log holds, dropped and counted per kind
 //	GET  /_sandbox/instances              every instance with its endpoints and directory
+//	GET  /_sandbox/balancers              every load balancer: its listeners' loopback addresses, per-target counts
 func (s *Server) adminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /_sandbox/health", func(w http.ResponseWriter, r *http.Request) {
@@ -49,6 +50,9 @@ func (s *Server) adminHandler() http.Handler {
 		writeJSON(w, http.StatusOK, s.events.Stats())
 	})
 	mux.HandleFunc("GET /_sandbox/instances", s.getInstances)
+	mux.HandleFunc("GET /_sandbox/balancers", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"balancers": s.lbs.Stats()})
+	})
 	mux.HandleFunc("/_sandbox/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no admin endpoint " + r.Method + " " + r.URL.Path + "; see /_sandbox/health, clock, faults, events, instances, events/stats"})
 	})

@@ -28,10 +28,14 @@ import (
 	"time"
 
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/autoscaling"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/balancers"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/dynamodb"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/ec2"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/elb"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/elbv2"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/eventlog"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/events"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/lbproxy"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/messaging"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/sns"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/sqs"
@@ -161,6 +165,8 @@ type Server struct {
 	msg     *messaging.Broker
 	tables  *tables.Tables
 	world   *world.World
+	lbs     *balancers.Balancers
+	proxy   *lbproxy.Proxy // the load balancers' data plane; nil in memory
 	host    *host
 	faults  *faults
 	handler http.Handler
@@ -213,9 +219,16 @@ func New(cfg Config) (*Server, error) {
 		Region: cfg.Region, Account: cfg.Account, RelaxLimits: cfg.RelaxLimits, Seed: cfg.Seed,
 	}, s.clock, s.events, log)
 	s.tables = tables.New(tables.Config{Region: cfg.Region, Account: cfg.Account}, s.clock, tableEvents{s.events})
+	s.lbs = balancers.New(s.balancersConfig(), s.clock, s.events, log)
+	if s.mem == nil {
+		s.proxy = lbproxy.New(s.lbs, "127.0.0.1")
+		if err := s.lbs.SetDataPlane(s.proxy); err != nil {
+			return nil, err
+		}
+	}
 	s.world = world.New(world.Config{
 		Region: cfg.Region, Account: cfg.Account, RelaxLimits: cfg.RelaxLimits, Seed: cfg.Seed, StopGrace: cfg.StopGrace,
-		Events: s.events, Messaging: s.msg,
+		Events: s.events, Messaging: s.msg, Balancers: s.lbs,
 	}, s.clock, s.host, log)
 	s.host.src = s.world
 	queues := sqs.New(s.msg.Queues())
@@ -229,6 +242,9 @@ func New(cfg Config) (*Server, error) {
 		{name: "sns", version: "2010-03-31", throttle: "Throttling", handler: sns.New(s.msg.Topics())},
 		{name: "events", target: events.TargetPrefix, throttle: "ThrottlingException", handler: events.New(s.msg.Buses())},
 		{name: "dynamodb", target: dynamodb.TargetPrefix, throttle: "ThrottlingException", handler: dynamodb.New(s.tables)},
+		// ELBv2 and classic ELB share a signing name: only Version tells them apart.
+		{name: "elbv2", version: elbv2.Version, throttle: "Throttling", handler: elbv2.New(s.lbs)},
+		{name: "elb", version: elb.Version, throttle: "Throttling", handler: elb.New(s.lbs)},
 	} {
 		if svc.version != "" {
 			rt.byVersion[svc.version] = svc
@@ -263,6 +279,9 @@ func (s *Server) World() *world.World { return s.world }
 
 // Messaging returns the SQS, SNS and EventBridge state (for tests).
 func (s *Server) Messaging() *messaging.Broker { return s.msg }
+
+// Balancers returns the load balancers' state (for tests).
+func (s *Server) Balancers() *balancers.Balancers { return s.lbs }
 
 // Tables returns the DynamoDB state (for tests).
 func (s *Server) Tables() *tables.Tables { return s.tables }
@@ -428,6 +447,7 @@ func (s *Server) Start() (endpoint string, stop func() error, err error) {
 func (s *Server) Close() {
 	s.closeOnce.Do(func() {
 		s.world.Close()
+		s.closeBalancers() // after the world, which registers instances
 		s.msg.Close()
 		s.tables.Close()
 		if s.tempDir {
