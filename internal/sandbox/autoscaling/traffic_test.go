@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	asg "github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/autoscaling"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/awsproto"
@@ -349,5 +351,67 @@ func TestLoadBalancerErrors(t *testing.T) {
 	}
 	if got := describeGroup(t, e, "g"); len(got.TrafficSources) != 0 {
 		t.Errorf("failed calls attached %+v", got.TrafficSources)
+	}
+}
+
+// TestTargetGroupOfTheWholeSandbox attaches a real ELBv2 target group of the
+// sandbox: the launched instance is a target at the group's port, and on
+// scale-in it is drained (at once: it has no request in flight) before its
+// terminate hook runs.
+func TestTargetGroupOfTheWholeSandbox(t *testing.T) {
+	e := newEnv(t)
+	lb := elbv2.NewFromConfig(aws.Config{
+		Region:           "us-east-1",
+		BaseEndpoint:     aws.String(e.url),
+		Credentials:      credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
+		HTTPClient:       e.http,
+		RetryMaxAttempts: 1,
+	})
+	tg, err := lb.CreateTargetGroup(t.Context(), &elbv2.CreateTargetGroupInput{
+		Name: aws.String("web"), Protocol: elbv2types.ProtocolEnumHttp, Port: aws.Int32(8080), VpcId: aws.String("vpc-0a1b2c3d"),
+	})
+	if err != nil {
+		t.Fatalf("CreateTargetGroup: %v", err)
+	}
+	arn := aws.ToString(tg.TargetGroups[0].TargetGroupArn)
+	g := e.createGroup(t, groupSpec{desired: 1, hooks: []types.LifecycleHookSpecification{hook("drain", world.TransitionTerminating, 300, "CONTINUE")}})
+	// Created without it, then attached: the group's instance is registered.
+	id := e.waitInState(t, g, world.StateInService, 1)[0]
+	if _, err := e.client.AttachLoadBalancerTargetGroups(t.Context(), &asg.AttachLoadBalancerTargetGroupsInput{AutoScalingGroupName: aws.String(g), TargetGroupARNs: []string{arn}}); err != nil {
+		t.Fatal(err)
+	}
+	health, err := lb.DescribeTargetHealth(t.Context(), &elbv2.DescribeTargetHealthInput{TargetGroupArn: aws.String(arn)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(health.TargetHealthDescriptions) != 1 || aws.ToString(health.TargetHealthDescriptions[0].Target.Id) != id || aws.ToInt32(health.TargetHealthDescriptions[0].Target.Port) != 8080 {
+		t.Fatalf("targets %+v, want %s at 8080", health.TargetHealthDescriptions, id)
+	}
+	// An unknown target group is Auto Scaling's error, not ELB's.
+	_, err = e.client.AttachLoadBalancerTargetGroups(t.Context(), &asg.AttachLoadBalancerTargetGroupsInput{AutoScalingGroupName: aws.String(g), TargetGroupARNs: []string{arn + "0"}})
+	if code, msg := apiError(t, err); code != "ValidationError" || msg != "Provided Target Groups may not be valid. Please ensure they exist and try again." {
+		t.Errorf("unknown target group: %s %q", code, msg)
+	}
+
+	if _, err := e.client.SetDesiredCapacity(t.Context(), &asg.SetDesiredCapacityInput{AutoScalingGroupName: aws.String(g), DesiredCapacity: aws.Int32(0)}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitInState(t, g, world.StateTerminatingWait, 1)
+	health, err = lb.DescribeTargetHealth(t.Context(), &elbv2.DescribeTargetHealthInput{TargetGroupArn: aws.String(arn)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(health.TargetHealthDescriptions) != 0 {
+		t.Errorf("in Terminating:Wait the target group still has %+v", health.TargetHealthDescriptions)
+	}
+	var order []string
+	for _, ev := range e.w.Events() {
+		if ev.Instance == id && (ev.Kind == world.EvInstanceDeregistering || ev.Kind == world.EvInstanceDeregistered || ev.Kind == world.EvInstanceState && ev.Detail == "" && strings.HasPrefix(ev.State, "Terminating")) {
+			order = append(order, ev.Kind+":"+ev.State)
+		}
+	}
+	want := []string{"instance-state:Terminating", "instance-deregistering:Terminating", "instance-deregistered:Terminating", "instance-state:Terminating:Wait"}
+	if !slices.Equal(order, want) {
+		t.Errorf("order\n got %v\nwant %v", order, want)
 	}
 }
