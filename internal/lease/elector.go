@@ -542,7 +542,14 @@ func (e *Elector) present(ctx context.Context) {
 		case err == nil:
 			lastErr = ""
 		}
-		t := time.NewTimer(e.cfg.PresenceEvery)
+		wait := e.cfg.PresenceEvery
+		if holding {
+			// Announce ready again as soon as the hold-off ends.
+			e.mu.Lock()
+			wait = min(wait, time.Until(e.holdUntil)+time.Millisecond)
+			e.mu.Unlock()
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
