@@ -151,6 +151,10 @@ func (l *leader) handOff(ctx context.Context, act lifecycle.Action) error {
 		return nil
 	}
 	was := el.State().Leading
+	// Bounded by the lease: past it the lease has expired on every
+	// follower's clock anyway, and the user's steps must not wait longer.
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(l.cfg.LeaseDuration))
+	defer cancel()
 	if err := el.Resign(ctx); err != nil {
 		return fmt.Errorf("hand off leadership: %w", err)
 	}
