@@ -111,49 +111,62 @@ func (t *traffic) deregisterStep() lifecycle.Step {
 		Timeout: time.Duration(t.cfg.WaitDrainedTimeout) + trafficStepMargin}
 }
 
-// Targets returns the configured targets and, with from_tags, those the
-// instance's tags name (read once; later calls return the same).
+// resolve returns TrafficTargets, read once: later calls return the same.
 func (t *traffic) resolve(ctx context.Context, instance string) ([]lb.Target, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.done {
 		return t.targets, nil
 	}
-	tgs, names := t.cfg.TargetGroups, t.cfg.LoadBalancers
-	if t.cfg.FromTags {
-		tags, err := t.deps.Tags.Tags(ctx, instance, config.TagTargetGroups, config.TagLoadBalancers)
-		if err != nil {
-			return nil, fmt.Errorf("read the instance's traffic tags: %w", err)
-		}
-		more, err := config.ParseTargetGroupsTag(tags[config.TagTargetGroups])
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", errTrafficConfig, err)
-		}
-		lbs, err := config.ParseLoadBalancersTag(tags[config.TagLoadBalancers])
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", errTrafficConfig, err)
-		}
-		tgs, names = append(append([]config.TargetGroup{}, tgs...), more...), append(append([]string{}, names...), lbs...)
-	}
-	var out []lb.Target
-	seen := map[lb.Target]bool{}
-	for _, tg := range tgs {
-		tt := lb.Target{Kind: lb.KindTargetGroup, Name: tg.ARN, Port: tg.Port}
-		if !seen[tt] {
-			seen[tt] = true
-			out = append(out, tt)
-		}
-	}
-	for _, n := range names {
-		tt := lb.Target{Kind: lb.KindClassic, Name: n}
-		if !seen[tt] {
-			seen[tt] = true
-			out = append(out, tt)
-		}
+	out, err := TrafficTargets(ctx, t.cfg, t.deps.Tags, instance)
+	if err != nil {
+		return nil, err
 	}
 	t.targets, t.done = out, true
 	if len(out) == 0 {
 		t.log.Info("no target group or load balancer configured or tagged")
+	}
+	return out, nil
+}
+
+// TrafficTargets returns the targets cfg names and, with cfg.FromTags,
+// those the instance's tags name (config.TagTargetGroups,
+// config.TagLoadBalancers, read with tags), each once: target groups
+// first, in order. A tag that does not parse is an error naming it.
+func TrafficTargets(ctx context.Context, cfg config.Traffic, tags TagReader, instance string) ([]lb.Target, error) {
+	tgs, names := cfg.TargetGroups, cfg.LoadBalancers
+	if cfg.FromTags {
+		if tags == nil {
+			return nil, errors.New("traffic.from_tags needs a tag reader")
+		}
+		tagged, err := tags.Tags(ctx, instance, config.TagTargetGroups, config.TagLoadBalancers)
+		if err != nil {
+			return nil, fmt.Errorf("read the instance's traffic tags: %w", err)
+		}
+		more, err := config.ParseTargetGroupsTag(tagged[config.TagTargetGroups])
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", errTrafficConfig, err)
+		}
+		lbs, err := config.ParseLoadBalancersTag(tagged[config.TagLoadBalancers])
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", errTrafficConfig, err)
+		}
+		tgs = append(append([]config.TargetGroup{}, tgs...), more...)
+		names = append(append([]string{}, names...), lbs...)
+	}
+	var out []lb.Target
+	seen := map[lb.Target]bool{}
+	add := func(tt lb.Target) {
+		if !seen[tt] {
+			seen[tt] = true
+			out = append(out, tt)
+		}
+	}
+	for _, tg := range tgs {
+		add(lb.Target{Kind: lb.KindTargetGroup, Name: tg.ARN, Port: tg.Port})
+	}
+	for _, n := range names {
+		add(lb.Target{Kind: lb.KindClassic, Name: n})
 	}
 	return out, nil
 }

@@ -188,6 +188,9 @@ func runAgent(ctx context.Context, cfg config.Agent, log *slog.Logger) error {
 			deps.Leader.Tags = sess.InstanceTags()
 		}
 	}
+	if cfg.Traffic.On() {
+		deps.Traffic = trafficDeps(sess)
+	}
 	if cfg.Source == config.SourceSQS {
 		deps.Inbox = sess.Inbox(awscloud.InboxOptions{
 			QueueURL:          cfg.SQS.QueueURL,

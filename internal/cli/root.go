@@ -66,6 +66,7 @@ built; its commands appear here when they work.
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newSandboxCmd(stdout, stderr), newAgentCmd(stdout, stderr), newLifecycleCmd(stdout),
-		newLeaderCmd(stdout, stderr), newRunCmd(stdout, stderr), newDemoCmd(stdout, stderr), newVersionCmd(stdout))
+		newLeaderCmd(stdout, stderr), newRunCmd(stdout, stderr), newDemoCmd(stdout, stderr), newVersionCmd(stdout),
+		newTrafficCmd(stdout, stderr))
 	return root
 }
