@@ -28,6 +28,8 @@ import (
 //	GET  /_sandbox/events/stats           what the log holds, dropped and counted per kind
 //	GET  /_sandbox/instances              every instance with its endpoints and directory
 //	GET  /_sandbox/balancers              every load balancer: its listeners' loopback addresses, per-target counts
+//	GET  /_sandbox/functions/{name}/logs  what a Lambda function printed (text, START/END/REPORT included)
+//	GET  /_sandbox/functions/{name}/code  a Lambda function's zip (GetFunction's Code.Location)
 func (s *Server) adminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /_sandbox/health", func(w http.ResponseWriter, r *http.Request) {
@@ -53,10 +55,28 @@ func (s *Server) adminHandler() http.Handler {
 	mux.HandleFunc("GET /_sandbox/balancers", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"balancers": s.lbs.Stats()})
 	})
+	mux.HandleFunc("GET /_sandbox/functions/{name}/logs", func(w http.ResponseWriter, r *http.Request) {
+		s.writeFunctionBytes(w, r.PathValue("name"), "text/plain; charset=utf-8", s.fns.Logs)
+	})
+	mux.HandleFunc("GET /_sandbox/functions/{name}/code", func(w http.ResponseWriter, r *http.Request) {
+		s.writeFunctionBytes(w, r.PathValue("name"), "application/zip", s.fns.Code)
+	})
 	mux.HandleFunc("/_sandbox/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no admin endpoint " + r.Method + " " + r.URL.Path + "; see /_sandbox/health, clock, faults, events, instances, events/stats"})
 	})
 	return mux
+}
+
+// writeFunctionBytes answers with one of a function's byte streams, or
+// 404 naming the function.
+func (s *Server) writeFunctionBytes(w http.ResponseWriter, name, contentType string, get func(string) ([]byte, error)) {
+	b, err := get(name)
+	if err != nil {
+		writeJSON(w, http.StatusNotFound, adminError{Code: "ResourceNotFoundException", Field: "name", Error: err.Error()})
+		return
+	}
+	w.Header().Set("Content-Type", contentType)
+	_, _ = w.Write(b)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

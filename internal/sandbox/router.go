@@ -14,10 +14,11 @@ import (
 // protocols). SQS, which speaks both, is two: its JSON side and its query
 // side.
 type service struct {
-	name     string // for logs and errors
-	version  string // query services: the Version parameter
-	target   string // JSON services: the X-Amz-Target prefix
-	throttle string // the service's own throttling code
+	name     string   // for logs and errors
+	version  string   // query services: the Version parameter
+	target   string   // JSON services: the X-Amz-Target prefix
+	paths    []string // REST services (Lambda): the path prefixes of their operations
+	throttle string   // the service's own throttling code
 	handler  serviceHandler
 }
 
@@ -34,6 +35,7 @@ type serviceHandler interface {
 type router struct {
 	byVersion map[string]*service
 	byTarget  map[string]*service
+	byPath    map[string]*service // REST services, by path prefix
 	faults    *faults
 	admin     http.Handler
 }
@@ -89,6 +91,11 @@ func writeProtocolError(w http.ResponseWriter, r *http.Request, e *awsproto.Erro
 
 // route finds the service a request is for.
 func (rt *router) route(r *http.Request) (*service, *awsproto.Error) {
+	for prefix, svc := range rt.byPath {
+		if strings.HasPrefix(r.URL.Path, prefix) {
+			return svc, nil
+		}
+	}
 	if t := r.Header.Get("X-Amz-Target"); t != "" {
 		prefix, op, _ := strings.Cut(t, ".")
 		if svc, ok := rt.byTarget[prefix]; ok {

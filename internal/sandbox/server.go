@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -35,6 +36,8 @@ import (
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/elbv2"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/eventlog"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/events"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/functions"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/lambda"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/lbproxy"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/messaging"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/sns"
@@ -79,6 +82,9 @@ type Config struct {
 	InMemory bool
 	// StopGrace is the SIGTERM→SIGKILL grace for terminating instances (10 s).
 	StopGrace time.Duration
+	// FunctionIdle stops a Lambda execution environment idle this long
+	// (5 minutes).
+	FunctionIdle time.Duration
 	// Logger receives the sandbox's logs; discarded when nil.
 	Logger *slog.Logger
 }
@@ -164,6 +170,7 @@ type Server struct {
 	events  *eventlog.Log
 	msg     *messaging.Broker
 	tables  *tables.Tables
+	fns     *functions.Functions
 	world   *world.World
 	lbs     *balancers.Balancers
 	proxy   *lbproxy.Proxy // the load balancers' data plane; nil in memory
@@ -218,6 +225,15 @@ func New(cfg Config) (*Server, error) {
 	s.msg = messaging.New(messaging.Config{
 		Region: cfg.Region, Account: cfg.Account, RelaxLimits: cfg.RelaxLimits, Seed: cfg.Seed,
 	}, s.clock, s.events, log)
+	retry := [2]time.Duration{time.Minute, 2 * time.Minute}
+	if cfg.RelaxLimits {
+		retry = [2]time.Duration{time.Second, time.Second}
+	}
+	s.fns = functions.New(functions.Config{
+		Region: cfg.Region, Account: cfg.Account, Dir: filepath.Join(s.cfg.StateDir, "functions"),
+		Processes: !cfg.NoProcesses && !cfg.InMemory, Endpoint: s.Endpoint, IdleTimeout: cfg.FunctionIdle,
+		RetryDelays: retry, Events: s.events, Logger: log, Seed: cfg.Seed,
+	}, s.clock)
 	s.tables = tables.New(tables.Config{Region: cfg.Region, Account: cfg.Account}, s.clock, tableEvents{s.events})
 	s.lbs = balancers.New(s.balancersConfig(), s.clock, s.events, log)
 	if s.mem == nil {
@@ -232,7 +248,7 @@ func New(cfg Config) (*Server, error) {
 	}, s.clock, s.host, log)
 	s.host.src = s.world
 	queues := sqs.New(s.msg.Queues())
-	rt := &router{byVersion: map[string]*service{}, byTarget: map[string]*service{}, faults: s.faults, admin: s.adminHandler()}
+	rt := &router{byVersion: map[string]*service{}, byTarget: map[string]*service{}, byPath: map[string]*service{}, faults: s.faults, admin: s.adminHandler()}
 	for _, svc := range []*service{
 		{name: "autoscaling", version: "2011-01-01", throttle: "Throttling", handler: autoscaling.New(s.world)},
 		{name: "ec2", version: "2016-11-15", throttle: "RequestLimitExceeded", handler: ec2.New(s.world)},
@@ -245,12 +261,16 @@ func New(cfg Config) (*Server, error) {
 		// ELBv2 and classic ELB share a signing name: only Version tells them apart.
 		{name: "elbv2", version: elbv2.Version, throttle: "Throttling", handler: elbv2.New(s.lbs)},
 		{name: "elb", version: elb.Version, throttle: "Throttling", handler: elb.New(s.lbs)},
+		{name: "lambda", paths: lambda.PathPrefixes, throttle: "TooManyRequestsException", handler: lambda.New(s.fns, s.Endpoint)},
 	} {
 		if svc.version != "" {
 			rt.byVersion[svc.version] = svc
 		}
 		if svc.target != "" {
 			rt.byTarget[svc.target] = svc
+		}
+		for _, p := range svc.paths {
+			rt.byPath[p] = svc
 		}
 	}
 	s.handler = rt
@@ -279,6 +299,9 @@ func (s *Server) World() *world.World { return s.world }
 
 // Messaging returns the SQS, SNS and EventBridge state (for tests).
 func (s *Server) Messaging() *messaging.Broker { return s.msg }
+
+// Functions returns the Lambda state (for tests).
+func (s *Server) Functions() *functions.Functions { return s.fns }
 
 // Balancers returns the load balancers' state (for tests).
 func (s *Server) Balancers() *balancers.Balancers { return s.lbs }
@@ -449,6 +472,7 @@ func (s *Server) Close() {
 		s.world.Close()
 		s.closeBalancers() // after the world, which registers instances
 		s.msg.Close()
+		s.fns.Close() // after the broker, which invokes functions
 		s.tables.Close()
 		if s.tempDir {
 			_ = os.RemoveAll(s.cfg.StateDir)

@@ -24,6 +24,7 @@ import (
 
 	"github.com/lifeguardhq/lifeguard/internal/sandbox"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/eventlog"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/functions"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/messaging"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/tables"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/world"
@@ -47,6 +48,7 @@ type Sandbox struct {
 	World     *world.World
 	Messaging *messaging.Broker
 	Tables    *tables.Tables
+	Functions *functions.Functions
 	Events    *eventlog.Log
 }
 
@@ -60,6 +62,19 @@ type Sandbox struct {
 func Start(t testing.TB, cfg sandbox.Config) *Sandbox {
 	t.Helper()
 	cfg.NoProcesses = true
+	return start(t, cfg)
+}
+
+// StartProcesses is Start for a test that runs processes: Lambda
+// functions' execution environments (and instances' user data). The test
+// binary's TestMain must call proc.Main first when instances run.
+func StartProcesses(t testing.TB, cfg sandbox.Config) *Sandbox {
+	t.Helper()
+	return start(t, cfg)
+}
+
+func start(t testing.TB, cfg sandbox.Config) *Sandbox {
+	t.Helper()
 	if !cfg.InMemory {
 		cfg.Listen = "127.0.0.1:0"
 	}
@@ -69,7 +84,7 @@ func Start(t testing.TB, cfg sandbox.Config) *Sandbox {
 	}
 	sb := &Sandbox{
 		Server: s, Clock: s.Clock(),
-		World: s.World(), Messaging: s.Messaging(), Tables: s.Tables(), Events: s.Events(),
+		World: s.World(), Messaging: s.Messaging(), Tables: s.Tables(), Functions: s.Functions(), Events: s.Events(),
 	}
 	if cfg.InMemory {
 		sb.Endpoint = s.Endpoint()
