@@ -237,6 +237,9 @@ const (
 	EvTarget  = "lb-target"  // a target or instance registered, deregistered, drained, or its health changed
 	EvELB     = "elb"        // a classic load balancer created, changed or deleted
 	EvRequest = "lb-request" // (data) a request proxied by a load balancer
+	// EvHealthCheck (data) is one health check sent: Result is "ok" or the
+	// reason it failed.
+	EvHealthCheck = "lb-health-check"
 )
 
 func (b *Balancers) control(service, kind, resource, instance, detail string, attrs map[string]string) {

@@ -419,6 +419,8 @@ func parseClassicTarget(t string) (probe, int, error) {
 	return probe{}, 0, bad
 }
 
+func (c *classic) resource() string { return c.Name }
+
 func (c *classic) probeLocked() (probe, bool) {
 	pr, _, err := parseClassicTarget(c.HealthCheck.Target)
 	if err != nil {

@@ -781,6 +781,8 @@ func (b *Balancers) targetEvent(tg *targetGroup, m *member) {
 	b.events.Append(eventEntry(tg.ARN, m, m.state, m.reason))
 }
 
+func (tg *targetGroup) resource() string { return tg.ARN }
+
 func (tg *targetGroup) probeLocked() (probe, bool) {
 	hc := tg.HealthCheck
 	if !hc.Enabled || !tg.inUseLocked() {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/eventlog"
 	"github.com/lifeguardhq/lifeguard/internal/simclock"
 )
 
@@ -97,6 +98,9 @@ type pool interface {
 	// resultLocked applies a check's result to m and returns callbacks to
 	// run once the lock is released.
 	resultLocked(m *member, r result) []func()
+	// resource names it in events: a target group's ARN, a classic load
+	// balancer's name.
+	resource() string
 }
 
 // checkLaterLocked schedules m's next health check d from now.
@@ -125,6 +129,11 @@ func (b *Balancers) checkLaterLocked(p pool, m *member, d time.Duration) {
 			if !b.closed && m.gen == gen {
 				calls = p.resultLocked(m, r)
 				b.checkLaterLocked(p, m, pr.interval)
+				outcome := "ok"
+				if !r.ok {
+					outcome = r.reason
+				}
+				b.events.AppendData(eventlog.Event{Service: "elasticloadbalancing", Kind: EvHealthCheck, Resource: p.resource(), Instance: m.id, Result: outcome})
 			}
 			b.mu.Unlock()
 			for _, c := range calls {
