@@ -21,7 +21,9 @@ import (
 const DefaultGrace = 10 * time.Second
 
 // pollInterval is how often Wait looks at the status file and the
-// supervisor's liveness.
+// supervisor's liveness when it cannot wait for the supervisor's exit
+// itself: while the supervisor is starting, or when the kernel has no
+// pidfd (before Linux 5.3).
 const pollInterval = 25 * time.Millisecond
 
 // supervisorLogTail is how much of supervisor.log a failed Start quotes.
@@ -325,8 +327,13 @@ func (h *Handle) Output(n int) []byte {
 	return tail(filepath.Join(h.dir, outputFile), n)
 }
 
-// wait polls until there is an outcome; with stop, it signals the
-// supervisor as soon as it knows which process that is.
+// wait waits until there is an outcome; with stop, it signals the
+// supervisor as soon as it knows which process that is. The supervisor
+// records the outcome and then exits, so once it runs Wait sleeps until
+// its exit (on a pidfd, through the runtime's poller) and reads
+// status.json once more: the outcome is seen as soon as it is durable,
+// not at the next tick of a poll. It polls only while it cannot know the
+// supervisor's process.
 func (h *Handle) wait(ctx context.Context, stop bool) (Outcome, error) {
 	var tick *time.Ticker
 	signalled := false
@@ -345,6 +352,15 @@ func (h *Handle) wait(ctx context.Context, stop bool) (Outcome, error) {
 				return Outcome{}, fmt.Errorf("stop job in %s: %w", h.dir, err)
 			}
 			continue // look again at once: it may have been gone
+		}
+		if sup.pid != nil {
+			switch err := waitExit(ctx, sup.pid.id()); {
+			case err == nil:
+				continue // it exited: the outcome is recorded, or it is lost
+			case ctx.Err() != nil:
+				return Outcome{}, fmt.Errorf("job in %s: %w", h.dir, context.Cause(ctx))
+			}
+			// No pidfd: poll.
 		}
 		if tick == nil {
 			tick = time.NewTicker(pollInterval)

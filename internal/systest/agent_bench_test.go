@@ -62,7 +62,8 @@ func (sb *benchSandbox) instanceDir(id string) string {
 // default wait_time of 20 s; IMDS polled every poll, the default 5 s when
 // poll is ""; a one-step terminate
 // plan that writes the time it started, in ns since the epoch, to
-// <instance dir>/step-started) with a terminate hook, and scales it to n.
+// <instance dir>/step-started, and as its last act, just before it exits,
+// the time again to step-exit) with a terminate hook, and scales it to n.
 func (sb *benchSandbox) createGroup(tb testing.TB, n int32, source, poll string) {
 	tb.Helper()
 	ctx := context.Background()
@@ -94,7 +95,7 @@ cat > agent.yaml <<YAML
 terminate:
   steps:
     - name: mark
-      command: ["sh", "-c", "date +%s%N > $PWD/step-started.tmp && mv $PWD/step-started.tmp $PWD/step-started"]
+      command: ["sh", "-c", "date +%s%N > $PWD/step-started.tmp && mv $PWD/step-started.tmp $PWD/step-started && exec date +%s%N > $PWD/step-exit"]
       timeout: 30s
 paths:
   journal_dir: $PWD/journal
@@ -183,7 +184,7 @@ func noticeToFirstStep(b *testing.B, source string) {
 		sb := startBenchSandbox(b)
 		sb.createGroup(b, instances, source, "1s")
 		ids := sb.waitAgentsInService(b, instances, source)
-		var lat []time.Duration
+		var lat, toDone []time.Duration
 		for i := range instances {
 			// Without a random phase, each scale-in would follow the last
 			// completion (itself just after an agent's poll) by a fixed
@@ -226,13 +227,26 @@ func noticeToFirstStep(b *testing.B, source string) {
 			if done.Result != "CONTINUE" || done.Detail != "completed" {
 				b.Errorf("action of %s ended %s (%s), want CONTINUE by the agent", id, done.Result, done.Detail)
 			}
+			exit := filepath.Join(sb.instanceDir(id), "step-exit")
+			s, err := os.ReadFile(exit)
+			ns, perr := strconv.ParseInt(strings.TrimSpace(string(s)), 10, 64)
+			if err != nil || perr != nil {
+				b.Fatalf("%s: %q: %v %v", exit, s, err, perr)
+			}
+			// The sandbox's clock is this machine's: its event time is
+			// when Auto Scaling took the completion.
+			toDone = append(toDone, done.Time.Sub(time.Unix(0, ns)))
 		}
 		slices.Sort(lat)
+		slices.Sort(toDone)
 		b.ReportMetric(ms(percentile(lat, 50)), "p50-ms")
 		b.ReportMetric(ms(percentile(lat, 99)), "p99-ms")
 		b.ReportMetric(ms(lat[0]), "min-ms")
 		b.ReportMetric(ms(lat[len(lat)-1]), "max-ms")
+		b.ReportMetric(ms(percentile(toDone, 50)), "exit-to-completed-p50-ms")
+		b.ReportMetric(ms(percentile(toDone, 99)), "exit-to-completed-p99-ms")
 		b.Logf("notice to first step, source %s, %d scale-ins: %v", source, len(lat), lat)
+		b.Logf("step exit to action completed, source %s: %v", source, toDone)
 	}
 	b.ReportMetric(0, "ns/op")
 }
