@@ -234,6 +234,7 @@ func New(cfg Config) (*Server, error) {
 		Processes: !cfg.NoProcesses && !cfg.InMemory, Endpoint: s.Endpoint, IdleTimeout: cfg.FunctionIdle,
 		RetryDelays: retry, Events: s.events, Logger: log, Seed: cfg.Seed,
 	}, s.clock)
+	s.msg.SetInvoker(s.fns) // SNS lambda subscriptions and EventBridge Lambda targets
 	s.tables = tables.New(tables.Config{Region: cfg.Region, Account: cfg.Account}, s.clock, tableEvents{s.events})
 	s.lbs = balancers.New(s.balancersConfig(), s.clock, s.events, log)
 	if s.mem == nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/lifeguardhq/lifeguard/internal/sandbox"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/eventlog"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/functions"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/messaging"
 )
 
 type echoReply struct {
@@ -412,5 +413,51 @@ func TestInMemoryRefusesInvoke(t *testing.T) {
 	_, err := e.c.Invoke(t.Context(), &awslambda.InvokeInput{FunctionName: aws.String("fn")})
 	if code, msg := apiError(t, err); code != "ResourceConflictException" || !strings.Contains(msg, "runs no processes") {
 		t.Errorf("Invoke in memory: %s %s", code, msg)
+	}
+}
+
+// TestSNSAndEventBridgeInvokeForReal: an SNS lambda subscription and an
+// EventBridge schedule rule's Lambda target run the function.
+func TestSNSAndEventBridgeInvokeForReal(t *testing.T) {
+	e := newEnv(t, sandbox.Config{})
+	fn := e.create(t, "printer", zipOf(t, map[string][]byte{"bootstrap": nextLoop(`  echo "event $EVENT"
+  curl -sS -o /dev/null -X POST -d '{"ok":true}' "$API/invocation/$ID/response"`)}), nil)
+	arn := aws.ToString(fn.FunctionArn)
+	topics := e.sb.Messaging.Topics()
+	topic, err := topics.CreateTopic(messaging.CreateTopicInput{Name: "asg-events"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := topics.Subscribe(messaging.SubscribeInput{TopicARN: topic, Protocol: messaging.ProtocolLambda, Endpoint: arn}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := topics.Publish(messaging.PublishRequest{TopicARN: topic, Subject: "hello", Message: "launch of i-0abc"}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), waitBound)
+	defer cancel()
+	logs, err := e.sb.Functions.WaitLogs(ctx, "printer", `"Message":"launch of i-0abc"`)
+	if err != nil {
+		t.Fatalf("the SNS message never reached the function: %v", err)
+	}
+	if !strings.Contains(string(logs), `"EventSource":"aws:sns"`) || !strings.Contains(string(logs), `"TopicArn":"`+topic+`"`) {
+		t.Errorf("SNS event as the function saw it:\n%s", logs)
+	}
+
+	buses := e.sb.Messaging.Buses()
+	rule, err := buses.PutRule(messaging.PutRuleInput{Name: "every-minute", ScheduleExpression: "rate(1 minute)"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if failed, err := buses.PutTargets("", "every-minute", []messaging.EventTarget{{ID: "printer", ARN: arn}}); err != nil || len(failed) > 0 {
+		t.Fatalf("PutTargets: %v %+v", err, failed)
+	}
+	e.sb.Clock.Advance(time.Minute)
+	logs, err = e.sb.Functions.WaitLogs(ctx, "printer", `"detail-type":"Scheduled Event"`)
+	if err != nil {
+		t.Fatalf("the schedule never invoked the function: %v", err)
+	}
+	if !strings.Contains(string(logs), `"resources":["`+rule+`"]`) {
+		t.Errorf("scheduled event as the function saw it:\n%s", logs)
 	}
 }

@@ -16,6 +16,13 @@
 // world may call Notify and PutAutoScalingEvent while holding its own lock
 // (PutLifecycleHook checks its notification target synchronously); the
 // broker never calls into the world, and the log calls no one.
+//
+// Lambda functions (SNS lambda subscriptions, EventBridge Lambda targets)
+// are reached through the Invoker the sandbox sets, never while the
+// broker's lock is held: a delivery is decided under the lock and handed
+// to a goroutine of the broker's, which invokes, then takes the lock again
+// to record the outcome. So the functions owner's lock is never taken
+// inside the broker's (nor the world's).
 package messaging
 
 import (
@@ -49,14 +56,15 @@ type Broker struct {
 	events *eventlog.Log
 	log    *slog.Logger
 
-	wg sync.WaitGroup // HTTP deliveries in flight
+	wg sync.WaitGroup // HTTP deliveries and Lambda invocations in flight
 
-	mu     sync.Mutex
-	closed bool
-	rng    *rand.Rand
-	sqs    sqsState
-	sns    snsState
-	bus    busState
+	mu      sync.Mutex
+	closed  bool
+	invoker Invoker
+	rng     *rand.Rand
+	sqs     sqsState
+	sns     snsState
+	bus     busState
 
 	queues *Queues
 	topics *Topics
@@ -119,6 +127,43 @@ func (b *Broker) Close() {
 	b.closed = true
 	b.mu.Unlock()
 	b.wg.Wait()
+}
+
+// Invoker runs Lambda functions: the sandbox's functions owner. messaging
+// declares it so that it need not import that owner.
+type Invoker interface {
+	// InvokeAsync queues an asynchronous (Event) invocation of the
+	// function named by ARN. It fails when the function does not exist or
+	// cannot run.
+	InvokeAsync(functionARN string, payload []byte) error
+}
+
+// SetInvoker sets who runs Lambda functions. Without one, Lambda
+// deliveries are only recorded.
+func (b *Broker) SetInvoker(inv Invoker) {
+	b.mu.Lock()
+	b.invoker = inv
+	b.mu.Unlock()
+}
+
+// invokeLocked hands payload to a Lambda function from a goroutine of the
+// broker's, without its lock; done then records the outcome under the
+// lock (unless the broker closed meanwhile). It reports false, calling
+// nothing, when no Invoker is set.
+func (b *Broker) invokeLocked(functionARN string, payload []byte, done func(error)) bool {
+	inv := b.invoker
+	if inv == nil {
+		return false
+	}
+	b.goHost(func() {
+		err := inv.InvokeAsync(functionARN, payload)
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if !b.closed {
+			done(err)
+		}
+	})
+	return true
 }
 
 // autoScalingSender is the SenderId of the messages Auto Scaling sends.

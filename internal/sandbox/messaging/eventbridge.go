@@ -11,6 +11,7 @@ import (
 
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/awsproto"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/pattern"
+	"github.com/lifeguardhq/lifeguard/internal/simclock"
 )
 
 // This file is the simulated EventBridge: event buses, rules with event
@@ -22,14 +23,15 @@ import (
 //   - an SQS queue gets the event (or its Input/InputPath/InputTransformer
 //     form) as the message body, with no SNS ebEnvelope;
 //   - an SNS topic gets it as the message;
-//   - a Lambda function's invocation is recorded (LambdaInvocations), for
-//     a controller to act on;
+//   - a Lambda function is invoked asynchronously through the broker's
+//     Invoker, without the broker's lock (the invocation is also recorded,
+//     LambdaInvocations);
 //   - another event bus of the account gets the event itself, and routes
 //     it no further (one hop, as on AWS).
 //
 // A delivery that fails goes to the target's dead-letter queue when it has
 // one, and is recorded in the event log either way; nobody's call fails.
-// Schedule expressions are accepted and stored but never fire.
+// Schedule rules fire on the broker's clock (eventbridge_schedule.go).
 
 // DefaultEventBus is the name of the account's default event bus.
 const DefaultEventBus = "default"
@@ -83,7 +85,7 @@ type EventBus struct {
 type EventRule struct {
 	Name, ARN, EventBusName string
 	EventPattern            string
-	// ScheduleExpression is stored and shown, but never fires.
+	// ScheduleExpression fires the rule on the sandbox clock.
 	ScheduleExpression string
 	State              string
 	Description        string
@@ -187,6 +189,8 @@ type ebBus struct {
 type ebRule struct {
 	EventRule
 	pattern *pattern.Event // nil for a schedule-only rule
+	created time.Time      // when it was put: rate() counts from it
+	timer   simclock.Timer // its schedule's next firing
 	tags    []KV
 	targets map[string]*EventTarget
 }
@@ -439,8 +443,7 @@ func ebValidSchedule(s string) bool {
 
 // PutRule creates or replaces a rule and returns its ARN. The event
 // pattern is validated (InvalidEventPatternException); a schedule
-// expression is checked for form and stored, but the sandbox never runs
-// scheduled rules.
+// expression is checked for form and fires on the sandbox clock.
 func (bs *Buses) PutRule(in PutRuleInput) (string, error) {
 	bs.mu.Lock()
 	defer bs.mu.Unlock()
@@ -504,7 +507,12 @@ func (bs *Buses) PutRule(in PutRuleInput) (string, error) {
 			r.tags = old.tags
 		}
 	}
+	if exists {
+		ebStopLocked(old)
+	}
 	b.rules[in.Name] = r
+	r.created = bs.clock.Now()
+	bs.ebArmLocked(b, r, r.created)
 	return r.ARN, nil
 }
 
@@ -584,6 +592,7 @@ func (bs *Buses) DeleteRule(bus, name string, force bool) error {
 	if len(r.targets) > 0 {
 		return ebValidation("Rule can't be deleted since it has targets.")
 	}
+	ebStopLocked(r)
 	delete(b.rules, name)
 	return nil
 }

@@ -180,6 +180,12 @@ func (bs *Buses) ebSendLocked(r *ebRule, t *EventTarget, ev ebEvent, payload str
 			Seq: bs.bus.lambdaN, Time: bs.clock.Now().UTC(), FunctionARN: t.ARN,
 			RuleARN: r.ARN, TargetID: t.ID, EventID: ev.id, Payload: payload,
 		})
+		target, body := *t, ev.body
+		bs.invokeLocked(t.ARN, []byte(payload), func(err error) {
+			if err != nil {
+				bs.ebLambdaFailedLocked(r, &target, ev, body, err)
+			}
+		})
 		return nil
 	case "events":
 		if hops > 0 {
@@ -198,6 +204,27 @@ func (bs *Buses) ebSendLocked(r *ebRule, t *EventTarget, ev ebEvent, payload str
 	default:
 		return fmt.Errorf("the sandbox does not deliver to %s", service)
 	}
+}
+
+// ebLambdaFailedLocked records a Lambda invocation the function's owner
+// refused (no such function, throttled) and sends the event to the
+// target's dead-letter queue when it has one.
+func (bs *Buses) ebLambdaFailedLocked(r *ebRule, t *EventTarget, ev ebEvent, body []byte, err error) {
+	detail := fmt.Sprintf("%s %q from %s via rule %s to %s (not invoked: %v)", ev.id, ev.detailType, ev.source, r.ARN, t.ARN, err)
+	if dlq := t.DeadLetter; dlq != nil {
+		derr := bs.queues.deliverLocked(dlq.ARN, Delivery{Body: string(body), SenderID: ebSenderID, Attributes: map[string]MessageAttribute{
+			"RULE_ARN":      {DataType: "String", StringValue: r.ARN},
+			"TARGET_ARN":    {DataType: "String", StringValue: t.ARN},
+			"ERROR_CODE":    {DataType: "String", StringValue: "SDK_CLIENT_ERROR"},
+			"ERROR_MESSAGE": {DataType: "String", StringValue: err.Error()},
+		}})
+		if derr != nil {
+			detail += " (dead-letter queue " + dlq.ARN + ": " + derr.Error() + ")"
+		} else {
+			detail += " (sent to dead-letter queue " + dlq.ARN + ")"
+		}
+	}
+	bs.dataLocked(eventlog.Event{Service: "events", Kind: EvEventBridge, Group: ev.group, Instance: ev.instance, Resource: r.ARN, Detail: detail})
 }
 
 func ebARNField(arn string, i int) string {

@@ -644,8 +644,9 @@ func snsCheckEndpoint(t *snsTopic, protocol, endpoint string) error {
 // SubscriptionPending unless ReturnSubscriptionARN) until ConfirmSubscription,
 // for at most 48 hours. Subscribing the same endpoint again returns the
 // existing subscription (re-sending the confirmation while it is pending),
-// or fails when different attributes are given. Lambda subscriptions are
-// recorded but nothing is delivered to them.
+// or fails when different attributes are given. Lambda subscriptions get
+// each message as an asynchronous invocation (through the broker's
+// Invoker).
 func (ts *Topics) Subscribe(in SubscribeInput) (string, error) {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()

@@ -392,6 +392,18 @@ func (ts *Topics) snsSendLocked(s *snsSub, n snsNotification) {
 			h.Set("x-amz-sns-rawdelivery", "true")
 		}
 		ts.snsPostLocked(snsPost{sub: s, url: s.endpoint, header: h, body: body, what: "message " + n.id})
+	case ProtocolLambda:
+		arn, id := s.arn, n.id
+		ok := ts.invokeLocked(s.endpoint, ts.snsLambdaEvent(s, n), func(err error) {
+			kind, detail := EvSNSDelivered, fmt.Sprintf("delivered %s to %s (function %s)", id, arn, s.endpoint)
+			if err != nil {
+				kind, detail = EvSNSDeliveryFailed, fmt.Sprintf("delivery of %s to %s (function %s) failed: %v", id, arn, s.endpoint, err)
+			}
+			ts.dataLocked(eventlog.Event{Service: "sns", Kind: kind, Resource: arn, Detail: detail})
+		})
+		if !ok {
+			ts.dataLocked(eventlog.Event{Service: "sns", Kind: EvSNSDeliveryFailed, Resource: s.arn, Detail: fmt.Sprintf("message %s not delivered to %s: this sandbox runs no Lambda functions (%s)", n.id, s.arn, s.endpoint)})
+		}
 	default:
 		ts.dataLocked(eventlog.Event{Service: "sns", Kind: EvSNSDeliveryFailed, Resource: s.arn, Detail: fmt.Sprintf("message %s not delivered to %s: the sandbox does not invoke %s endpoints (%s)", n.id, s.arn, s.protocol, s.endpoint)})
 	}
@@ -513,6 +525,30 @@ func (ts *Topics) snsEnvelope(s *snsSub, n snsNotification) []byte {
 		f = append(f, snsField{"MessageAttributes", b.String()})
 	}
 	return snsWriteDocument(f)
+}
+
+// snsLambdaEvent is the event a Lambda function subscribed to a topic
+// receives: one record whose Sns member is the notification, with
+// SigningCertUrl and UnsubscribeUrl spelled as Lambda spells them.
+func (ts *Topics) snsLambdaEvent(s *snsSub, n snsNotification) []byte {
+	var env map[string]any
+	_ = json.Unmarshal(ts.snsEnvelope(s, n), &env)
+	msg := map[string]any{
+		"Type": "Notification", "MessageId": n.id, "TopicArn": n.topic, "Subject": nil, "Message": n.message,
+		"Timestamp": env["Timestamp"], "SignatureVersion": n.signatureVersion, "Signature": env["Signature"],
+		"SigningCertUrl": env["SigningCertURL"], "UnsubscribeUrl": env["UnsubscribeURL"],
+		"MessageAttributes": map[string]any{},
+	}
+	if n.subject != "" {
+		msg["Subject"] = n.subject
+	}
+	if a, ok := env["MessageAttributes"]; ok {
+		msg["MessageAttributes"] = a
+	}
+	b, _ := json.Marshal(map[string]any{"Records": []any{map[string]any{
+		"EventSource": "aws:sns", "EventVersion": "1.0", "EventSubscriptionArn": s.arn, "Sns": msg,
+	}}})
+	return b
 }
 
 // snsConfirmation is the SubscriptionConfirmation document for s.

@@ -143,7 +143,8 @@ func TestSubscribeEndpoints(t *testing.T) {
 		Endpoint: aws.String("arn:aws:lambda:us-east-1:123456789012:function:drain"), Attributes: map[string]string{"RawMessageDelivery": "true"}})
 	wantCode(t, "raw lambda", err, "InvalidParameter", "does not support raw message delivery")
 
-	// Lambda subscriptions are recorded, confirmed, and get nothing.
+	// Lambda subscriptions are confirmed at once and invoke the function:
+	// here there is none, so the delivery fails, naming it.
 	fn := "arn:aws:lambda:us-east-1:123456789012:function:drain"
 	sub, err := e.client.Subscribe(ctx, &awssns.SubscribeInput{TopicArn: aws.String(topic), Protocol: aws.String("lambda"), Endpoint: aws.String(fn)})
 	if err != nil {
@@ -157,7 +158,7 @@ func TestSubscribeEndpoints(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.waitEvent(t, "message "+aws.ToString(pub.MessageId)+" not delivered to "+aws.ToString(sub.SubscriptionArn))
+	e.waitEvent(t, "delivery of "+aws.ToString(pub.MessageId)+" to "+aws.ToString(sub.SubscriptionArn)+" (function "+fn+") failed: ResourceNotFoundException: Function not found: "+fn)
 }
 
 // waitEvent consumes the world's events until an SNS event whose detail

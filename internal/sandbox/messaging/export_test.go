@@ -1,0 +1,4 @@
+package messaging
+
+// EBNextFire exposes the schedule arithmetic to the package's tests.
+var EBNextFire = ebNextFire
