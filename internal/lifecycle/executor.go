@@ -137,7 +137,9 @@ type Executor struct {
 //     action was completed elsewhere or timed out: Run stops waiting for
 //     the plan, starts no further step, journals the action as gone and
 //     returns without calling Complete.
-//  4. Waits for confirmed, journals the decided result (Completing), then
+//  4. Waits for confirmed, journals the decided result (Completing: in the
+//     same write as the step that ended the plan when confirmed was
+//     closed by then), then
 //     calls Complete on a context detached from ctx and bounded per call,
 //     retrying transient errors with exponential backoff until
 //     Deadline(a) or a bounded number of attempts, and journals the action
@@ -368,7 +370,7 @@ func (e *Executor) runPlan(ctx context.Context, log *slog.Logger, a Action, p Pl
 			})
 		})
 	}
-	result, err := e.runSteps(planCtx, log, a, p, rec, startHeartbeats)
+	result, err := e.runSteps(planCtx, log, a, p, rec, startHeartbeats, confirmed)
 	stop(nil)
 	wg.Wait()
 	switch {
@@ -382,8 +384,26 @@ func (e *Executor) runPlan(ctx context.Context, log *slog.Logger, a Action, p Pl
 
 // runSteps runs p's steps as the journal record allows and returns the
 // result the plan decided. It calls startHeartbeats before running a step.
-func (e *Executor) runSteps(ctx context.Context, log *slog.Logger, a Action, p Plan, rec *Record, startHeartbeats func()) (Result, error) {
-	for _, s := range p.Steps {
+//
+// The step that ends the plan (the last, or a failed one that abandons
+// it) is journaled finished in the same save as the decided result
+// (Completing) when the action is confirmed by then, so that completion
+// follows the step's exit with one durable write, not two.
+func (e *Executor) runSteps(ctx context.Context, log *slog.Logger, a Action, p Plan, rec *Record, startHeartbeats func(), confirmed <-chan struct{}) (Result, error) {
+	for i, s := range p.Steps {
+		conclude := func(sr StepRecord) {
+			select {
+			case <-confirmed:
+			default:
+				return // Run journals the result once confirmed
+			}
+			switch {
+			case sr.failed() && s.OnFailure == FailAbandon:
+				rec.Completing = Abandon
+			case i == len(p.Steps)-1:
+				rec.Completing = p.result()
+			}
+		}
 		if err := ctx.Err(); err != nil {
 			return "", err
 		}
@@ -400,13 +420,13 @@ func (e *Executor) runSteps(ctx context.Context, log *slog.Logger, a Action, p P
 			if sr.State == StepStarted {
 				stepLog.Warn("built-in step interrupted; running it again from its start")
 			}
-			sr, err = e.runBuiltin(ctx, stepLog, a, s, rec)
+			sr, err = e.runBuiltin(ctx, stepLog, a, s, rec, conclude)
 		case sr.State == "":
 			startHeartbeats()
-			sr, err = e.start(ctx, stepLog, a, s, id, rec)
+			sr, err = e.start(ctx, stepLog, a, s, id, rec, conclude)
 		case sr.State == StepStarted:
 			startHeartbeats()
-			sr, err = e.resume(ctx, stepLog, a, s, id, rec)
+			sr, err = e.resume(ctx, stepLog, a, s, id, rec, conclude)
 		case sr.State == StepFinished, sr.State == StepSkipped:
 			stepLog.Info("step already done", "state", string(sr.State), keyExitCode, sr.ExitCode)
 		default:
@@ -423,8 +443,10 @@ func (e *Executor) runSteps(ctx context.Context, log *slog.Logger, a Action, p P
 	return p.result(), nil
 }
 
-// start journals s as started, starts it and waits for it.
-func (e *Executor) start(ctx context.Context, log *slog.Logger, a Action, s Step, id StepID, rec *Record) (StepRecord, error) {
+// start journals s as started, starts it and waits for it. conclude is
+// called with how the step ended just before that is journaled, and may
+// add to the record.
+func (e *Executor) start(ctx context.Context, log *slog.Logger, a Action, s Step, id StepID, rec *Record, conclude func(StepRecord)) (StepRecord, error) {
 	sr := StepRecord{Name: s.Name, State: StepStarted, Started: time.Now()}
 	rec.setStep(sr)
 	if err := e.Journal.Save(*rec); err != nil {
@@ -443,14 +465,14 @@ func (e *Executor) start(ctx context.Context, log *slog.Logger, a Action, s Step
 		return sr, e.Journal.Save(*rec)
 	}
 	log.Info("step started")
-	return e.wait(ctx, log, h, sr, rec)
+	return e.wait(ctx, log, h, sr, rec, conclude)
 }
 
 // runBuiltin journals the built-in step s as started, runs it in process
 // (bounded by s.Timeout) and journals how it ended. When ctx ends first
 // the step stays journaled started, and the next Run runs it again from
 // its start.
-func (e *Executor) runBuiltin(ctx context.Context, log *slog.Logger, a Action, s Step, rec *Record) (StepRecord, error) {
+func (e *Executor) runBuiltin(ctx context.Context, log *slog.Logger, a Action, s Step, rec *Record, conclude func(StepRecord)) (StepRecord, error) {
 	sr := StepRecord{Name: s.Name, State: StepStarted, Started: time.Now()}
 	rec.setStep(sr)
 	if err := e.Journal.Save(*rec); err != nil {
@@ -472,6 +494,7 @@ func (e *Executor) runBuiltin(ctx context.Context, log *slog.Logger, a Action, s
 		sr.ExitCode, sr.TimedOut, sr.Error = 1, timedOut, err.Error()
 	}
 	rec.setStep(sr)
+	conclude(sr)
 	if err := e.Journal.Save(*rec); err != nil {
 		return sr, err
 	}
@@ -485,7 +508,7 @@ func (e *Executor) runBuiltin(ctx context.Context, log *slog.Logger, a Action, s
 
 // resume adopts s, which a previous agent started, or applies its
 // OnInterrupt policy when it cannot be adopted.
-func (e *Executor) resume(ctx context.Context, log *slog.Logger, a Action, s Step, id StepID, rec *Record) (StepRecord, error) {
+func (e *Executor) resume(ctx context.Context, log *slog.Logger, a Action, s Step, id StepID, rec *Record, conclude func(StepRecord)) (StepRecord, error) {
 	sr := rec.Steps[rec.step(s.Name)]
 	h, ok, err := e.Steps.Adopt(ctx, id)
 	switch {
@@ -495,10 +518,10 @@ func (e *Executor) resume(ctx context.Context, log *slog.Logger, a Action, s Ste
 		return sr, fmt.Errorf("adopt step %s of %v: %w", s.Name, rec.Key, err)
 	case ok:
 		log.Info("step adopted")
-		return e.wait(ctx, log, h, sr, rec)
+		return e.wait(ctx, log, h, sr, rec, conclude)
 	case s.OnInterrupt == InterruptRerun:
 		log.Warn("step interrupted", "policy", string(InterruptRerun))
-		return e.start(ctx, log, a, s, id, rec)
+		return e.start(ctx, log, a, s, id, rec, conclude)
 	default:
 		log.Warn("step interrupted", "policy", string(InterruptSkip))
 		sr.State, sr.Ended = StepSkipped, time.Now()
@@ -508,7 +531,7 @@ func (e *Executor) resume(ctx context.Context, log *slog.Logger, a Action, s Ste
 }
 
 // wait waits for a started or adopted step and journals how it ended.
-func (e *Executor) wait(ctx context.Context, log *slog.Logger, h StepHandle, sr StepRecord, rec *Record) (StepRecord, error) {
+func (e *Executor) wait(ctx context.Context, log *slog.Logger, h StepHandle, sr StepRecord, rec *Record, conclude func(StepRecord)) (StepRecord, error) {
 	out, err := h.Wait(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -518,6 +541,7 @@ func (e *Executor) wait(ctx context.Context, log *slog.Logger, h StepHandle, sr 
 	}
 	sr.State, sr.ExitCode, sr.TimedOut, sr.Ended = StepFinished, out.ExitCode, out.TimedOut, time.Now()
 	rec.setStep(sr)
+	conclude(sr)
 	if err := e.Journal.Save(*rec); err != nil {
 		return sr, err
 	}
