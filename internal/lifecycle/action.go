@@ -117,6 +117,13 @@ type Action struct {
 	// from it; the Executor keeps the first Seen it journaled.
 	Seen   time.Time
 	Reason Reason
+	// Unverified says that only a notification (a queue message) told of
+	// the action, which a stale, repeated or misdirected message can do
+	// for an instance that is not in its wait state. The Executor then
+	// sends the first heartbeat at once and starts no step before a
+	// heartbeat has succeeded: Auto Scaling accepts one only for a pending
+	// action.
+	Unverified bool
 }
 
 // Key identifies the action in the journal.

@@ -92,6 +92,13 @@ type Executor struct {
 	// Heartbeated, when set, is called after every heartbeat call with its
 	// error (nil: Auto Scaling accepted it), for metrics.
 	Heartbeated func(a Action, err error)
+	// Hooks, when set, returns the latest definition of the hook of an
+	// action's key, as the caller last read it (ok false: not known), and
+	// a channel closed once a newer one may be known. An action may start
+	// with a definition read earlier (a message named the hook): its
+	// heartbeat schedule and deadline follow the latest as soon as it is
+	// known.
+	Hooks func(Key) (h Hook, ok bool, changed <-chan struct{})
 
 	mu      sync.Mutex
 	running map[Key]chan struct{} // closed when the Run holding the key returns
@@ -128,6 +135,10 @@ type Executor struct {
 //     the agent's process: journaled started, it is run again from its
 //     start (whatever OnInterrupt says), since nothing of it outlives the
 //     agent; it fails when it returns an error.
+//     An Unverified action (only a notification told of it) journals no
+//     step started, and starts none, before Auto Scaling has accepted a
+//     heartbeat for it, which is sent at once (once confirmed is closed);
+//     a step journaled started was verified by an earlier Run.
 //  3. Meanwhile, while steps run (or are waited for after adoption) and
 //     from the moment confirmed is closed, heartbeats the action: at once
 //     (a restarted agent does not know when its predecessor last did),
@@ -356,21 +367,47 @@ func (e *Executor) runPlan(ctx context.Context, log *slog.Logger, a Action, p Pl
 	defer stop(nil)
 	interval := HeartbeatInterval(a.Hook, p.HeartbeatInterval)
 	var (
-		gone    error
-		wg      sync.WaitGroup
-		beating sync.Once
+		gone      error
+		wg        sync.WaitGroup
+		beating   sync.Once
+		verifying sync.Once
 	)
+	// verified is closed once the action is known to be pending in Auto
+	// Scaling: at once, unless only a notification told of it.
+	verified := make(chan struct{})
+	accepted := func() { verifying.Do(func() { close(verified) }) }
+	if !a.Unverified {
+		accepted()
+	}
 	startHeartbeats := func() {
 		beating.Do(func() {
 			wg.Go(func() {
-				hb := heartbeater{c: e.Completer, log: log, a: a, interval: interval, sent: e.Heartbeated}
+				hb := heartbeater{c: e.Completer, log: log, a: a, interval: interval, sent: e.Heartbeated, ok: accepted,
+					configured: p.HeartbeatInterval, hook: e.Hooks}
 				if gone = hb.run(planCtx, confirmed); gone != nil {
 					stop(gone) // ends the wait for a running step
 				}
 			})
 		})
 	}
-	result, err := e.runSteps(planCtx, log, a, p, rec, startHeartbeats, confirmed)
+	if a.Unverified {
+		startHeartbeats() // the first step waits for its answer
+	}
+	ready := func() error {
+		select {
+		case <-verified:
+			return nil
+		default:
+		}
+		log.Info("waiting for Auto Scaling to accept a heartbeat before the first step: only a notification told of the action")
+		select {
+		case <-verified:
+			return nil
+		case <-planCtx.Done():
+			return planCtx.Err()
+		}
+	}
+	result, err := e.runSteps(planCtx, log, a, p, rec, startHeartbeats, ready, confirmed)
 	stop(nil)
 	wg.Wait()
 	switch {
@@ -383,13 +420,14 @@ func (e *Executor) runPlan(ctx context.Context, log *slog.Logger, a Action, p Pl
 }
 
 // runSteps runs p's steps as the journal record allows and returns the
-// result the plan decided. It calls startHeartbeats before running a step.
+// result the plan decided. It calls startHeartbeats before running a step,
+// and ready before journaling a step started for the first time.
 //
 // The step that ends the plan (the last, or a failed one that abandons
 // it) is journaled finished in the same save as the decided result
 // (Completing) when the action is confirmed by then, so that completion
 // follows the step's exit with one durable write, not two.
-func (e *Executor) runSteps(ctx context.Context, log *slog.Logger, a Action, p Plan, rec *Record, startHeartbeats func(), confirmed <-chan struct{}) (Result, error) {
+func (e *Executor) runSteps(ctx context.Context, log *slog.Logger, a Action, p Plan, rec *Record, startHeartbeats func(), ready func() error, confirmed <-chan struct{}) (Result, error) {
 	for i, s := range p.Steps {
 		conclude := func(sr StepRecord) {
 			select {
@@ -419,10 +457,15 @@ func (e *Executor) runSteps(ctx context.Context, log *slog.Logger, a Action, p P
 			startHeartbeats()
 			if sr.State == StepStarted {
 				stepLog.Warn("built-in step interrupted; running it again from its start")
+			} else if err := ready(); err != nil {
+				return "", err
 			}
 			sr, err = e.runBuiltin(ctx, stepLog, a, s, rec, conclude)
 		case sr.State == "":
 			startHeartbeats()
+			if err := ready(); err != nil {
+				return "", err
+			}
 			sr, err = e.start(ctx, stepLog, a, s, id, rec, conclude)
 		case sr.State == StepStarted:
 			startHeartbeats()

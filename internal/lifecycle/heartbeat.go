@@ -37,6 +37,29 @@ type heartbeater struct {
 	interval time.Duration
 	// sent is called after each heartbeat call with its error; may be nil.
 	sent func(Action, error)
+	// ok is called after each heartbeat Auto Scaling accepted; may be nil.
+	ok func()
+	// configured is the plan's heartbeat interval (0: from the hook), and
+	// hook, when not nil, returns the hook's latest definition: the
+	// schedule and the deadline follow it from the next heartbeat on.
+	configured time.Duration
+	hook       func(Key) (Hook, bool, <-chan struct{})
+	changed    <-chan struct{} // from the last call of hook; nil: never ready
+}
+
+// refresh takes in the hook's latest definition, if it changed.
+func (h *heartbeater) refresh() {
+	if h.hook == nil {
+		return
+	}
+	hk, ok, changed := h.hook(h.a.Key())
+	h.changed = changed
+	if !ok || hk == h.a.Hook || hk.HeartbeatTimeout <= 0 {
+		return
+	}
+	h.log.Info("lifecycle hook definition updated", "heartbeat_timeout", hk.HeartbeatTimeout)
+	h.a.Hook = hk
+	h.interval = HeartbeatInterval(hk, h.configured)
 }
 
 // run waits for confirmed, then heartbeats the action: at once (a
@@ -53,6 +76,7 @@ func (h heartbeater) run(ctx context.Context, confirmed <-chan struct{}) error {
 	case <-ctx.Done():
 		return nil
 	}
+	h.refresh()
 	deadline := Deadline(h.a)
 	callBound := min(h.interval, heartbeatCallTimeout)
 	retryIn := heartbeatRetry(h.interval)
@@ -60,6 +84,13 @@ func (h heartbeater) run(ctx context.Context, confirmed <-chan struct{}) error {
 	defer timer.Stop()
 	due := time.Now() // the next regular heartbeat; the first is at once
 	for {
+		if old := h.interval; h.hook != nil {
+			h.refresh()
+			deadline, callBound, retryIn = Deadline(h.a), min(h.interval, heartbeatCallTimeout), heartbeatRetry(h.interval)
+			if sooner := time.Now().Add(h.interval); h.interval < old && sooner.Before(due) {
+				due = sooner
+			}
+		}
 		now := time.Now()
 		if !now.Before(deadline) {
 			h.log.Warn("heartbeats stopped at global timeout", keyDeadline, deadline)
@@ -79,6 +110,9 @@ func (h heartbeater) run(ctx context.Context, confirmed <-chan struct{}) error {
 			switch {
 			case err == nil:
 				h.log.Info("heartbeat sent", keyDeadline, deadline)
+				if h.ok != nil {
+					h.ok()
+				}
 			case errors.Is(err, ErrNoActiveAction):
 				return fmt.Errorf("heartbeat lifecycle action %v: %w", h.a.Key(), err)
 			case ctx.Err() != nil:
@@ -100,6 +134,8 @@ func (h heartbeater) run(ctx context.Context, confirmed <-chan struct{}) error {
 		case <-ctx.Done():
 			return nil
 		case <-timer.C:
+		case <-h.changed:
+			timer.Stop() // the schedule is made again
 		}
 	}
 }
