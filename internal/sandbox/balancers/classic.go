@@ -1,6 +1,8 @@
 package balancers
 
 import (
+	"fmt"
+	"hash/fnv"
 	"maps"
 	"net"
 	"slices"
@@ -128,8 +130,16 @@ func (b *Balancers) CreateClassic(in CreateClassicInput) (string, error) {
 	if in.Scheme == "internal" {
 		c.DNSName = "internal-" + c.DNSName
 	}
-	if len(in.Subnets) > 0 {
-		c.VPCID = "vpc-" + b.hexLocked(17)
+	// Zones without subnets place it in the account's default VPC, one
+	// default subnet per zone, with the default security group.
+	c.VPCID = "vpc-" + b.hexLocked(17)
+	if len(in.Subnets) == 0 {
+		for _, z := range c.Zones {
+			c.Subnets = append(c.Subnets, defaultSubnet(z))
+		}
+	}
+	if len(c.SecurityGroups) == 0 {
+		c.SecurityGroups = []string{"sg-" + b.hexLocked(17)}
 	}
 	for _, t := range in.Tags {
 		c.tags[t.Key] = t.Value
@@ -213,6 +223,12 @@ func (b *Balancers) DeleteClassic(name string) {
 // RegisterInstances registers running instances and returns every
 // instance now registered.
 func (b *Balancers) RegisterInstances(name string, ids []string) ([]string, error) {
+	b.mu.Lock()
+	_, ok := b.classics[name]
+	b.mu.Unlock()
+	if !ok {
+		return nil, classicNotFound(name)
+	}
 	ips := make([]string, len(ids))
 	for i, id := range ids {
 		ip, state, ok := b.resolve(id)
@@ -515,6 +531,14 @@ func (b *Balancers) Tags(names []string) (map[string][]Tag, error) {
 		out[n] = sortedAttrs(c.tags)
 	}
 	return out, nil
+}
+
+// defaultSubnet is the id of a zone's default subnet: the same in every
+// sandbox.
+func defaultSubnet(zone string) string {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(zone))
+	return fmt.Sprintf("subnet-%017x", h.Sum64())
 }
 
 func eventEntry(resource string, m *member, state, reason string) eventlog.Event {

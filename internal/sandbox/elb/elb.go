@@ -125,12 +125,17 @@ type instanceXML struct {
 }
 
 type descriptionXML struct {
-	LoadBalancerName          string         `xml:"LoadBalancerName"`
-	DNSName                   string         `xml:"DNSName"`
-	CanonicalHostedZoneName   string         `xml:"CanonicalHostedZoneName"`
-	CanonicalHostedZoneNameID string         `xml:"CanonicalHostedZoneNameID"`
-	ListenerDescriptions      []listenerXML  `xml:"ListenerDescriptions>member"`
-	Policies                  struct{}       `xml:"Policies"`
+	LoadBalancerName          string        `xml:"LoadBalancerName"`
+	DNSName                   string        `xml:"DNSName"`
+	CanonicalHostedZoneName   string        `xml:"CanonicalHostedZoneName"`
+	CanonicalHostedZoneNameID string        `xml:"CanonicalHostedZoneNameID"`
+	ListenerDescriptions      []listenerXML `xml:"ListenerDescriptions>member"`
+	Policies                  struct {
+		AppCookie struct{} `xml:"AppCookieStickinessPolicies"`
+		LBCookie  struct{} `xml:"LBCookieStickinessPolicies"`
+		Other     struct{} `xml:"OtherPolicies"`
+	} `xml:"Policies"`
+	BackendServerDescriptions struct{}       `xml:"BackendServerDescriptions"`
 	AvailabilityZones         []string       `xml:"AvailabilityZones>member"`
 	Subnets                   []string       `xml:"Subnets>member"`
 	VPCID                     string         `xml:"VPCId,omitempty"`
@@ -322,6 +327,7 @@ type attributesXML struct {
 	ConnectionSettings struct {
 		IdleTimeout int `xml:"IdleTimeout"`
 	} `xml:"ConnectionSettings"`
+	AdditionalAttributes []tagXML `xml:"AdditionalAttributes>member"`
 }
 
 func toAttributes(a balancers.ClassicAttributes) attributesXML {
@@ -330,6 +336,7 @@ func toAttributes(a balancers.ClassicAttributes) attributesXML {
 	x.AccessLog.Enabled = a.AccessLogEnabled
 	x.ConnectionDraining.Enabled, x.ConnectionDraining.Timeout = a.DrainingEnabled, a.DrainingTimeout
 	x.ConnectionSettings.IdleTimeout = a.IdleTimeout
+	x.AdditionalAttributes = []tagXML{{"elb.http.desyncmitigationmode", "defensive"}}
 	return x
 }
 
