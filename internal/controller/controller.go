@@ -127,7 +127,7 @@ type Controller struct {
 
 	mu      sync.Mutex
 	locks   map[string]chan struct{} // per group, capacity 1: held while reconciling
-	waiting map[string]time.Time // group/instance/state → first seen waiting
+	waiting map[string]time.Time     // group/instance/state → first seen waiting
 	stats   Stats
 }
 

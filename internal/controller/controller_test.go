@@ -224,7 +224,9 @@ func TestDaemon(t *testing.T) {
 		q := &fakeQueue{ch: make(chan controller.Message)}
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan error)
-		go func() { done <- ctl.Run(ctx, q, controller.DaemonConfig{Interval: time.Minute, Wait: 20 * time.Second}) }()
+		go func() {
+			done <- ctl.Run(ctx, q, controller.DaemonConfig{Interval: time.Minute, Wait: 20 * time.Second})
+		}()
 		synctest.Wait()
 
 		// A burst of launches in both groups, each announced.

@@ -22,9 +22,9 @@ func m(id, state string, age int, tag ...string) controller.Member {
 func unhealthy(mb controller.Member) controller.Member { mb.Health = "Unhealthy"; return mb }
 func unknown(mb controller.Member) controller.Member   { mb.Known, mb.Running = false, false; return mb }
 
-func set(id string) controller.Write            { return controller.Write{Instance: id, Value: "true"} }
-func del(id string) controller.Write            { return controller.Write{Instance: id, Delete: true} }
-func val(id, v string) controller.Write         { return controller.Write{Instance: id, Value: v} }
+func set(id string) controller.Write              { return controller.Write{Instance: id, Value: "true"} }
+func del(id string) controller.Write              { return controller.Write{Instance: id, Delete: true} }
+func val(id, v string) controller.Write           { return controller.Write{Instance: id, Value: v} }
 func ws(w ...controller.Write) []controller.Write { return w }
 
 func TestDecide(t *testing.T) {
@@ -71,7 +71,7 @@ func TestDecide(t *testing.T) {
 		{name: "no candidate: the last holder's tag is removed", s: def,
 			ms: []controller.Member{m("i-1", "Terminating", 9, "true"), unhealthy(m("i-2", "InService", 5))}, first: ws(del("i-1"))},
 		{name: "follower values: written on every other live member", s: follower,
-			ms: []controller.Member{m("i-1", "InService", 9, "true"), m("i-2", "InService", 5), m("i-3", "InService", 4, "false"), m("i-4", "Terminating:Wait", 3)},
+			ms:     []controller.Member{m("i-1", "InService", 9, "true"), m("i-2", "InService", 5), m("i-3", "InService", 4, "false"), m("i-4", "Terminating:Wait", 3)},
 			leader: "i-1", kept: true, first: ws(val("i-2", "false"))},
 		{name: "follower values: the old leader gets false after the new one is tagged", s: follower,
 			ms:     []controller.Member{m("i-1", "Terminating:Wait", 9, "true"), m("i-2", "InService", 5, "false")},
