@@ -28,5 +28,8 @@ var Deviations = []string{
 	"SNS lambda subscriptions and EventBridge Lambda targets are recorded, never invoked.",
 	"DynamoDB: no secondary indexes, streams, Scan, batch or transaction operations; TTL is stored, items are never reaped.",
 	"EventBridge: schedule rules are stored but never fire; InputPath takes dot notation only; targets other than SQS, SNS, Lambda and event buses are refused.",
+	"Load balancers: application load balancers and classic ELBs with HTTP listeners that forward to one target group or to the instances (no HTTPS, rules, stickiness, slow start or network load balancers); each listener listens on a loopback port of its own, listed by GET /_sandbox/balancers, and the DNS name (<name>-<digits>.<region>.elb.localhost) is a label, not an address that resolves to that port.",
+	"Load balancer health checks are paced by the sandbox clock (advancing it sends the due checks at once); a check's timeout is wall-clock time. A new target is healthy after HealthyThresholdCount passing checks, the first sent at registration.",
+	"With no healthy target an application load balancer answers 503 (AWS fails open to every target when all are unhealthy); a draining target leaves as soon as it has no request in flight, or at the deregistration delay; in memory there is no data plane: listeners get no port and every health check fails.",
 	"State lives in memory and is lost when the sandbox exits; the event log keeps the last 100,000 control events and the last 50,000 data events (messages and deliveries).",
 }
