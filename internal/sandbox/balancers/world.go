@@ -48,6 +48,12 @@ func (b *Balancers) Register(targetGroups, loadBalancers []string, instanceID, p
 			calls = append(calls, b.registerInstanceLocked(c, instanceID, privateIP)...)
 		}
 	}
+	// Registering a draining instance again ends its draining: its done
+	// callbacks run, but not here, where the world holds its lock.
+	if len(calls) > 0 && !b.closed {
+		b.wg.Go(func() { run(calls) })
+		calls = nil
+	}
 	b.mu.Unlock()
 	run(calls)
 }
