@@ -1,0 +1,71 @@
+package awscloud_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+
+	"github.com/lifeguardhq/lifeguard/internal/awscloud"
+	"github.com/lifeguardhq/lifeguard/internal/controller"
+)
+
+func TestControllerCloud(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	c := awscloud.NewControllerCloud(e.cfg)
+
+	gs, err := c.Groups(ctx, nil, controller.DefaultOptInKey, controller.DefaultOptInValue)
+	if err != nil || len(gs) != 0 {
+		t.Fatalf("opted-in groups before the tag = %+v, %v; want none", gs, err)
+	}
+	if _, err := e.asg.CreateOrUpdateTags(ctx, &autoscaling.CreateOrUpdateTagsInput{Tags: []astypes.Tag{{
+		ResourceId: aws.String("g"), ResourceType: aws.String("auto-scaling-group"),
+		Key: aws.String(controller.DefaultOptInKey), Value: aws.String(controller.DefaultOptInValue),
+	}}}); err != nil {
+		t.Fatal(err)
+	}
+	gs, err = c.Groups(ctx, nil, controller.DefaultOptInKey, controller.DefaultOptInValue)
+	if err != nil || len(gs) != 1 || gs[0].Name != "g" || len(gs[0].Members) != 1 {
+		t.Fatalf("opted-in groups = %+v, %v; want g with one member", gs, err)
+	}
+	if m := gs[0].Members[0]; m.ID != e.instance || m.LifecycleState != "Pending:Wait" || m.Health != "Healthy" {
+		t.Errorf("member = %+v", m)
+	}
+	insts, err := c.Instances(ctx, "g")
+	if err != nil || len(insts) != 1 || insts[0].ID != e.instance || !insts[0].Running || insts[0].Launched.IsZero() {
+		t.Fatalf("instances = %+v, %v", insts, err)
+	}
+	if err := c.SetTag(ctx, "i-00000000000000000", "app:isLeader", "true"); !errors.Is(err, controller.ErrInstanceNotFound) {
+		t.Errorf("tagging an unknown instance: %v, want ErrInstanceNotFound", err)
+	}
+
+	// The controller over the adapter tags the launching instance.
+	ctl, err := controller.New(controller.Config{}, controller.Deps{Fleet: c, Tags: c, Completer: c}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ctl.Reconcile(ctx, "g"); err != nil {
+		t.Fatal(err)
+	}
+	insts, err = c.Instances(ctx, "g")
+	if err != nil || insts[0].Tags["app:isLeader"] != "true" {
+		t.Fatalf("after reconcile: %+v, %v; want app:isLeader=true", insts, err)
+	}
+
+	// The reaper's completion: by instance id, on the launch hook.
+	if err := c.CompleteWaiting(ctx, "g", e.instance, "Pending:Wait", "CONTINUE"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CompleteWaiting(ctx, "g", e.instance, "Pending:Wait", "CONTINUE"); err != nil {
+		t.Errorf("completing an action already gone: %v, want nil", err)
+	}
+	if _, state, err := awscloud.NewAutoScaling(e.cfg).InstanceMembership(ctx, e.instance); err != nil || state == "Pending:Wait" {
+		t.Errorf("state after CompleteWaiting = %q, %v; want past Pending:Wait", state, err)
+	}
+}
