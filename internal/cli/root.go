@@ -18,7 +18,7 @@ import (
 // come back as usage errors (exit code 2).
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	root := newRoot(stdout, stderr)
-	root.SetArgs(args)
+	root.SetArgs(lambdaArgs(args))
 	cmd, err := root.ExecuteContextC(ctx)
 	if err != nil && isCobraUsageError(err) {
 		return usageError(fmt.Errorf("%w\nRun '%s --help' for usage.", err, cmd.CommandPath()))
@@ -66,7 +66,7 @@ built; its commands appear here when they work.
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newSandboxCmd(stdout, stderr), newAgentCmd(stdout, stderr), newLifecycleCmd(stdout),
-		newLeaderCmd(stdout, stderr), newRunCmd(stdout, stderr), newDemoCmd(stdout, stderr), newVersionCmd(stdout),
+		newLeaderCmd(stdout, stderr), newControllerCmd(stdout, stderr), newRunCmd(stdout, stderr), newDemoCmd(stdout, stderr), newVersionCmd(stdout),
 		newTrafficCmd(stdout, stderr))
 	return root
 }
