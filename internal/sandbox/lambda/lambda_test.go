@@ -461,3 +461,32 @@ func TestSNSAndEventBridgeInvokeForReal(t *testing.T) {
 		t.Errorf("scheduled event as the function saw it:\n%s", logs)
 	}
 }
+
+// TestIdleEnvironmentStops: a warm environment idle for the idle timeout
+// (on the sandbox clock) is stopped, and the next invocation starts cold.
+func TestIdleEnvironmentStops(t *testing.T) {
+	e := newEnv(t, sandbox.Config{FunctionIdle: 3 * time.Minute})
+	e.create(t, "idle", zipOf(t, map[string][]byte{"bootstrap": echoBootstrap}), nil)
+	first := e.echo(t, "idle", `{"name":"a"}`)
+	if again := e.echo(t, "idle", `{"name":"b"}`); again.Pid != first.Pid {
+		t.Fatalf("second invocation ran in pid %d, want the warm %d", again.Pid, first.Pid)
+	}
+	seq := e.sb.Events.Events(eventlog.All)
+	after := seq[len(seq)-1].Seq
+	e.sb.Clock.Advance(3 * time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), waitBound)
+	defer cancel()
+	for stopped := false; !stopped; {
+		evs, err := e.sb.Events.Wait(ctx, after, eventlog.Control)
+		if err != nil {
+			t.Fatalf("waiting for the idle environment to stop: %v", err)
+		}
+		after = evs[len(evs)-1].Seq
+		stopped = slices.ContainsFunc(evs, func(ev eventlog.Event) bool {
+			return ev.Kind == functions.EvEnvironment && strings.HasSuffix(ev.Detail, "stopped: idle for 3m0s")
+		})
+	}
+	if cold := e.echo(t, "idle", `{"name":"c"}`); cold.Pid == first.Pid {
+		t.Errorf("after the idle timeout the invocation ran in the old pid %d", cold.Pid)
+	}
+}
