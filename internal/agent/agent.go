@@ -159,6 +159,7 @@ type Agent struct {
 	inbox     Inbox // source sqs
 	journal   *lifecycle.Journal
 	exec      *lifecycle.Executor // completes through Auto Scaling
+	hookDefs  hookDefs            // the hooks as last read, for exec's heartbeats
 	noHook    *lifecycle.Executor // completes nothing (NoHook)
 	plan      lifecycle.Plan      // the terminate plan
 	probes    []prober
@@ -280,7 +281,7 @@ func newAgent(cfg config.Agent, deps Deps, log *slog.Logger) (*Agent, error) {
 		a.plan.Steps = slices.Insert(a.plan.Steps, at, a.traffic.deregisterStep())
 	}
 	runner := meteredSteps{next: steps, m: m}
-	a.exec = &lifecycle.Executor{Completer: a.completer, Steps: runner, Journal: j, Log: log, Env: a.stepEnv, Heartbeated: m.heartbeat}
+	a.exec = &lifecycle.Executor{Completer: a.completer, Steps: runner, Journal: j, Log: log, Env: a.stepEnv, Heartbeated: m.heartbeat, Hooks: a.hookDefs.lookup}
 	a.noHook = &lifecycle.Executor{Completer: nopCompleter{}, Steps: runner, Journal: j, Log: log, Env: a.stepEnv}
 	return a, nil
 }

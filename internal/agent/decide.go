@@ -33,6 +33,8 @@ type view struct {
 	// read for this decision (or could not be, and hooks is the last list).
 	hooks      []lifecycle.Hook
 	hooksFresh bool
+	// hooksKnown says hooks were read at least once (they may be old).
+	hooksKnown bool
 	// messages are the actions queue messages named (source sqs).
 	messages []lifecycle.Key
 	// hookWait is since when an action waits for a hook a message named
@@ -68,6 +70,12 @@ type decision struct {
 	// with actWaitForHook the ones waited for; with a start, the ones given
 	// up on after hookWaitPolls polls.
 	missing []string
+	// stale says the start uses hooks read before the sign (a message
+	// named each of them): read them again once the actions have started.
+	stale bool
+	// unverified says only queue messages told of the actions: the
+	// instance may not be in the wait state they speak of.
+	unverified bool
 }
 
 // hookWaitPolls bounds, in poll intervals, how long an action waits for
@@ -90,7 +98,10 @@ func decide(v view) decision {
 	}
 	if !v.terminating {
 		if reason, ok := terminateSign(v); ok {
-			return startAction(v, lifecycle.TransitionTerminating, v.terminateHook, decision{act: actStartTerminate, reason: reason})
+			// Only a message may be stale or misdirected; IMDS and Auto
+			// Scaling speak of the instance itself.
+			unverified := reason == lifecycle.ReasonLifecycleHook && v.target != stateTerminated && !terminating(v.state)
+			return startAction(v, lifecycle.TransitionTerminating, v.terminateHook, decision{act: actStartTerminate, reason: reason, unverified: unverified})
 		}
 	}
 	if v.terminating {
@@ -105,20 +116,27 @@ func decide(v view) decision {
 	}
 	launchPending := v.state == statePendingWait || v.launchMessage && (v.state == "" || v.state == statePending)
 	if launchPending && !v.launching && !v.launched {
-		return startAction(v, lifecycle.TransitionLaunching, v.launchHook, decision{act: actStartLaunch})
+		return startAction(v, lifecycle.TransitionLaunching, v.launchHook, decision{act: actStartLaunch, unverified: v.state != statePendingWait})
 	}
 	return decision{}
 }
 
 // startAction completes d, a start of transition t's actions for the hooks
 // named name ("" = all), or asks for the hooks first. A plan that starts
-// before the group is known (a drain) has no hooks.
+// before the group is known (a drain) has no hooks. When messages of t
+// name only hooks already read, it starts at once with those (stale): a
+// message proves its hook exists and carries its token, and the hooks'
+// timeouts are needed only once the first heartbeat is answered, so they
+// are read again after the start rather than before it.
 func startAction(v view, t lifecycle.Transition, name string, d decision) decision {
 	if v.group == "" {
 		return d
 	}
 	if !v.hooksFresh {
-		return decision{act: actReadHooks}
+		if !v.hooksKnown || !messaged(v, t) || len(missingHooks(v, t)) > 0 {
+			return decision{act: actReadHooks}
+		}
+		d.stale = true
 	}
 	d.missing = missingHooks(v, t)
 	if len(d.missing) > 0 && (v.hookWait.IsZero() || v.now.Sub(v.hookWait) < hookWaitPolls*v.pollInterval) {
@@ -130,6 +148,11 @@ func startAction(v view, t lifecycle.Transition, name string, d decision) decisi
 		}
 	}
 	return d
+}
+
+// messaged reports whether a queue message named an action of t.
+func messaged(v view, t lifecycle.Transition) bool {
+	return slices.ContainsFunc(v.messages, func(k lifecycle.Key) bool { return k.Transition == t })
 }
 
 // missingHooks returns the hooks of transition t that queue messages named

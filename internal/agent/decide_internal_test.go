@@ -59,9 +59,27 @@ func TestDecide(t *testing.T) {
 		{"a new action reads the hooks first",
 			with(func(v *view) { v.target, v.hooksFresh = "Terminated", false }),
 			decision{act: actReadHooks}},
-		{"a terminate message starts the plan",
+		{"a terminate message starts the plan, unverified",
 			with(func(v *view) { v.messages = message(lifecycle.TransitionTerminating, "drain-a") }),
+			decision{act: actStartTerminate, reason: lifecycle.ReasonLifecycleHook, hooks: []lifecycle.Hook{drainA, drainB}, unverified: true}},
+		{"a terminate message with IMDS's target Terminated is verified",
+			with(func(v *view) {
+				v.target, v.messages = "Terminated", message(lifecycle.TransitionTerminating, "drain-a")
+			}),
 			decision{act: actStartTerminate, reason: lifecycle.ReasonLifecycleHook, hooks: []lifecycle.Hook{drainA, drainB}}},
+		{"a terminate message naming a hook read before starts the plan at once with those hooks",
+			with(func(v *view) {
+				v.hooksFresh, v.hooksKnown, v.messages = false, true, message(lifecycle.TransitionTerminating, "drain-a")
+			}),
+			decision{act: actStartTerminate, reason: lifecycle.ReasonLifecycleHook, hooks: []lifecycle.Hook{drainA, drainB}, stale: true, unverified: true}},
+		{"a terminate message naming a hook not read before reads the hooks first",
+			with(func(v *view) {
+				v.hooksFresh, v.hooksKnown, v.messages = false, true, message(lifecycle.TransitionTerminating, "drain-c")
+			}),
+			decision{act: actReadHooks}},
+		{"IMDS's target Terminated reads the hooks first, even when read before",
+			with(func(v *view) { v.hooksFresh, v.hooksKnown, v.target = false, true, "Terminated" }),
+			decision{act: actReadHooks}},
 		{"a message naming a hook not listed waits for it",
 			with(func(v *view) { v.messages = message(lifecycle.TransitionTerminating, "drain-c") }),
 			decision{act: actWaitForHook, missing: []string{"drain-c"}}},
@@ -74,7 +92,7 @@ func TestDecide(t *testing.T) {
 			with(func(v *view) {
 				v.messages, v.hookWait = message(lifecycle.TransitionTerminating, "drain-c"), t0.Add(-25*time.Second)
 			}),
-			decision{act: actStartTerminate, reason: lifecycle.ReasonLifecycleHook, hooks: []lifecycle.Hook{drainA, drainB}, missing: []string{"drain-c"}}},
+			decision{act: actStartTerminate, reason: lifecycle.ReasonLifecycleHook, hooks: []lifecycle.Hook{drainA, drainB}, missing: []string{"drain-c"}, unverified: true}},
 		{"Terminating:Wait confirms the plan started",
 			with(func(v *view) { v.terminating, v.state = true, "Terminating:Wait" }),
 			decision{act: actConfirm, why: "lifecycle state Terminating:Wait"}},
@@ -108,9 +126,9 @@ func TestDecide(t *testing.T) {
 			with(func(v *view) { v.state, v.terminating = "Pending:Wait", true }),
 			decision{}},
 		{"Standby runs no plan", with(func(v *view) { v.state, v.target = "Standby", "Standby" }), decision{}},
-		{"a launch message while Pending starts the launch",
+		{"a launch message while Pending starts the launch, unverified",
 			with(func(v *view) { v.state, v.launchMessage = "Pending", true }),
-			decision{act: actStartLaunch, hooks: []lifecycle.Hook{warmup}}},
+			decision{act: actStartLaunch, hooks: []lifecycle.Hook{warmup}, unverified: true}},
 		{"a launch message for an instance in service starts nothing",
 			with(func(v *view) { v.state, v.launchMessage = "InService", true }),
 			decision{}},

@@ -54,6 +54,8 @@ type termination struct {
 	confirmed chan struct{}
 	closed    bool // confirmed is closed
 	actions   []*actionState
+	// unverified: only queue messages told of it (decision.unverified).
+	unverified bool
 }
 
 // launchRun is a launch being handled; done is set (under Agent.mu) when
@@ -242,6 +244,7 @@ func (l *loop) noPlan(state string) {
 
 func (l *loop) setHooks(hooks []lifecycle.Hook) {
 	l.hooks, l.hooksOK = hooks, true
+	l.a.hookDefs.set(hooks)
 	names := make([]string, len(hooks))
 	for i, h := range hooks {
 		names[i] = h.Name + " (" + transitionLabel(h.Transition) + ")"
@@ -269,7 +272,7 @@ func (l *loop) view() view {
 		spot: l.spot != nil, draining: l.draining, gaveUp: l.gaveUp,
 		terminating: l.term != nil, confirmed: l.term != nil && l.term.closed,
 		launching: l.launching != nil, launched: l.launched, launchMessage: l.launchMessage,
-		hooks: l.hooks, hooksFresh: l.hooksFresh, hookWait: l.hookWait,
+		hooks: l.hooks, hooksFresh: l.hooksFresh, hooksKnown: l.hooksOK, hookWait: l.hookWait,
 		pollInterval:  time.Duration(l.a.cfg.IMDS.PollInterval),
 		launchHook:    l.a.cfg.Launch.Hook,
 		terminateHook: l.a.cfg.Terminate.Hook,
@@ -287,6 +290,7 @@ func (l *loop) view() view {
 func (l *loop) step() {
 	defer func() { l.hooksFresh = false }()
 	l.reapLaunch()
+	l.dropUnverified()
 	for {
 		d := decide(l.view())
 		switch d.act {
@@ -307,12 +311,19 @@ func (l *loop) step() {
 			return
 		case actStartTerminate:
 			l.started(d)
-			l.startTerminate(d.reason, d.hooks)
+			l.startTerminate(d.reason, d.hooks, d.unverified)
+			l.term.unverified = d.unverified
+			if d.stale {
+				l.refreshHooks()
+			}
 		case actConfirm:
 			l.confirm(d.why)
 		case actStartLaunch:
 			l.started(d)
-			l.startLaunch(d.hooks)
+			l.startLaunch(d.hooks, d.unverified)
+			if d.stale {
+				l.refreshHooks()
+			}
 		}
 	}
 }
@@ -342,8 +353,112 @@ func (l *loop) readHooks() bool {
 	return l.hooksOK
 }
 
-// startLaunch starts handling the pending launch for hooks.
-func (l *loop) startLaunch(hooks []lifecycle.Hook) {
+// dropUnverified ends a termination only queue messages told of once Auto
+// Scaling has turned down the first heartbeat of each of its actions, so
+// that none ran a step: the messages were stale or misdirected, and the
+// instance is not in Terminating:Wait. Their messages are deleted (the
+// actions have ended), their records forgotten, and the agent watches the
+// instance on: a real termination later starts afresh.
+func (l *loop) dropUnverified() {
+	t := l.term
+	if t == nil || !t.unverified || l.draining || len(t.actions) == 0 {
+		return
+	}
+	for _, st := range t.actions {
+		l.a.mu.Lock()
+		done, phase := st.done, st.phase
+		l.a.mu.Unlock()
+		if !done || phase != phaseGone {
+			return
+		}
+		pr, ok, err := l.a.journal.Progress(st.key, st.plan)
+		if err != nil || !ok || pr.Started > 0 {
+			return
+		}
+	}
+	l.log.Warn("lifecycle message for a terminate action Auto Scaling does not have; nothing ran, and the agent watches on")
+	for _, st := range t.actions {
+		delete(l.handled, st.key)
+		if l.sqs != nil {
+			delete(l.sqs.got, st.key)
+			delete(l.sqs.tokens, st.key)
+		}
+	}
+	l.term = nil
+	l.forgetRecords(lifecycle.TransitionTerminating)
+	l.a.update(func(s *snapshot) { s.Terminating, s.Reason, s.Confirmed = false, "", false })
+}
+
+// refreshHooks reads the hooks again after actions started with hooks
+// read before their sign: the running actions' heartbeats follow what it
+// reads (Agent.hookDefs), and a terminate hook it finds that no action
+// runs for yet gets its action.
+func (l *loop) refreshHooks() {
+	if !l.readHooks() || l.term == nil || len(l.term.actions) == 0 {
+		return
+	}
+	var more []lifecycle.Hook
+	for _, h := range l.hooks {
+		key := lifecycle.Key{Instance: l.instanceID, Transition: h.Transition, Hook: h.Name}
+		if h.Transition == lifecycle.TransitionTerminating && (l.a.cfg.Terminate.Hook == "" || h.Name == l.a.cfg.Terminate.Hook) && !l.handled[key] {
+			more = append(more, h)
+		}
+	}
+	if len(more) == 0 {
+		return
+	}
+	l.log.Info("terminate hooks found after the plan started", "hook_count", len(more))
+	t, first := l.term, l.a.actionOf(l.term.actions[0])
+	for _, h := range more {
+		act := lifecycle.Action{InstanceID: l.instanceID, Group: l.group, Hook: h, Seen: first.Seen, Reason: first.Reason, Unverified: first.Unverified}
+		act.Token = l.token(act.Key())
+		l.handled[act.Key()] = true
+		st := l.a.track(act, l.a.plan, phaseRunning)
+		t.actions = append(t.actions, st)
+		l.wg.Go(func() {
+			defer l.a.signal()
+			l.a.runAction(l.ctx, l.a.exec, act, l.a.plan, t.confirmed, st, phaseRunning)
+		})
+	}
+}
+
+// hookDefs holds the hooks as last read, for the Executor's heartbeats
+// (lifecycle.Executor.Hooks). Safe for concurrent use.
+type hookDefs struct {
+	mu      sync.Mutex
+	hooks   map[lifecycle.Key]lifecycle.Hook // Instance ""
+	changed chan struct{}                    // closed and replaced by set
+}
+
+// set records hooks as the latest read.
+func (d *hookDefs) set(hooks []lifecycle.Hook) {
+	m := make(map[lifecycle.Key]lifecycle.Hook, len(hooks))
+	for _, h := range hooks {
+		m[lifecycle.Key{Transition: h.Transition, Hook: h.Name}] = h
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.hooks = m
+	if d.changed != nil {
+		close(d.changed)
+	}
+	d.changed = make(chan struct{})
+}
+
+// lookup is lifecycle.Executor.Hooks.
+func (d *hookDefs) lookup(k lifecycle.Key) (lifecycle.Hook, bool, <-chan struct{}) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.changed == nil {
+		d.changed = make(chan struct{})
+	}
+	h, ok := d.hooks[lifecycle.Key{Transition: k.Transition, Hook: k.Hook}]
+	return h, ok, d.changed
+}
+
+// startLaunch starts handling the pending launch for hooks; unverified
+// says only a message told of it.
+func (l *loop) startLaunch(hooks []lifecycle.Hook, unverified bool) {
 	l.launched = true
 	if len(hooks) == 0 {
 		if l.a.cfg.Launch.Hook != "" {
@@ -358,7 +473,7 @@ func (l *loop) startLaunch(hooks []lifecycle.Hook) {
 	plan := l.a.launchPlan(r)
 	var actions []*actionState
 	for _, h := range hooks {
-		act := lifecycle.Action{InstanceID: l.instanceID, Group: l.group, Hook: h, Seen: now, Reason: lifecycle.ReasonLifecycleHook}
+		act := lifecycle.Action{InstanceID: l.instanceID, Group: l.group, Hook: h, Seen: now, Reason: lifecycle.ReasonLifecycleHook, Unverified: unverified}
 		act.Token = l.token(act.Key())
 		if l.handled[act.Key()] {
 			continue

@@ -17,8 +17,9 @@ func (l *loop) confirm(why string) {
 }
 
 // startTerminate starts the terminate plan for each of hooks, or, when
-// there is none, once under NoHook with nothing to complete.
-func (l *loop) startTerminate(reason lifecycle.Reason, hooks []lifecycle.Hook) {
+// there is none, once under NoHook with nothing to complete; unverified
+// says only queue messages told of the actions.
+func (l *loop) startTerminate(reason lifecycle.Reason, hooks []lifecycle.Hook, unverified bool) {
 	t := &termination{reason: reason, confirmed: make(chan struct{})}
 	l.term = t
 	now := time.Now()
@@ -43,7 +44,7 @@ func (l *loop) startTerminate(reason lifecycle.Reason, hooks []lifecycle.Hook) {
 		plan.HeartbeatInterval = 0
 	}
 	for _, h := range hooks {
-		act := lifecycle.Action{InstanceID: l.instanceID, Group: l.group, Hook: h, Seen: now, Reason: reason}
+		act := lifecycle.Action{InstanceID: l.instanceID, Group: l.group, Hook: h, Seen: now, Reason: reason, Unverified: unverified && exec != l.a.noHook}
 		act.Token = l.token(act.Key())
 		if l.handled[act.Key()] {
 			continue

@@ -13,8 +13,9 @@ type Progress struct {
 	// Token the LifecycleActionToken journaled for it ("" when unknown).
 	Seen  time.Time
 	Token string
-	// Done counts the steps journaled finished or skipped.
-	Done int
+	// Done counts the steps journaled finished or skipped; Started the
+	// steps journaled at all (started, finished or skipped).
+	Done, Started int
 	// Next names the step the Executor runs (or resumes) next; "" when the
 	// plan has ended.
 	Next string
@@ -38,6 +39,7 @@ func (r Record) Progress(p Plan) Progress {
 		Seen: r.Seen, Token: r.Token, Decided: r.Completing,
 		Completed: r.Completed, Gone: r.Gone, CompletedAt: r.CompletedAt,
 	}
+	pr.Started = len(r.Steps)
 	for _, s := range r.Steps {
 		if s.State == StepFinished || s.State == StepSkipped {
 			pr.Done++
