@@ -28,6 +28,7 @@ type echoReply struct {
 	DeadlineMs int64             `json:"deadlineMs"`
 	Pid        int               `json:"pid"`
 	Env        map[string]string `json:"env"`
+	Functions  []string          `json:"functions"`
 }
 
 func (e *env) invoke(t *testing.T, name, payload string, mod func(*awslambda.InvokeInput)) *awslambda.InvokeOutput {
@@ -101,7 +102,10 @@ func TestGoFunctionThroughItsRuntimeClient(t *testing.T) {
 		}
 	}
 
-	warm := e.echo(t, "echo", `{"name":"second"}`)
+	warm := e.echo(t, "echo", `{"name":"second","call":true}`)
+	if !slices.Equal(warm.Functions, []string{"echo"}) {
+		t.Errorf("the function called ListFunctions at its AWS_ENDPOINT_URL and got %v, want [echo]", warm.Functions)
+	}
 	if warm.Pid != r.Pid || warm.RequestID == r.RequestID {
 		t.Errorf("second invocation: pid %d request %s, want the warm environment (pid %d) and a new request id", warm.Pid, warm.RequestID, r.Pid)
 	}
