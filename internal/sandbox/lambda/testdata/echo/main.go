@@ -62,7 +62,9 @@ func listFunctions(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	var out struct{ Functions []struct{ FunctionName string } }
+	var out struct {
+		Functions []struct{ FunctionName string }
+	}
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
 		return nil, fmt.Errorf("ListFunctions: %s: %w", resp.Status, err)
 	}
