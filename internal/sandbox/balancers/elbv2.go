@@ -373,7 +373,7 @@ func mergeHealthCheck(hc *HealthCheck, in HealthCheck, set map[string]bool) erro
 		*f.dst = f.v
 	}
 	if hc.Timeout >= hc.Interval {
-		return awsproto.Validation("Health check timeout '%d' must be smaller than the interval '%d'", hc.Timeout, hc.Interval)
+		return awsproto.Validation("Health check interval must be greater than the timeout.")
 	}
 	return nil
 }

@@ -274,7 +274,7 @@ func TestErrors(t *testing.T) {
 		{"timeout not below the interval", func() error {
 			_, err := c.ModifyTargetGroup(ctx, &lb2.ModifyTargetGroupInput{TargetGroupArn: &f.tg, HealthCheckIntervalSeconds: aws.Int32(5), HealthCheckTimeoutSeconds: aws.Int32(5)})
 			return err
-		}, "ValidationError: Health check timeout '5' must be smaller than the interval '5'"},
+		}, "ValidationError: Health check interval must be greater than the timeout."},
 		{"deregistration delay out of range", func() error {
 			_, err := c.ModifyTargetGroupAttributes(ctx, &lb2.ModifyTargetGroupAttributesInput{TargetGroupArn: &f.tg,
 				Attributes: []types.TargetGroupAttribute{{Key: aws.String("deregistration_delay.timeout_seconds"), Value: aws.String("3601")}}})
