@@ -311,3 +311,50 @@ func TestErrors(t *testing.T) {
 		t.Errorf("TargetGroupNotFound is not the SDK's typed error: %T", err)
 	}
 }
+
+// TestInMemory checks that an in-memory sandbox serves the API without a
+// data plane: a listener gets no loopback address, and a health check,
+// which needs a socket, fails.
+func TestInMemory(t *testing.T) {
+	sb := sandboxtest.Start(t, sandbox.Config{InMemory: true})
+	c := lb2.NewFromConfig(aws.Config{
+		Region: "us-east-1", BaseEndpoint: aws.String(sb.Endpoint), HTTPClient: sb.HTTP,
+		Credentials: credentials.NewStaticCredentialsProvider("AKID", "secret", ""), RetryMaxAttempts: 1,
+	})
+	ctx := context.Background()
+	f := setUp(t, ctx, c)
+	stats := sb.Server.Balancers().Stats()
+	if len(stats) != 1 || len(stats[0].Listeners) != 1 || stats[0].Listeners[0].Address != "" {
+		t.Fatalf("in memory, a listener has no address: %+v", stats)
+	}
+	if _, err := c.ModifyTargetGroup(ctx, &lb2.ModifyTargetGroupInput{TargetGroupArn: &f.tg, HealthCheckIntervalSeconds: aws.Int32(5), HealthCheckTimeoutSeconds: aws.Int32(2)}); err != nil {
+		t.Fatal(err)
+	}
+	ids := runningInstances(t, sb, 1)
+	if _, err := c.RegisterTargets(ctx, &lb2.RegisterTargetsInput{TargetGroupArn: &f.tg, Targets: []types.TargetDescription{{Id: &ids[0]}}}); err != nil {
+		t.Fatal(err)
+	}
+	ctx2, cancel := context.WithTimeout(ctx, waitBound)
+	defer cancel()
+	var seq int64
+	for failed := 0; failed < 2; {
+		evs, err := sb.Events.Wait(ctx2, seq, eventlog.All)
+		if err != nil {
+			t.Fatalf("health checks in memory: %v", err)
+		}
+		for _, e := range evs {
+			seq = e.Seq
+			if e.Kind == "lb-health-check" {
+				if e.Result != string(types.TargetHealthReasonEnumFailedHealthChecks) {
+					t.Fatalf("a health check in memory: %s, want Target.FailedHealthChecks", e.Result)
+				}
+				failed++
+				sb.Clock.Advance(5 * time.Second)
+			}
+		}
+	}
+	th, err := c.DescribeTargetHealth(ctx, &lb2.DescribeTargetHealthInput{TargetGroupArn: &f.tg})
+	if err != nil || th.TargetHealthDescriptions[0].TargetHealth.State != types.TargetHealthStateEnumUnhealthy {
+		t.Errorf("after two failed checks: %+v, %v", th, err)
+	}
+}
