@@ -41,9 +41,9 @@ type Attachments interface {
 	Attachments(ctx context.Context, group string) (lb.Attachments, error)
 }
 
-// TagReader reads an instance's tags. It is implemented by
-// internal/awscloud (EC2 DescribeTags).
-type TagReader interface {
+// TrafficTags reads an instance's tags with the EC2 API. It is implemented
+// by internal/awscloud (DescribeTags).
+type TrafficTags interface {
 	// Tags returns the instance's tags among keys; a key it lacks is absent.
 	Tags(ctx context.Context, instance string, keys ...string) (map[string]string, error)
 }
@@ -54,7 +54,7 @@ type TagReader interface {
 type TrafficDeps struct {
 	Registrars  map[lb.Kind]lb.Registrar
 	Attachments Attachments
-	Tags        TagReader
+	Tags        TrafficTags
 }
 
 // errTrafficConfig marks what retrying will not mend: a tag that does not
@@ -133,7 +133,7 @@ func (t *traffic) resolve(ctx context.Context, instance string) ([]lb.Target, er
 // those the instance's tags name (config.TagTargetGroups,
 // config.TagLoadBalancers, read with tags), each once: target groups
 // first, in order. A tag that does not parse is an error naming it.
-func TrafficTargets(ctx context.Context, cfg config.Traffic, tags TagReader, instance string) ([]lb.Target, error) {
+func TrafficTargets(ctx context.Context, cfg config.Traffic, tags TrafficTags, instance string) ([]lb.Target, error) {
 	tgs, names := cfg.TargetGroups, cfg.LoadBalancers
 	if cfg.FromTags {
 		if tags == nil {
