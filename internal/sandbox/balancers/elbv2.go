@@ -350,6 +350,9 @@ func mergeHealthCheck(hc *HealthCheck, in HealthCheck, set map[string]bool) erro
 		hc.Matcher = in.Matcher
 	}
 	if set["HealthCheckEnabled"] {
+		if !in.Enabled {
+			return awsproto.Validation("HealthCheckEnabled: health checks cannot be disabled for target groups with target type 'instance' or 'ip'; leave it true")
+		}
 		hc.Enabled = in.Enabled
 	}
 	for _, f := range []struct {
