@@ -19,6 +19,7 @@ import (
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/eventlog"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/functions"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/messaging"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/world"
 )
 
 type echoReply struct {
@@ -492,5 +493,45 @@ func TestIdleEnvironmentStops(t *testing.T) {
 	}
 	if cold := e.echo(t, "idle", `{"name":"c"}`); cold.Pid == first.Pid {
 		t.Errorf("after the idle timeout the invocation ran in the old pid %d", cold.Pid)
+	}
+}
+
+// TestAutoScalingNotificationReachesFunction: the seed's chain, group →
+// notification topic → lambda subscription → function, with the world
+// notifying under its own lock and the function invoked outside every
+// owner's lock.
+func TestAutoScalingNotificationReachesFunction(t *testing.T) {
+	e := newEnv(t, sandbox.Config{})
+	fn := e.create(t, "leader", zipOf(t, map[string][]byte{"bootstrap": nextLoop(`  echo "event $EVENT"
+  curl -sS -o /dev/null -X POST -d '{}' "$API/invocation/$ID/response"`)}), nil)
+	topics := e.sb.Messaging.Topics()
+	topic, err := topics.CreateTopic(messaging.CreateTopicInput{Name: "asg"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := topics.Subscribe(messaging.SubscribeInput{TopicARN: topic, Protocol: messaging.ProtocolLambda, Endpoint: aws.ToString(fn.FunctionArn)}); err != nil {
+		t.Fatal(err)
+	}
+	w := e.sb.World
+	if err := w.CreateLaunchConfiguration(world.LaunchConfiguration{Name: "lc", ImageID: "ami-0abcdef1234567890", InstanceType: "t3.micro"}); err != nil {
+		t.Fatal(err)
+	}
+	one := 1
+	if err := w.CreateAutoScalingGroup(world.CreateGroupInput{Name: "g", LaunchConfiguration: "lc", MinSize: new(int), MaxSize: &one, Desired: new(int), AvailabilityZones: []string{"us-east-1a"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.PutNotificationConfiguration("g", topic, []string{"autoscaling:EC2_INSTANCE_LAUNCH", "autoscaling:EC2_INSTANCE_TERMINATE"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.SetDesiredCapacity("g", 1, false); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), waitBound)
+	defer cancel()
+	for _, want := range []string{`autoscaling:TEST_NOTIFICATION`, `autoscaling:EC2_INSTANCE_LAUNCH`} {
+		if _, err := e.sb.Functions.WaitLogs(ctx, "leader", want); err != nil {
+			logs, _ := e.sb.Functions.Logs("leader")
+			t.Fatalf("the function never saw %s: %v\n%s", want, err, logs)
+		}
 	}
 }
