@@ -8,7 +8,9 @@
 // append to (eventlog), the world (Auto Scaling and EC2) and the messaging
 // broker (SQS, SNS, EventBridge), which the world reaches only through its
 // Messaging interface. Lock order: world → messaging → event log; see
-// docs/architecture.md.
+// docs/architecture.md. Lambda's functions owner is reached by the broker
+// through its Invoker interface, never under the broker's lock, so its
+// lock is taken inside no other owner's (functions → event log).
 //
 // It shares no code with lifeguard's client side and none with the AWS
 // SDK's generated serializers: the two meet only on the wire.
