@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -34,13 +35,32 @@ type Tagger interface {
 	DeleteTag(ctx context.Context, instance, key string) error
 }
 
-// LeaderDeps are the leader component's connections, needed when
-// leader.mode is lease: the lease table (internal/awscloud's LeaseTable
-// is both Store and Roster) and its run ledger, and the tag writer when
-// leader.tag is enabled.
+// LeaderTagReader reads this instance's own tags from the instance metadata
+// service (tags/instance/<key>). It is implemented by internal/awscloud's
+// Metadata.
+type LeaderTagReader interface {
+	// InstanceTag returns the tag's value; found is false when the
+	// instance has no such tag. It returns an error wrapping
+	// ErrNoMetadataTags when IMDS shows no tags at all.
+	InstanceTag(ctx context.Context, key string) (value string, found bool, err error)
+}
+
+// ErrNoMetadataTags reports that the instance metadata service has no
+// tags category: the instance was launched without InstanceMetadataTags
+// enabled, so leader.mode tag cannot read its tag.
+var ErrNoMetadataTags = errors.New("instance metadata has no tags/instance category: launch the instance with InstanceMetadataTags=enabled (launch template MetadataOptions), or use leader.mode lease")
+
+// LeaderDeps are the leader component's connections. With leader.mode
+// lease: the lease table (internal/awscloud's LeaseTable is both Store and
+// Roster) and its run ledger, and the tag writer when leader.tag is
+// enabled. With leader.mode tag: the tag reader (nil: Deps.Metadata, when
+// it is one), and the Roster when leader.table is set (presence items for
+// the controller's reaper).
 type LeaderDeps struct {
-	Store  lease.Store
-	Roster lease.Roster // nil: no membership items
+	// Tag reads the leader tag in tag mode.
+	TagReader LeaderTagReader
+	Store     lease.Store
+	Roster    lease.Roster // nil: no membership items
 	// Ledger returns the run ledger of a group; required with jobs.
 	Ledger func(group string) jobs.Ledger
 	// Tags writes leader.tag; required when it is enabled.
@@ -90,6 +110,10 @@ type leader struct {
 	marked   bool          // the marker file exists (as far as we wrote it)
 
 	effects chan struct{} // buffered 1: the tag and commands are due
+
+	// Tag mode only.
+	kick     chan struct{} // buffered 1: read the tag now
+	resigned atomic.Bool   // the terminate plan started: never lead again
 }
 
 // newLeader returns the component for a.cfg.Leader and registers its
@@ -97,7 +121,19 @@ type leader struct {
 func newLeader(a *Agent, deps LeaderDeps) (*leader, error) {
 	cfg := a.cfg.Leader
 	var errs []error
-	if deps.Store == nil {
+	if cfg.Mode == config.LeaderByTag {
+		// The controller writes the tag; this agent only reads it.
+		cfg.Tag.Enabled = false
+		if deps.TagReader == nil {
+			deps.TagReader, _ = a.md.(LeaderTagReader)
+		}
+		if deps.TagReader == nil {
+			errs = append(errs, errors.New("leader.mode tag needs deps.Leader.TagReader"))
+		}
+		if cfg.Table == "" {
+			deps.Roster = nil
+		}
+	} else if deps.Store == nil {
 		errs = append(errs, errors.New("leader.mode lease needs deps.Leader.Store"))
 	}
 	if len(cfg.Jobs) > 0 && deps.Ledger == nil {
@@ -125,6 +161,7 @@ func newLeader(a *Agent, deps LeaderDeps) (*leader, error) {
 		}),
 		changed: make(chan struct{}),
 		effects: make(chan struct{}, 1),
+		kick:    make(chan struct{}, 1),
 	}
 	for _, c := range []prometheus.Collector{l.isLeader, l.token, l.transitions} {
 		if err := a.metrics.reg.Register(c); err != nil {
@@ -145,6 +182,9 @@ func (l *leader) handOffStep() lifecycle.Step {
 // leading does nothing. An unconfirmed release is an error (the work has
 // stopped all the same; the lease then expires on its own).
 func (l *leader) handOff(ctx context.Context, act lifecycle.Action) error {
+	if l.cfg.Mode == config.LeaderByTag {
+		return l.tagHandOff(ctx, act)
+	}
 	el := l.elector()
 	if el == nil {
 		l.log.Info("leadership hand-off: no election running", keyReason, string(act.Reason))
@@ -181,6 +221,9 @@ func (l *leader) run(ctx context.Context) error {
 		return nil
 	}
 	log := l.log.With(keyInstance, instance, keyGroup, group)
+	if l.cfg.Mode == config.LeaderByTag {
+		return l.runTag(ctx, instance, group, log)
+	}
 	var sched *jobs.Scheduler
 	if len(l.cfg.Jobs) > 0 {
 		var err error
@@ -506,10 +549,14 @@ type LeaderDoc struct {
 }
 
 func (l *leader) doc(st leaderState) LeaderDoc {
+	known := time.Duration(l.cfg.LeaseDuration)
+	if l.cfg.Mode == config.LeaderByTag {
+		known = tagKnownPolls * time.Duration(l.cfg.PollInterval)
+	}
 	return LeaderDoc{
 		Mode: string(l.cfg.Mode), Instance: st.instance, Group: st.group,
 		Leading: st.Leading, Holder: st.Holder, Token: st.Token, LeaseEnd: st.LeaseEnd, Checked: st.Checked,
-		Known:     !st.Checked.IsZero() && time.Since(st.Checked) < time.Duration(l.cfg.LeaseDuration),
+		Known:     !st.Checked.IsZero() && time.Since(st.Checked) < known,
 		StopGrace: l.cfg.StopGrace, Margin: config.Duration(l.cfg.Margin()),
 	}
 }
@@ -552,6 +599,10 @@ func (a *Agent) serveResign(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, LeaderDoc{Mode: string(config.LeaderOff), Error: "leader election is off (leader.mode: off)"})
 		return
 	}
+	if l.cfg.Mode == config.LeaderByTag {
+		writeJSON(w, http.StatusConflict, LeaderDoc{Mode: string(l.cfg.Mode), Error: "leader.mode tag: the controller moves the leader tag; remove this instance from service (or make it unhealthy) to move leadership"})
+		return
+	}
 	el := l.elector()
 	if el == nil {
 		writeJSON(w, http.StatusServiceUnavailable, LeaderDoc{Mode: string(l.cfg.Mode), Error: "leader election has not started: the instance or its group is not known yet"})
@@ -576,4 +627,140 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v) // a write error means the client went away
+}
+
+// tagKnownPolls is how many poll intervals a tag read stays current in
+// tag mode: after that without an answer from IMDS, the state is unknown
+// and a leader stops leading.
+const tagKnownPolls = 3
+
+// runTag is the component in tag mode: the controller writes the leader
+// tag, and this instance leads while IMDS shows its own tag with the
+// leader's value and its termination has not started. It keeps the same
+// mirrors as lease mode (marker file, metrics, on_elected and on_demoted,
+// GET /leader), with token 0: a tag has no fencing token. With
+// leader.table it announces the agent's presence, for the controller's
+// reaper.
+func (l *leader) runTag(ctx context.Context, instance, group string, log *slog.Logger) error {
+	l.mu.Lock()
+	l.instance, l.group = instance, group
+	l.mu.Unlock()
+	var wg sync.WaitGroup
+	ectx, stop := context.WithCancel(ctx)
+	defer func() { stop(); wg.Wait() }()
+	if l.deps.Roster != nil {
+		wg.Go(func() { l.announce(ectx, instance, group, log) })
+	}
+	polled := make(chan struct{})
+	wg.Go(func() {
+		defer close(polled)
+		l.pollTag(ectx, instance, log)
+	})
+	done := l.applyEffects(ctx, polled)
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), leaderCallTimeout)
+	defer cancel()
+	l.apply(fctx, false, &done)
+	if l.deps.Roster != nil {
+		if err := l.deps.Roster.Leave(fctx, group, instance); err != nil {
+			log.Warn("presence not withdrawn", keyErr, err)
+		}
+	}
+	return nil
+}
+
+// pollTag reads the tag every leader.poll_interval (and when kicked) until
+// ctx ends, then reports not leading.
+func (l *leader) pollTag(ctx context.Context, instance string, log *slog.Logger) {
+	t := time.NewTicker(time.Duration(l.cfg.PollInterval))
+	defer t.Stop()
+	var lastErr string
+	for {
+		st := l.readTag(ctx, instance, log, &lastErr)
+		if ctx.Err() != nil {
+			break
+		}
+		l.observe(st)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+			continue
+		case <-l.kick:
+			continue
+		}
+		break
+	}
+	l.observe(lease.State{Checked: l.current().Checked})
+}
+
+// readTag returns the state the tag shows now. A failed read keeps the
+// last state until it is tagKnownPolls intervals old; a leader then stops
+// leading.
+func (l *leader) readTag(ctx context.Context, instance string, log *slog.Logger, lastErr *string) lease.State {
+	rctx, cancel := context.WithTimeout(ctx, leaderCallTimeout)
+	defer cancel()
+	v, found, err := l.deps.TagReader.InstanceTag(rctx, l.cfg.Tag.Key)
+	prev := l.current().State
+	if err != nil {
+		if ctx.Err() == nil && err.Error() != *lastErr {
+			log.Error("leader tag not read", keyErr, err)
+		}
+		*lastErr = err.Error()
+		if prev.Leading && time.Since(prev.Checked) >= tagKnownPolls*time.Duration(l.cfg.PollInterval) {
+			return lease.State{Checked: prev.Checked}
+		}
+		return prev
+	}
+	*lastErr = ""
+	leading := found && v == l.cfg.Tag.Value && !l.resigned.Load() && l.eligibility().State != stateTerminating &&
+		!strings.HasPrefix(l.eligibility().State, "Terminating")
+	st := lease.State{Leading: leading, Checked: time.Now()}
+	if leading {
+		st.Holder = instance
+	}
+	return st
+}
+
+// announce writes the agent's presence item every
+// lease.DefaultPresenceEvery until ctx ends.
+func (l *leader) announce(ctx context.Context, instance, group string, log *slog.Logger) {
+	t := time.NewTicker(lease.DefaultPresenceEvery)
+	defer t.Stop()
+	failing := false
+	for {
+		e := l.eligibility()
+		actx, cancel := context.WithTimeout(ctx, leaderCallTimeout)
+		err := l.deps.Roster.Announce(actx, group, lease.Member{Instance: instance, State: e.State, Ready: e.Ready, Renewed: time.Now()})
+		cancel()
+		if err != nil && ctx.Err() == nil && !failing {
+			log.Warn("presence not announced", keyErr, err)
+		}
+		failing = err != nil
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// tagHandOff is the hand-off step in tag mode: this instance stops leading
+// at once and for good (the controller moves the tag as soon as it sees
+// the termination).
+func (l *leader) tagHandOff(ctx context.Context, act lifecycle.Action) error {
+	l.resigned.Store(true)
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+	for {
+		st := l.current()
+		if !st.Leading {
+			return nil
+		}
+		select {
+		case <-st.changed:
+		case <-ctx.Done():
+			return fmt.Errorf("hand off leadership: %w", ctx.Err())
+		}
+	}
 }

@@ -18,7 +18,7 @@ import (
 // Off unless Mode says otherwise; the other keys are checked only when it
 // is on.
 type Leader struct {
-	// Mode is LeaderOff (default) or LeaderLease. LeaderTag is reserved.
+	// Mode is LeaderOff (default), LeaderLease or LeaderByTag.
 	Mode LeaderMode `yaml:"mode"`
 	// Table is the DynamoDB table holding the lease, the members and the
 	// run ledger (`lifeguard leader create-table` creates it). Required
@@ -56,12 +56,14 @@ type LeaderMode string
 const (
 	LeaderOff   LeaderMode = "off"   // no leader election
 	LeaderLease LeaderMode = "lease" // a lease in DynamoDB with a fencing token
-	LeaderByTag LeaderMode = "tag"   // reserved: leadership by instance tag, set by the controller
+	LeaderByTag LeaderMode = "tag"   // the instance's own tag, written by lifeguard controller, read from IMDS
 )
 
-// LeaderTag is the instance tag that mirrors leadership.
+// LeaderTag is the instance tag that mirrors leadership (mode lease), or
+// that the controller writes and the agent reads (mode tag: Key and Value
+// are read; Enabled and FollowerValue are the controller's business).
 type LeaderTag struct {
-	// Enabled turns the tag on.
+	// Enabled turns the tag on (mode lease).
 	Enabled bool `yaml:"enabled"`
 	// Key and Value are written on the leader (CreateTags).
 	Key   string `yaml:"key"`
@@ -153,7 +155,7 @@ func (l Leader) validate(v *validator) {
 	oneOf(v, "leader.mode", l.Mode, LeaderOff, LeaderLease, LeaderByTag)
 	switch l.Mode {
 	case LeaderByTag:
-		v.add("leader.mode", "tag is not available yet (leadership by instance tag comes with the controller)", "use lease, or off")
+		l.validateTagMode(v)
 		return
 	case LeaderLease:
 	default:
@@ -213,6 +215,57 @@ func (l Leader) validate(v *validator) {
 			"lower stop_grace, or raise renew_interval (and lease_duration)")
 	}
 	l.validateJobs(v)
+}
+
+// validateTagMode checks mode tag: the tag the agent reads from IMDS, the
+// poll interval, the mirrors; the table is optional (presence items for the
+// controller's reaper); jobs need a lease.
+func (l Leader) validateTagMode(v *validator) {
+	if l.Table != "" {
+		l.validateTable(v)
+	}
+	tagText(v, "leader.tag.key", l.Tag.Key, true)
+	if l.Tag.Key != "" && !imdsTagKey(l.Tag.Key) {
+		v.add("leader.tag.key", fmt.Sprintf("%q cannot be read from instance metadata (IMDS shows keys of letters, digits and + - = . , _ : @ only)", l.Tag.Key),
+			"use such a key, such as "+DefaultLeaderTagKey)
+	}
+	if l.Tag.Value == "" {
+		v.add("leader.tag.value", "missing (the value that marks the leader)", "give it, such as "+DefaultLeaderTagValue)
+	}
+	tagText(v, "leader.tag.value", l.Tag.Value, false)
+	if l.PollInterval <= 0 {
+		positive(v, "leader.poll_interval", l.PollInterval, "leave it out for the default")
+	}
+	if l.MarkerFile != "" && strings.ContainsRune(l.MarkerFile, 0) {
+		v.add("leader.marker_file", "contains a NUL byte", "remove it")
+	}
+	if len(l.OnElected) > 0 {
+		argv(v, "leader.on_elected", l.OnElected, `["/usr/local/bin/became-leader"]`)
+	}
+	if len(l.OnDemoted) > 0 {
+		argv(v, "leader.on_demoted", l.OnDemoted, `["/usr/local/bin/no-longer-leader"]`)
+	}
+	if l.StopGrace <= 0 {
+		positive(v, "leader.stop_grace", l.StopGrace, "use a grace such as 2s")
+	}
+	if len(l.Jobs) > 0 {
+		v.add("leader.jobs", "need mode lease (scheduled jobs use the lease's fencing token and the run ledger; a tag has neither)",
+			"use mode lease, or run the jobs from cron with lifeguard run --leader-only")
+	}
+}
+
+// imdsTagKey reports whether instance metadata can show a tag key.
+func imdsTagKey(k string) bool {
+	if k == "." || k == ".." || k == "_index" {
+		return false
+	}
+	for _, c := range []byte(k) {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("+-=.,_:@", c) >= 0
+		if !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // validateTable checks the table name as CreateTable does.
