@@ -62,7 +62,7 @@ func (s *Server) adminHandler() http.Handler {
 		s.writeFunctionBytes(w, r.PathValue("name"), "application/zip", s.fns.Code)
 	})
 	mux.HandleFunc("/_sandbox/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no admin endpoint " + r.Method + " " + r.URL.Path + "; see /_sandbox/health, clock, faults, events, instances, events/stats"})
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no admin endpoint " + r.Method + " " + r.URL.Path + "; see /_sandbox/health, clock, faults, events, instances, events/stats, functions/{name}/logs"})
 	})
 	return mux
 }
