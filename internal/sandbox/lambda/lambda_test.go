@@ -535,3 +535,24 @@ func TestAutoScalingNotificationReachesFunction(t *testing.T) {
 		}
 	}
 }
+
+// TestInjectedThrottlingInLambdasShape: the router's injected faults
+// answer in Lambda's own error shape.
+func TestInjectedThrottlingInLambdasShape(t *testing.T) {
+	e := newEnv(t, sandbox.Config{InMemory: true})
+	if err := e.sb.Server.SetFault(sandbox.Fault{Throttle: 1}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.c.ListFunctions(t.Context(), &awslambda.ListFunctionsInput{})
+	if code, msg := apiError(t, err); code != "TooManyRequestsException" || msg != "Rate exceeded" {
+		t.Errorf("throttled ListFunctions: %s %s", code, msg)
+	}
+	resp, err := e.sb.HTTP.Get(e.sb.Endpoint + "/_sandbox/functions/nope/logs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("logs of a missing function: %d", resp.StatusCode)
+	}
+}
