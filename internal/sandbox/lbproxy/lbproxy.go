@@ -31,6 +31,10 @@ import (
 // when no target can take the request.
 const albUnavailable = "<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>\r\n<body>\r\n<center><h1>503 Service Temporarily Unavailable</h1></center>\r\n</body>\r\n</html>\r\n"
 
+// statusClientClosed is the status an application load balancer logs for
+// a request whose client closed the connection first.
+const statusClientClosed = 460
+
 // albBadGateway is its body for a target that failed.
 const albBadGateway = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n"
 
@@ -73,6 +77,12 @@ func New(owner *balancers.Balancers, host string) *Proxy {
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			pick := r.Context().Value(pickKey{}).(*balancers.Pick)
+			if r.Context().Err() != nil {
+				// The client went away: no one reads the answer, and it is
+				// no target's failure. ALB logs these as 460.
+				w.WriteHeader(statusClientClosed)
+				return
+			}
 			status := http.StatusBadGateway
 			if errors.Is(err, context.DeadlineExceeded) {
 				status = http.StatusGatewayTimeout

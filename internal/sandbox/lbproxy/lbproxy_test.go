@@ -55,6 +55,13 @@ func startBackend(t *testing.T, name, ip string, port int) *backend {
 		<-b.release
 		_, _ = io.WriteString(w, b.name)
 	})
+	mux.HandleFunc("/die", func(w http.ResponseWriter, r *http.Request) {
+		b.hits.Add(1)
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			_ = conn.Close() // the app crashed mid-request
+		}
+	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		b.hits.Add(1)
 		_, _ = io.WriteString(w, b.name)
@@ -409,5 +416,44 @@ func TestDataPlaneClassic(t *testing.T) {
 	}
 	if _, err := lbs.InstanceHealth("old", []string{busyID}); err == nil || !strings.Contains(err.Error(), "InvalidInstance") {
 		t.Errorf("DescribeInstanceHealth of the drained instance: %v, want InvalidInstance", err)
+	}
+}
+
+// TestDataPlaneBadGateway: a target that drops the connection mid-request
+// gives the client an ALB's 502, counted as a 5xx of that target.
+func TestDataPlaneBadGateway(t *testing.T) {
+	sb := sandboxtest.Start(t, sandbox.Config{})
+	lbs := sb.Server.Balancers()
+	w := &waiter{log: sb.Events}
+	client := &http.Client{Transport: &http.Transport{Proxy: nil}, Timeout: waitBound}
+	t.Cleanup(client.CloseIdleConnections)
+	b := startBackend(t, "one", "127.0.0.31", 0)
+	lb, err := lbs.CreateLoadBalancer(balancers.CreateLoadBalancerInput{Name: "web", Subnets: []string{"subnet-1", "subnet-2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg, err := lbs.CreateTargetGroup(balancers.CreateTargetGroupInput{Name: "web", Protocol: "HTTP", Port: b.port(t), VPCID: "vpc-1", TargetType: "ip",
+		HealthCheck: balancers.HealthCheck{Path: "/health", Interval: 5, Timeout: 2, HealthyThreshold: 2},
+		Set:         map[string]bool{"HealthCheckPath": true, "HealthCheckIntervalSeconds": true, "HealthCheckTimeoutSeconds": true, "HealthyThresholdCount": true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := lbs.CreateListener(lb.ARN, "HTTP", 80, "forward", tg.ARN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lbs.RegisterTargets(tg.ARN, []balancers.Target{{ID: "127.0.0.31"}}); err != nil {
+		t.Fatal(err)
+	}
+	w.checked(t, tg.ARN, "ok", "127.0.0.31")
+	sb.Clock.Advance(5 * time.Second)
+	w.until(t, tg.ARN, balancers.StateHealthy, "", "127.0.0.31")
+	code, body := get(t, client, "http://"+l.Address+"/die")
+	if code != http.StatusBadGateway || !strings.Contains(body, "502 Bad Gateway") {
+		t.Fatalf("a target that dropped the connection: %d %q, want the ALB's 502", code, body)
+	}
+	st := lbs.Stats()
+	if tgt := st[0].Targets[0]; tgt.Requests != 1 || tgt.Errors5xx != 1 || tgt.InFlight != 0 {
+		t.Errorf("target counts = %+v, want 1 request, 1 5xx, none in flight", tgt)
 	}
 }
