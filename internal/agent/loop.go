@@ -13,6 +13,15 @@ import (
 	"github.com/lifeguardhq/lifeguard/internal/lifecycle"
 )
 
+// spotPollInterval is how often the spot interruption notice is read, at
+// the poll after the interval has passed, besides at start and whenever the
+// target lifecycle state changes. The notice comes two minutes before the
+// reclaim, so this leaves the plan at least a minute of it, and Auto
+// Scaling, which starts terminating the instance on the notice, turns its
+// target state at once; reading the notice at every poll would double the
+// idle agent's metadata calls for nothing.
+const spotPollInterval = time.Minute
+
 // loop is Run's state; only Run's goroutine touches it.
 type loop struct {
 	a   *Agent
@@ -31,6 +40,7 @@ type loop struct {
 	hooksOK    bool
 	hooksFresh bool      // the hooks were read by the poll this decision follows
 	hookWait   time.Time // since when an action waits for a hook a message named
+	spotAt     time.Time // when the spot notice was last read; zero: never
 	idRetry    backoff
 	mbRetry    backoff
 	hkRetry    backoff
@@ -100,9 +110,11 @@ func (l *loop) poll() {
 		l.target, l.describe = target, true
 		l.noPlan(target)
 		a.update(func(s *snapshot) { s.TargetState = target })
+		l.spotAt = time.Time{} // a reclaim turns the target state too: learn the reason now
 	}
 
-	if l.term == nil && l.spot == nil {
+	if l.term == nil && l.spot == nil && (l.spotAt.IsZero() || time.Since(l.spotAt) >= spotPollInterval) {
+		l.spotAt = time.Now()
 		n, err := a.md.SpotInterruption(ctx)
 		switch {
 		case err != nil:

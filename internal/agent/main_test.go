@@ -3,6 +3,7 @@ package agent_test
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -35,6 +36,22 @@ type fakeMetadata struct {
 	mu     sync.Mutex
 	target string
 	spot   *agent.SpotNotice
+	// calls counts the calls by path.
+	calls map[string]int
+}
+
+func (m *fakeMetadata) count(path string) {
+	if m.calls == nil {
+		m.calls = map[string]int{}
+	}
+	m.calls[path]++
+}
+
+// callCounts returns the calls so far by path.
+func (m *fakeMetadata) callCounts() map[string]int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return maps.Clone(m.calls)
 }
 
 var _ agent.Metadata = (*fakeMetadata)(nil)
@@ -44,12 +61,14 @@ func (m *fakeMetadata) InstanceID(context.Context) (string, error) { return inst
 func (m *fakeMetadata) TargetLifecycleState(context.Context) (string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.count("autoscaling/target-lifecycle-state")
 	return m.target, nil
 }
 
 func (m *fakeMetadata) SpotInterruption(context.Context) (*agent.SpotNotice, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.count("spot/instance-action")
 	return m.spot, nil
 }
 

@@ -87,9 +87,22 @@ func TestTerminateSigns(t *testing.T) {
 		deadline    func(t0 time.Time) string
 	}{
 		{
-			name: "spot notice starts the plan with reason spot-interruption", target: "InService", state: "InService",
+			// The notice is read a minute after it was last read (at
+			// start), well within its two minutes.
+			name: "spot notice alone starts the plan with reason spot-interruption within a minute", target: "InService", state: "InService",
 			sign: func(md *fakeMetadata, _ *agent.Agent) {
 				md.setSpot(&agent.SpotNotice{Action: "terminate", Time: time.Now().Add(2 * time.Minute)})
+			},
+			wantReason: "spot-interruption", wantAt: time.Minute,
+			deadline: func(t0 time.Time) string { return t0.Add(148 * time.Second).UTC().Format(time.RFC3339) },
+		},
+		{
+			// Auto Scaling turns the target state on the notice: the
+			// change makes the agent read the notice at once.
+			name: "spot notice with the target state Terminated starts the plan at the next poll", target: "InService", state: "InService",
+			sign: func(md *fakeMetadata, _ *agent.Agent) {
+				md.setSpot(&agent.SpotNotice{Action: "terminate", Time: time.Now().Add(2 * time.Minute)})
+				md.setTarget("Terminated")
 			},
 			wantReason: "spot-interruption", wantAt: 30 * time.Second,
 			deadline: func(t0 time.Time) string { return t0.Add(148 * time.Second).UTC().Format(time.RFC3339) },
@@ -100,8 +113,8 @@ func TestTerminateSigns(t *testing.T) {
 			sign: func(md *fakeMetadata, _ *agent.Agent) {
 				md.setSpot(&agent.SpotNotice{Action: "terminate", Time: time.Now().Add(2 * time.Minute)})
 			},
-			wantReason: "spot-interruption", wantAt: 30 * time.Second,
-			deadline: func(t0 time.Time) string { return t0.Add(35 * time.Second).UTC().Format(time.RFC3339) },
+			wantReason: "spot-interruption", wantAt: time.Minute,
+			deadline: func(t0 time.Time) string { return t0.Add(65 * time.Second).UTC().Format(time.RFC3339) },
 		},
 		{
 			name: "target state Terminated starts the plan with reason lifecycle-hook", target: "InService", state: "InService",
@@ -245,4 +258,25 @@ func TestTerminateHooks(t *testing.T) {
 			})
 		})
 	}
+}
+
+// An idle agent reads the target state at every poll and the spot notice
+// once a minute: an hour at the default 5 s polls is 720 + 60 metadata
+// calls, not twice 720.
+func TestIdleMetadataCalls(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		md := &fakeMetadata{target: "InService"}
+		asg := &fakeGroup{t: t, state: "InService", hooks: []lifecycle.Hook{terminateHook("drain", time.Hour)}}
+		r := start(t, newAgent(t, newConfig(t), agent.Deps{Metadata: md, Group: asg, Completer: noCalls(t), Steps: &lifecycletest.StepRunner{T: t}}))
+		synctest.Wait()
+		time.Sleep(time.Hour - time.Nanosecond)
+		synctest.Wait()
+		got := md.callCounts()
+		if want := map[string]int{"autoscaling/target-lifecycle-state": 720, "spot/instance-action": 60}; !reflect.DeepEqual(got, want) {
+			t.Errorf("metadata calls in an idle hour %v, want %v", got, want)
+		}
+		if err := r.stop(); err != nil {
+			t.Errorf("Run = %v", err)
+		}
+	})
 }
