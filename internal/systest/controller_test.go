@@ -46,7 +46,7 @@ type tagSampler struct {
 	// since is when the current run of each condition started, per group.
 	twoSince, liveTwoSince, zeroSince map[string]time.Time
 	maxTwo, maxLiveTwo, maxZero       time.Duration
-	nTwo, nLiveTwo, nZero             int // samples in each condition
+	nTwo, nLiveTwo, nZero             int             // samples in each condition
 	armed                             map[string]bool // a group has had its first leader
 }
 
