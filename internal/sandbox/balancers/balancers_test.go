@@ -250,3 +250,45 @@ func TestMatcherAndValidation(t *testing.T) {
 		t.Errorf("creating the same group again returns it: %+v, %v", again, err)
 	}
 }
+
+// TestRegisterAgainWhileDraining: registering a draining target takes it
+// back (initial, its checks start again) and ends the draining, whose done
+// runs; the request that held it finishes without removing it.
+func TestRegisterAgainWhileDraining(t *testing.T) {
+	b, clock, log := newOwner(t)
+	port := healthyBackend(t, "127.0.0.45")
+	lb, _ := b.CreateLoadBalancer(balancers.CreateLoadBalancerInput{Name: "web", Subnets: []string{"subnet-1", "subnet-2"}})
+	tg, err := b.CreateTargetGroup(balancers.CreateTargetGroupInput{Name: "web", Protocol: "HTTP", Port: port, VPCID: "vpc-1",
+		HealthCheck: balancers.HealthCheck{Interval: 5, Timeout: 2, HealthyThreshold: 2}, Set: map[string]bool{"HealthCheckIntervalSeconds": true, "HealthCheckTimeoutSeconds": true, "HealthyThresholdCount": true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.CreateListener(lb.ARN, "HTTP", 80, "forward", tg.ARN); err != nil {
+		t.Fatal(err)
+	}
+	var seq int64
+	b.Register([]string{tg.ARN}, nil, "i-1", "127.0.0.45")
+	waitChecks(t, log, &seq, tg.ARN, 1)
+	clock.Advance(5 * time.Second)
+	waitChecks(t, log, &seq, tg.ARN, 1)
+	p, ok := b.Route(lbListener(t, b, lb.ARN))
+	if !ok || p.Target != "i-1" {
+		t.Fatalf("Route = %+v, %v", p, ok)
+	}
+	done := make(chan struct{})
+	b.Deregister([]string{tg.ARN}, nil, "i-1", func() { close(done) })
+	if th, _ := b.TargetHealth(tg.ARN, nil); th[0].State != balancers.StateDraining {
+		t.Fatalf("deregistered with a request in flight: %+v", th[0])
+	}
+	b.Register([]string{tg.ARN}, nil, "i-1", "127.0.0.45")
+	select {
+	case <-done:
+	case <-time.After(waitBound):
+		t.Fatal("the ended draining's done was not called")
+	}
+	p.Done(http.StatusOK)
+	th, _ := b.TargetHealth(tg.ARN, nil)
+	if len(th) != 1 || th[0].State != balancers.StateInitial {
+		t.Errorf("registered again while draining: %+v, want it back in initial", th)
+	}
+}

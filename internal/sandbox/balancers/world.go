@@ -51,7 +51,8 @@ func (b *Balancers) Register(targetGroups, loadBalancers []string, instanceID, p
 	// Registering a draining instance again ends its draining: its done
 	// callbacks run, but not here, where the world holds its lock.
 	if len(calls) > 0 && !b.closed {
-		b.wg.Go(func() { run(calls) })
+		later := calls
+		b.wg.Go(func() { run(later) })
 		calls = nil
 	}
 	b.mu.Unlock()
