@@ -17,6 +17,7 @@ import (
 	"github.com/lifeguardhq/lifeguard/internal/awscloud"
 	"github.com/lifeguardhq/lifeguard/internal/config"
 	"github.com/lifeguardhq/lifeguard/internal/controller"
+	"github.com/lifeguardhq/lifeguard/internal/lease"
 )
 
 // EnvLambdaRuntimeAPI is set by AWS Lambda (and the sandbox's Lambda) in a
@@ -66,8 +67,8 @@ func (c controllerConfig) Validate() error {
 	if c.queueURL != "" && c.visibility < 30*time.Second {
 		errs = append(errs, fmt.Errorf("--visibility-timeout: %s is shorter than a reconcile may take; use 30s or more", c.visibility))
 	}
-	if c.reapGrace <= 0 {
-		errs = append(errs, errors.New("--reap-grace: must be positive, such as 2m"))
+	if min := 3 * lease.DefaultPresenceEvery; c.reapGrace < min {
+		errs = append(errs, fmt.Errorf("--reap-grace: %s is too short: agents renew their presence every %s; use %s or more, such as 2m", c.reapGrace, lease.DefaultPresenceEvery, min))
 	}
 	for _, r := range []struct{ flag, v string }{{"--reap-launch-result", c.reapLaunch}, {"--reap-terminate-result", c.reapTerminate}} {
 		if r.v != controller.ResultAbandon && r.v != controller.ResultContinue {

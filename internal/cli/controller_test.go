@@ -16,6 +16,7 @@ func TestControllerRefusesBadFlags(t *testing.T) {
 		{[]string{"--opt-in-tag", "enabled"}, "--opt-in-tag"},
 		{[]string{"--reap-launch-result", "MAYBE"}, "--reap-launch-result"},
 		{[]string{"--reap-grace", "5m"}, "only with --lease-table"},
+		{[]string{"--lease-table", "leases", "--reap-grace", "5s"}, "too short"},
 		{[]string{"--leader-tag-key", "aws:leader"}, "aws:"},
 		{[]string{"--leader-follower-value", "true"}, "also the leader's value"},
 		{[]string{"--queue-url", "https://q", "--visibility-timeout", "5s"}, "--visibility-timeout"},
