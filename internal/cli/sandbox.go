@@ -30,12 +30,13 @@ type sandboxFlags struct {
 	stopGrace   time.Duration
 	logLevel    string
 	noProcesses bool
+	fnIdle      time.Duration
 }
 
 func (f sandboxFlags) config(log *slog.Logger) (sandbox.Config, error) {
 	cfg := sandbox.Config{
 		Listen: f.listen, AllowNonLoopback: f.allowRemote, StateDir: f.stateDir, RelaxLimits: f.relax, Region: f.region, Account: f.account,
-		Seed: f.seed, StopGrace: f.stopGrace, Logger: log, NoProcesses: f.noProcesses,
+		Seed: f.seed, StopGrace: f.stopGrace, Logger: log, NoProcesses: f.noProcesses, FunctionIdle: f.fnIdle,
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, usageError(fmt.Errorf("--%w", err))
@@ -49,8 +50,8 @@ func newSandboxCmd(stdout, stderr io.Writer) *cobra.Command {
 		Use:   "sandbox",
 		Short: "Run a local AWS endpoint that simulates Auto Scaling groups with real lifecycle semantics",
 		Long: `lifeguard sandbox serves, on one port (loopback by default), the AWS APIs
-of Auto Scaling, EC2, SQS, SNS, EventBridge and DynamoDB over their real wire
-protocols, and simulates Auto Scaling groups whose instances are local
+of Auto Scaling, EC2, SQS, SNS, EventBridge, DynamoDB and Lambda over their
+real wire protocols, and simulates Auto Scaling groups whose instances are local
 processes running their user data, each with its own IMDS (IMDSv2) and API
 port. Point the AWS SDK at it with AWS_ENDPOINT_URL, or the AWS CLI with
 --endpoint-url.
@@ -58,7 +59,7 @@ port. Point the AWS SDK at it with AWS_ENDPOINT_URL, or the AWS CLI with
 It prints every state change as a timeline; GET /_sandbox/events streams the
 same events as JSON lines. Subcommands drive the admin API of a running
 sandbox: fault (inject faults and spot interruptions), clock (advance time),
-events (read the log).
+events (read the log), logs (what a Lambda function printed).
 
 --state-dir must be empty or new: instance ids repeat across runs with the
 same seed, so each run needs directories of its own. The directory is kept
@@ -101,7 +102,8 @@ authenticated, and so on); read them before trusting a result.
 	fl.DurationVar(&f.stopGrace, "stop-grace", 10*time.Second, "time a terminating instance's processes get between SIGTERM and SIGKILL")
 	fl.StringVar(&f.logLevel, "log-level", "warn", "log level: debug, info, warn, error")
 	fl.BoolVar(&f.noProcesses, "no-processes", false, "run no user data (instances get IMDS and API ports only)")
-	cmd.AddCommand(newFaultCmd(stdout), newClockCmd(stdout), newEventsCmd(stdout))
+	fl.DurationVar(&f.fnIdle, "function-idle", 5*time.Minute, "stop a Lambda execution environment idle this long")
+	cmd.AddCommand(newFaultCmd(stdout), newClockCmd(stdout), newEventsCmd(stdout), newSandboxLogsCmd(stdout))
 	return cmd
 }
 
