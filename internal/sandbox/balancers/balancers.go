@@ -95,7 +95,8 @@ type Balancers struct {
 type route struct {
 	listener *listener
 	classic  *classic
-	port     int // classic: the instance port
+	port     int     // classic: the instance port
+	counts   *counts // classic: the listener's counts
 }
 
 // New returns an empty owner appending to events (a log of its own when

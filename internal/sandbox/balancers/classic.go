@@ -54,9 +54,11 @@ type classic struct {
 	tags      map[string]string
 	instances []*member
 	next      int
-
-	requests, errors5xx, noTarget int64
+	counts    map[int]*counts // by load balancer port
 }
+
+// counts are one classic listener's data-plane counts.
+type counts struct{ requests, errors5xx, noTarget int64 }
 
 // InstanceState is one member of DescribeInstanceHealth.
 type InstanceState struct {
@@ -120,7 +122,7 @@ func (b *Balancers) CreateClassic(in CreateClassicInput) (string, error) {
 	for _, s := range in.Subnets {
 		zones = append(zones, b.subnetZone(s))
 	}
-	c := &classic{b: b, tags: map[string]string{}, Classic: Classic{
+	c := &classic{b: b, tags: map[string]string{}, counts: map[int]*counts{}, Classic: Classic{
 		Name: in.Name, Scheme: in.Scheme, HostedZoneID: "Z35SXDOTRQ7X7K", VPCID: "",
 		DNSName: in.Name + "-" + b.digitsLocked(10) + "." + b.cfg.Region + ".elb.localhost",
 		Created: b.clock.Now().UTC(), Zones: sortedCopy(zones), Subnets: sortedCopy(in.Subnets),
@@ -151,7 +153,8 @@ func (b *Balancers) CreateClassic(in CreateClassicInput) (string, error) {
 			}
 			return "", awsproto.Internal(err)
 		}
-		b.keys[c.key(c.Listeners[i].LoadBalancerPort)] = route{classic: c, port: c.Listeners[i].InstancePort}
+		c.counts[c.Listeners[i].LoadBalancerPort] = &counts{}
+		b.keys[c.key(c.Listeners[i].LoadBalancerPort)] = route{classic: c, port: c.Listeners[i].InstancePort, counts: c.counts[c.Listeners[i].LoadBalancerPort]}
 	}
 	b.classics[c.Name] = c
 	b.control("elasticloadbalancing", EvELB, c.Name, "", "load balancer created", map[string]string{"dns": c.DNSName})

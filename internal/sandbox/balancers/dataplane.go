@@ -22,7 +22,7 @@ type Pick struct {
 	b        *Balancers
 	resource string
 	l        *listener
-	c        *classic
+	c        *counts
 	m        *member
 }
 
@@ -49,7 +49,7 @@ func (b *Balancers) Route(key string) (p Pick, ok bool) {
 			members, next = tg.targets, &tg.next
 		}
 	default:
-		p.c, p.resource, p.Classic = r.classic, r.classic.Name, true
+		p.c, p.resource, p.Classic = r.counts, r.classic.Name, true
 		members, next = r.classic.instances, &r.classic.next
 	}
 	healthy := slices.DeleteFunc(slices.Clone(members), func(m *member) bool { return m.state != StateHealthy })
@@ -159,8 +159,7 @@ type BalancerStats struct {
 }
 
 // Stats returns every load balancer's listeners, addresses and counts,
-// sorted by name. A classic load balancer's counts are the sum of its
-// listeners'.
+// sorted by name.
 func (b *Balancers) Stats() []BalancerStats {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -183,12 +182,10 @@ func (b *Balancers) Stats() []BalancerStats {
 	}
 	for _, c := range b.classics {
 		s := BalancerStats{Name: c.Name, Type: "classic", DNSName: c.DNSName, Listeners: []ListenerStats{}, Targets: []TargetStats{}}
-		for i, l := range c.Listeners {
-			ls := ListenerStats{Key: c.key(l.LoadBalancerPort), Port: l.LoadBalancerPort, Address: l.Address}
-			if i == 0 {
-				ls.Requests, ls.Errors5xx, ls.NoTarget = c.requests, c.errors5xx, c.noTarget
-			}
-			s.Listeners = append(s.Listeners, ls)
+		for _, l := range c.Listeners {
+			n := c.counts[l.LoadBalancerPort]
+			s.Listeners = append(s.Listeners, ListenerStats{Key: c.key(l.LoadBalancerPort), Port: l.LoadBalancerPort, Address: l.Address,
+				Requests: n.requests, Errors5xx: n.errors5xx, NoTarget: n.noTarget})
 		}
 		for _, m := range c.instances {
 			s.Targets = append(s.Targets, memberStats(m, c.Listeners[0].InstancePort))

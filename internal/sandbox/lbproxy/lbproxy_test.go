@@ -417,6 +417,9 @@ func TestDataPlaneClassic(t *testing.T) {
 	if _, err := lbs.InstanceHealth("old", []string{busyID}); err == nil || !strings.Contains(err.Error(), "InvalidInstance") {
 		t.Errorf("DescribeInstanceHealth of the drained instance: %v, want InvalidInstance", err)
 	}
+	if ls := lbs.Stats()[0].Listeners[0]; ls.Requests != 6 || ls.NoTarget != 1 || ls.Errors5xx != 1 {
+		t.Errorf("classic listener counts = %+v, want 6 requests, 1 without a target (the one 5xx)", ls)
+	}
 }
 
 // TestDataPlaneBadGateway: a target that drops the connection mid-request
