@@ -50,8 +50,9 @@ func newSandboxCmd(stdout, stderr io.Writer) *cobra.Command {
 		Use:   "sandbox",
 		Short: "Run a local AWS endpoint that simulates Auto Scaling groups with real lifecycle semantics",
 		Long: `lifeguard sandbox serves, on one port (loopback by default), the AWS APIs
-of Auto Scaling, EC2, SQS, SNS, EventBridge, DynamoDB and Lambda over their
-real wire protocols, and simulates Auto Scaling groups whose instances are local
+of Auto Scaling, EC2, SQS, SNS, EventBridge, DynamoDB, Lambda and Elastic
+Load Balancing (ELBv2 and classic) over their real wire protocols, with a
+real load balancer data plane, and simulates Auto Scaling groups whose instances are local
 processes running their user data, each with its own IMDS (IMDSv2) and API
 port. Point the AWS SDK at it with AWS_ENDPOINT_URL, or the AWS CLI with
 --endpoint-url.

@@ -32,5 +32,9 @@ var Deviations = []string{
 	"Load balancers: application load balancers and classic ELBs with HTTP listeners that forward to one target group or to the instances (no HTTPS, rules, stickiness, slow start or network load balancers); each listener listens on a loopback port of its own, listed by GET /_sandbox/balancers, and the DNS name (<name>-<digits>.<region>.elb.localhost) is a label, not an address that resolves to that port.",
 	"Load balancer health checks are paced by the sandbox clock (advancing it sends the due checks at once); a check's timeout is wall-clock time. A new target is healthy after HealthyThresholdCount passing checks, the first sent at registration.",
 	"With no healthy target an application load balancer answers 503 (AWS fails open to every target when all are unhealthy); a draining target leaves as soon as it has no request in flight, or at the deregistration delay; in memory there is no data plane: listeners get no port and every health check fails.",
+	"With HealthCheckType ELB, Auto Scaling asks the load balancers about its instances every 10 s (1 s with --relax-limits); AWS does not publish its interval.",
+	"Registering with an attached load balancer is instant: a traffic source is Adding only while it is being attached; a detached one is listed as Removing while its instances drain, then no longer listed.",
+	"Detaching a load balancer, target group or traffic source that is not attached succeeds and does nothing.",
+	"A launching instance enters InService as soon as it is registered with its load balancers; it does not wait to become healthy (AWS does not say that it waits).",
 	"State lives in memory and is lost when the sandbox exits; the event log keeps the last 100,000 control events and the last 50,000 data events (messages and deliveries).",
 }
