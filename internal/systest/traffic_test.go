@@ -19,6 +19,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing"
+	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing/types"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 )
@@ -407,5 +410,136 @@ func TestTrafficWithoutTheAgentLosesRequests(t *testing.T) {
 	t.Logf("without the agent's traffic section, scale-in of %s: %d requests served, %d failed (first: %q)", gone.Instance, served, failed, failures)
 	if served < 500 {
 		t.Errorf("only %d requests served; the load did not run", served)
+	}
+}
+
+// classicBalancer creates a classic load balancer forwarding HTTP to
+// appPort (health checks every 5 s, healthy after 2, connection draining
+// delay seconds) and returns its listener's loopback address.
+func classicBalancer(t *testing.T, cfg aws.Config, endpoint string, delay int32) string {
+	t.Helper()
+	ctx := context.Background()
+	c := elasticloadbalancing.NewFromConfig(cfg)
+	if _, err := c.CreateLoadBalancer(ctx, &elasticloadbalancing.CreateLoadBalancerInput{
+		LoadBalancerName:  aws.String("web-classic"),
+		Listeners:         []elbtypes.Listener{{Protocol: aws.String("HTTP"), LoadBalancerPort: 80, InstanceProtocol: aws.String("HTTP"), InstancePort: aws.Int32(appPort)}},
+		AvailabilityZones: []string{"us-east-1a"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ConfigureHealthCheck(ctx, &elasticloadbalancing.ConfigureHealthCheckInput{LoadBalancerName: aws.String("web-classic"),
+		HealthCheck: &elbtypes.HealthCheck{Target: aws.String(fmt.Sprintf("HTTP:%d/", appPort)), Interval: aws.Int32(5), Timeout: aws.Int32(2),
+			HealthyThreshold: aws.Int32(2), UnhealthyThreshold: aws.Int32(2)}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ModifyLoadBalancerAttributes(ctx, &elasticloadbalancing.ModifyLoadBalancerAttributesInput{LoadBalancerName: aws.String("web-classic"),
+		LoadBalancerAttributes: &elbtypes.LoadBalancerAttributes{ConnectionDraining: &elbtypes.ConnectionDraining{Enabled: true, Timeout: aws.Int32(delay)}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range balancerStats(t, endpoint) {
+		if b.Name == "web-classic" && len(b.Listeners) > 0 {
+			return b.Listeners[0].Address
+		}
+	}
+	t.Fatal("GET /_sandbox/balancers does not list web-classic's listener")
+	return ""
+}
+
+// TestTrafficScaleInOtherOwners scales two instances in to one under a
+// steady load through a classic load balancer the agent registers with,
+// and through a target group the Auto Scaling group attaches itself (the
+// agent, in mode auto, leaves registration to the group and waits for its
+// deregistration): no request fails.
+func TestTrafficScaleInOtherOwners(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		classic bool
+	}{{"classic load balancer, registered by the agent", true}, {"target group attached by the group", false}} {
+		t.Run(c.name, func(t *testing.T) {
+			sb := startSandbox(t, "--relax-limits")
+			ev := followEvents(t, sb.endpoint)
+			cfg := sdkConfig(t, sb.endpoint)
+			cl := newClients(cfg)
+			in := &autoscaling.CreateAutoScalingGroupInput{
+				AutoScalingGroupName: aws.String("web"), LaunchConfigurationName: aws.String("web-lc"),
+				MinSize: aws.Int32(0), MaxSize: aws.Int32(2), DesiredCapacity: aws.Int32(0), AvailabilityZones: []string{"us-east-1a"},
+			}
+			var section, addr string
+			if c.classic {
+				addr = classicBalancer(t, cfg, sb.endpoint, 5)
+				section = "traffic:\n  load_balancers: [web-classic]\n  mode: self\n"
+			} else {
+				var tgARN string
+				tgARN, addr = webBalancer(t, elasticloadbalancingv2.NewFromConfig(cfg), sb.endpoint, 5)
+				in.TargetGroupARNs = []string{tgARN}
+				section = fmt.Sprintf("traffic:\n  target_groups: [{arn: %s, port: %d}]\n", tgARN, appPort)
+			}
+			launchConfig(t, cl, "web-lc", agentScript(lifeguardBinary(t), section+"  poll_interval: 1s\n  wait_healthy_timeout: 1m\n  wait_drained_timeout: 1m\n", appRun(t)))
+			ctx := context.Background()
+			in.LifecycleHookSpecificationList = []astypes.LifecycleHookSpecification{launchHookSpec(launchHook, 60), terminateHookSpec(terminateHook, 60)}
+			if _, err := cl.asg.CreateAutoScalingGroup(ctx, in); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			setDesired(t, cl, "web", 2)
+			seen := map[string]bool{}
+			for len(seen) < 2 {
+				e := ev.waitFor(t, "two instances in service", func(e event) bool {
+					return e.Kind == "instance-state" && e.State == "InService" && !seen[e.Instance]
+				})
+				seen[e.Instance] = true
+				dumpConsoleOnFailure(t, filepath.Join(sb.stateDir, "instances", e.Instance))
+			}
+			waitHealthyTargets(t, sb.endpoint, 2)
+			t.Logf("two instances in service and healthy in %v", time.Since(start).Round(time.Millisecond))
+			l := startLoad(addr, 20*time.Millisecond)
+			time.Sleep(2 * time.Second)
+			scaleIn := time.Now()
+			setDesired(t, cl, "web", 1)
+			gone := ev.waitFor(t, "an instance terminated", func(e event) bool { return e.Kind == "instance-state" && e.State == "Terminated" })
+			t.Logf("%s terminated %v after the scale-in", gone.Instance, time.Since(scaleIn).Round(time.Millisecond))
+			time.Sleep(2 * time.Second)
+			served, failed, failures := l.end()
+			t.Logf("through the load balancer: %d requests served, %d failed", served, failed)
+			if failed != 0 {
+				t.Errorf("%d requests failed, want none; first: %q", failed, failures)
+				logFailedRequests(t, sb.endpoint)
+			}
+			if served < 150 {
+				t.Errorf("only %d requests served; the load did not run", served)
+			}
+			console, err := os.ReadFile(filepath.Join(sb.stateDir, "instances", gone.Instance, "console.log"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			waited := strings.Contains(string(console), "waiting for the group's own deregistration")
+			deregistered := strings.Contains(string(console), "target deregistered")
+			if c.classic && !deregistered || !c.classic && (!waited || deregistered) {
+				t.Errorf("the agent of %s: waited for the group %v, deregistered itself %v; want the agent to deregister only what it registered", gone.Instance, waited, deregistered)
+			}
+		})
+	}
+}
+
+// waitHealthyTargets waits until the sandbox's data plane has n healthy
+// targets (the group registers its own after the launch, so InService
+// comes before healthy).
+func waitHealthyTargets(t *testing.T, endpoint string, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) { // polling the data plane's view
+		healthy := 0
+		for _, b := range balancerStats(t, endpoint) {
+			for _, tgt := range b.Targets {
+				if tgt.State == "healthy" || tgt.State == "InService" {
+					healthy++
+				}
+			}
+		}
+		if healthy >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d targets healthy after 60 s", healthy, n)
+		}
 	}
 }
