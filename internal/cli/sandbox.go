@@ -52,9 +52,9 @@ func newSandboxCmd(stdout, stderr io.Writer) *cobra.Command {
 		Long: `lifeguard sandbox serves, on one port (loopback by default), the AWS APIs
 of Auto Scaling, EC2, SQS, SNS, EventBridge, DynamoDB, Lambda and Elastic
 Load Balancing (ELBv2 and classic) over their real wire protocols, with a
-real load balancer data plane, and simulates Auto Scaling groups whose instances are local
-processes running their user data, each with its own IMDS (IMDSv2) and API
-port. Point the AWS SDK at it with AWS_ENDPOINT_URL, or the AWS CLI with
+real load balancer data plane, and simulates Auto Scaling groups whose
+instances are local processes running their user data, each with its own
+IMDS (IMDSv2) and API port. Point the AWS SDK at it with AWS_ENDPOINT_URL, or the AWS CLI with
 --endpoint-url.
 
 It prints every state change as a timeline; GET /_sandbox/events streams the
