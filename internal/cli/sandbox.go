@@ -54,8 +54,8 @@ of Auto Scaling, EC2, SQS, SNS, EventBridge, DynamoDB, Lambda and Elastic
 Load Balancing (ELBv2 and classic) over their real wire protocols, with a
 real load balancer data plane, and simulates Auto Scaling groups whose
 instances are local processes running their user data, each with its own
-IMDS (IMDSv2) and API port. Point the AWS SDK at it with AWS_ENDPOINT_URL, or the AWS CLI with
---endpoint-url.
+IMDS (IMDSv2) and API port. Point the AWS SDK at it with AWS_ENDPOINT_URL,
+or the AWS CLI with --endpoint-url.
 
 It prints every state change as a timeline; GET /_sandbox/events streams the
 same events as JSON lines. Subcommands drive the admin API of a running
