@@ -63,21 +63,20 @@ type Reaping struct {
 	Result   string
 }
 
-// Reap returns the waiting instances whose agent is dead at now: no
-// presence announcement within the grace, and seen waiting by this
-// controller for at least the grace (so that an agent still booting, or
-// an action older than this controller's memory, gets the full grace).
-// An instance whose agent announced itself within the grace is never
-// reaped.
+// Reap returns the waiting instances whose agent is dead at now: its last
+// presence announcement is older than the grace, or, when it never
+// announced itself, this controller has seen it waiting for at least the
+// grace (an agent still booting gets the whole grace). An instance whose
+// agent announced itself within the grace is never reaped.
 func Reap(r ReapSettings, now time.Time, ws []Waiting) []Reaping {
 	r = r.WithDefaults()
 	var out []Reaping
 	for _, w := range ws {
-		if w.Since.IsZero() || now.Sub(w.Since) < r.Grace {
-			continue
-		}
-		if !w.Renewed.IsZero() && now.Sub(w.Renewed) < r.Grace {
-			continue
+		switch {
+		case !w.Renewed.IsZero() && now.Sub(w.Renewed) < r.Grace:
+			continue // alive
+		case w.Renewed.IsZero() && (w.Since.IsZero() || now.Sub(w.Since) < r.Grace):
+			continue // never heard of: perhaps still booting
 		}
 		res := r.Launch
 		switch w.State {

@@ -31,6 +31,9 @@ func TestReap(t *testing.T) {
 			ws: []controller.Waiting{{Instance: "i-1", State: "Terminating:Wait", Since: ago(time.Hour), Renewed: ago(grace - time.Second)}}},
 		{name: "an action seen for less than the grace waits (its agent may be booting)",
 			ws: []controller.Waiting{{Instance: "i-1", State: "Pending:Wait", Since: ago(grace - time.Second)}}},
+		{name: "an agent silent for the grace is dead however recently the action was seen",
+			ws:   []controller.Waiting{{Instance: "i-1", State: "Terminating:Wait", Since: ago(time.Second), Renewed: ago(grace)}},
+			want: []controller.Reaping{{Instance: "i-1", State: "Terminating:Wait", Result: "CONTINUE"}}},
 		{name: "other states are not actions",
 			ws: []controller.Waiting{{Instance: "i-1", State: "InService", Since: ago(time.Hour)}}},
 	}

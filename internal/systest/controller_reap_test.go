@@ -1,0 +1,164 @@
+package systest_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+
+	"github.com/lifeguardhq/lifeguard/internal/awscloud"
+)
+
+// TestControllerReapsOrphanedActions kills agents with SIGKILL (and does
+// not restart them) while their instances wait in Pending:Wait and in
+// Terminating:Wait: the controller completes their actions (ABANDON,
+// CONTINUE) within the grace plus one reconcile, and never completes the
+// action of an instance whose agent is alive.
+func TestControllerReapsOrphanedActions(t *testing.T) {
+	const grace, interval = 15 * time.Second, 3 * time.Second
+	sb := startSandbox(t, "--relax-limits")
+	dumpConsolesOnFailure(t, sb.stateDir)
+	ev := followEvents(t, sb.endpoint)
+	cfg := sdkConfig(t, sb.endpoint)
+	c := newClients(cfg)
+	ctx := context.Background()
+	bin := lifeguardBinary(t)
+	if out, errOut, code := runIn(t, t.TempDir(), "leader", "create-table", "--table", "leases"); code != 0 {
+		t.Fatalf("leader create-table = %d %q %q", code, out, errOut)
+	}
+	gate := t.TempDir() // all-ready in it lets every instance's probe pass
+	sections := `leader:
+  mode: lease
+  table: leases
+launch:
+  probes:
+    - name: gate
+      command:
+        argv: [sh, -c, "test -e $PWD/ready || test -e ` + gate + `/all-ready"]
+terminate:
+  steps:
+    - name: hold
+      command: [sleep, "3600"]
+      timeout: 1h
+`
+	// The instance outlives its agent: a killed agent is not restarted.
+	launchConfig(t, c, "lc", agentScript(bin, sections, "BIN agent --config agent.yaml; echo agent gone; exec sleep 3600"))
+	if _, err := c.asg.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
+		AutoScalingGroupName: aws.String("orphans"), LaunchConfigurationName: aws.String("lc"),
+		MinSize: aws.Int32(0), MaxSize: aws.Int32(4), DesiredCapacity: aws.Int32(0), AvailabilityZones: []string{"us-east-1a"},
+		Tags: []astypes.Tag{{Key: aws.String("lifeguard:controller"), Value: aws.String("enabled"), ResourceId: aws.String("orphans"), ResourceType: aws.String("auto-scaling-group")}},
+		LifecycleHookSpecificationList: []astypes.LifecycleHookSpecification{launchHookSpec("arrive", 600), terminateHookSpec("leave", 600)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ctl := exec.Command(bin, "controller", "--interval", interval.String(), "--lease-table", "leases", "--reap-grace", grace.String(), "--settle", "200ms")
+	ctl.Stderr = &testWriter{t: t, prefix: "controller: "}
+	if err := ctl.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ctl.Process.Kill(); _ = ctl.Wait() })
+
+	presence := awscloud.NewLeaseTable(cfg, "leases")
+	announced := func(id string) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); ; {
+			ms, err := presence.Members(ctx, "orphans")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range ms {
+				if m.Instance == id {
+					return
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the agent of %s never announced itself", id)
+			}
+			time.Sleep(100 * time.Millisecond) // polling the table
+		}
+	}
+	kill := func(id string) time.Time {
+		t.Helper()
+		pid := pidOfProcessIn(t, filepath.Join(sb.stateDir, "instances", id))
+		if pid == 0 {
+			t.Fatalf("no agent on %s", id)
+		}
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		return time.Now()
+	}
+	bound := grace + interval + 2*time.Second // the last renewal precedes the kill; 2 s for the calls
+
+	// Pending:Wait: two launches, one agent killed.
+	setDesired(t, c, "orphans", 2)
+	var waiting []string
+	for range 2 {
+		waiting = append(waiting, ev.waitFor(t, "an instance in Pending:Wait", stateIs("", "Pending:Wait")).Instance)
+	}
+	dead, alive := waiting[0], waiting[1]
+	announced(dead)
+	announced(alive)
+	killed := kill(dead)
+	e := ev.waitFor(t, "the orphaned launch completed", completedBy(dead, "arrive"))
+	took := time.Since(killed)
+	t.Logf("launch of %s (agent killed) completed with %s %v after the kill (grace %v, reconcile every %v)", dead, e.Result, took.Round(time.Millisecond), grace, interval)
+	if e.Result != "ABANDON" || took > bound {
+		t.Errorf("orphaned launch completed with %s after %v; want ABANDON within %v", e.Result, took, bound)
+	}
+	// The live agent's instance still waits: nobody completed it.
+	if _, state, err := awscloud.NewAutoScaling(cfg).InstanceMembership(ctx, alive); err != nil || state != "Pending:Wait" {
+		t.Errorf("%s (agent alive) is %q (%v) after %v; want still Pending:Wait", alive, state, err, took)
+	}
+
+	// Everyone becomes ready; then scale-in to zero and kill one agent
+	// while its instance runs the terminate step.
+	if err := os.WriteFile(filepath.Join(gate, "all-ready"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if e := ev.waitFor(t, "the live agent's launch completed", completedBy(alive, "arrive")); e.Result != "CONTINUE" {
+		t.Errorf("the live agent completed its launch with %s; want CONTINUE", e.Result)
+	}
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		gs, err := c.asg.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: []string{"orphans"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, i := range gs.AutoScalingGroups[0].Instances {
+			if i.LifecycleState == astypes.LifecycleStateInService {
+				n++
+			}
+		}
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the group did not reach two InService instances")
+		}
+		time.Sleep(100 * time.Millisecond) // polling the group
+	}
+	setDesired(t, c, "orphans", 0)
+	var leaving []string
+	for range 2 {
+		leaving = append(leaving, ev.waitFor(t, "an instance in Terminating:Wait", stateIs("", "Terminating:Wait")).Instance)
+	}
+	dead, alive = leaving[0], leaving[1]
+	killed = kill(dead)
+	e = ev.waitFor(t, "the orphaned termination completed", completedBy(dead, "leave"))
+	took = time.Since(killed)
+	t.Logf("termination of %s (agent killed) completed with %s %v after the kill", dead, e.Result, took.Round(time.Millisecond))
+	if e.Result != "CONTINUE" || took > bound {
+		t.Errorf("orphaned termination completed with %s after %v; want CONTINUE within %v", e.Result, took, bound)
+	}
+	if _, state, err := awscloud.NewAutoScaling(cfg).InstanceMembership(ctx, alive); err != nil || state != "Terminating:Wait" {
+		t.Errorf("%s (agent alive, step running) is %q (%v); want still Terminating:Wait", alive, state, err)
+	}
+}
