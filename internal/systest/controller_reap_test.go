@@ -53,7 +53,7 @@ terminate:
 	if _, err := c.asg.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
 		AutoScalingGroupName: aws.String("orphans"), LaunchConfigurationName: aws.String("lc"),
 		MinSize: aws.Int32(0), MaxSize: aws.Int32(4), DesiredCapacity: aws.Int32(0), AvailabilityZones: []string{"us-east-1a"},
-		Tags: []astypes.Tag{{Key: aws.String("lifeguard:controller"), Value: aws.String("enabled"), ResourceId: aws.String("orphans"), ResourceType: aws.String("auto-scaling-group")}},
+		Tags:                           []astypes.Tag{{Key: aws.String("lifeguard:controller"), Value: aws.String("enabled"), ResourceId: aws.String("orphans"), ResourceType: aws.String("auto-scaling-group")}},
 		LifecycleHookSpecificationList: []astypes.LifecycleHookSpecification{launchHookSpec("arrive", 600), terminateHookSpec("leave", 600)},
 	}); err != nil {
 		t.Fatal(err)
