@@ -52,6 +52,9 @@ type actionState struct {
 type statusDoc struct {
 	snapshot
 	Actions []actionDoc `json:"actions"`
+	// Traffic is the load balancer targets' health as the traffic
+	// section's last wait read it; absent when the section is off.
+	Traffic []TargetDoc `json:"traffic,omitempty"`
 }
 
 type actionDoc struct {
@@ -134,7 +137,8 @@ func (a *Agent) finish(st *actionState, phase string, r lifecycle.Result, errTex
 //     and every action the agent handles: hook, transition, token, reason,
 //     phase (probing, running, retrying, completed, gone, failed), result,
 //     steps done of steps (from the journal), when it was first seen and
-//     its deadline.
+//     its deadline; with the traffic section on, each load balancer
+//     target's state as the last wait read it (traffic).
 //   - GET /metrics: the agent's Prometheus metrics (its own registry).
 //   - GET /leader: leader election's state (LeaderDoc; 404 when it is
 //     off); ?wait=D&leading=L&token=T answers as soon as it differs from
@@ -164,6 +168,9 @@ func (a *Agent) Handler() http.Handler {
 func (a *Agent) statusDoc() statusDoc {
 	a.mu.Lock()
 	doc := statusDoc{snapshot: a.snap, Actions: make([]actionDoc, 0, len(a.actions))}
+	if a.traffic != nil {
+		doc.Traffic = a.traffic.status()
+	}
 	states := make([]actionState, len(a.actions))
 	for i, st := range a.actions {
 		states[i] = *st

@@ -73,6 +73,42 @@ type traffic struct {
 	mu      sync.Mutex
 	targets []lb.Target // resolved; nil until resolve succeeds
 	done    bool
+	last    []TargetDoc // the waits' last read, for /status
+}
+
+// TargetDoc is one load balancer target in /status (traffic): its health
+// as the agent's last wait read it.
+type TargetDoc struct {
+	Kind   string    `json:"kind"` // target-group or classic
+	Name   string    `json:"name"` // the target group's ARN or the load balancer's name
+	Port   int       `json:"port,omitempty"`
+	State  string    `json:"state,omitempty"` // AWS's: initial, healthy, unhealthy, unused, draining, unavailable
+	Reason string    `json:"reason,omitempty"`
+	Error  string    `json:"error,omitempty"`
+	Read   time.Time `json:"read"`
+}
+
+// observe keeps the waits' last read (lb.Traffic.Observe).
+func (t *traffic) observe(read []lb.TargetHealth) {
+	now := time.Now()
+	docs := make([]TargetDoc, len(read))
+	for i, th := range read {
+		docs[i] = TargetDoc{Kind: string(th.Target.Kind), Name: th.Target.Name, Port: th.Target.Port,
+			State: string(th.Health.State), Reason: th.Health.Reason, Read: now}
+		if th.Err != nil {
+			docs[i].State, docs[i].Error = "", th.Err.Error()
+		}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.last = docs
+}
+
+// status returns the waits' last read; empty before the first.
+func (t *traffic) status() []TargetDoc {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]TargetDoc{}, t.last...)
 }
 
 func newTraffic(cfg config.Traffic, deps TrafficDeps, log *slog.Logger) (*traffic, error) {
@@ -93,12 +129,9 @@ func newTraffic(cfg config.Traffic, deps TrafficDeps, log *slog.Logger) (*traffi
 		return nil, err
 	}
 	log = log.With("component", "traffic")
-	return &traffic{
-		cfg:  cfg,
-		deps: deps,
-		lb:   &lb.Traffic{Registrars: deps.Registrars, Interval: time.Duration(cfg.PollInterval), Log: log},
-		log:  log,
-	}, nil
+	t := &traffic{cfg: cfg, deps: deps, log: log}
+	t.lb = &lb.Traffic{Registrars: deps.Registrars, Interval: time.Duration(cfg.PollInterval), Log: log, Observe: t.observe}
+	return t, nil
 }
 
 func (t *traffic) registerStep() lifecycle.Step {

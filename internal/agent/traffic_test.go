@@ -2,6 +2,9 @@ package agent_test
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"strings"
 	"sync"
@@ -207,9 +210,10 @@ func TestTrafficFromTags(t *testing.T) {
 		deps.Registrars[lb.KindClassic] = b
 		deps.Tags = instanceTags{config.TagTargetGroups: webTG + "=9090"}
 		aws := okCompleter(t)
-		r := start(t, newAgent(t, cfg, agent.Deps{Metadata: &fakeMetadata{target: "InService"},
+		a := newAgent(t, cfg, agent.Deps{Metadata: &fakeMetadata{target: "InService"},
 			Group: &fakeGroup{t: t, state: "Pending:Wait", hooks: []lifecycle.Hook{launchHook("warmup", time.Hour)}}, Completer: aws,
-			Steps: &lifecycletest.StepRunner{T: t}, Traffic: deps}))
+			Steps: &lifecycletest.StepRunner{T: t}, Traffic: deps})
+		r := start(t, a)
 		time.Sleep(time.Minute)
 		synctest.Wait()
 		if comps := aws.Completions(); len(comps) != 1 || comps[0].Result != lifecycle.Continue {
@@ -217,6 +221,15 @@ func TestTrafficFromTags(t *testing.T) {
 		}
 		if got := b.calls(); !reflect.DeepEqual(got, []string{"register@0s"}) || b.portSeen != 9090 {
 			t.Errorf("balancer calls %q on port %d, want one registration on the tag's port 9090", got, b.portSeen)
+		}
+		rec := httptest.NewRecorder()
+		a.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/status", nil))
+		var doc struct{ Traffic []agent.TargetDoc }
+		if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
+			t.Fatalf("/status: %v\n%s", err, rec.Body)
+		}
+		if len(doc.Traffic) != 1 || doc.Traffic[0].Name != webTG || doc.Traffic[0].Port != 9090 || doc.Traffic[0].State != "healthy" {
+			t.Errorf("/status traffic = %+v, want the tagged target group healthy", doc.Traffic)
 		}
 		if err := r.stop(); err != nil {
 			t.Errorf("Run = %v", err)

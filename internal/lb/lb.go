@@ -148,6 +148,9 @@ type Traffic struct {
 	Registrars map[Kind]Registrar
 	Interval   time.Duration
 	Log        *slog.Logger
+	// Observe, when set, is given every read of the waits, as it is made
+	// (for a status page); it must not block.
+	Observe func([]TargetHealth)
 }
 
 func (tr *Traffic) registrar(t Target) (Registrar, error) {
@@ -277,6 +280,9 @@ func (tr *Traffic) wait(ctx context.Context, instance string, targets []Target, 
 		}
 		if wctx.Err() != nil {
 			return &WaitError{Want: want, Timeout: timeout, Last: read}
+		}
+		if tr.Observe != nil {
+			tr.Observe(read)
 		}
 		all := true
 		for i, th := range read {
