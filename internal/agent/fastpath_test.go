@@ -26,11 +26,13 @@ import (
 var noActiveErr = fmt.Errorf("ValidationError: No active Lifecycle Action found with token %s: %w", token, lifecycle.ErrNoActiveAction)
 
 // The step starts in the same instant as the message is received: the
-// hooks read at start are used, and read again after.
+// hooks read at start are used, and read again after (DescribeLifecycleHooks
+// takes 100 ms here, which neither the first heartbeat nor the step waits
+// for).
 func TestSQSMessageStartsTheStepAtOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		q := newFakeQueue()
-		asg := &fakeGroup{t: t, state: "InService", hooks: []lifecycle.Hook{terminateHook("drain", 10*time.Minute)}}
+		asg := &fakeGroup{t: t, state: "InService", hooks: []lifecycle.Hook{terminateHook("drain", 10*time.Minute)}, hooksDelay: 100 * time.Millisecond}
 		aws := okCompleter(t)
 		steps := &lifecycletest.StepRunner{T: t, Steps: map[string]lifecycletest.Behavior{"flush": {Duration: time.Minute}}}
 		r := start(t, newAgent(t, sqsConfig(t, false), agent.Deps{Metadata: &fakeMetadata{}, Group: asg, Completer: aws, Steps: steps, Inbox: &fakeInbox{t: t, q: q}}))

@@ -301,6 +301,15 @@ func (l *loop) view() view {
 // action read them again.
 func (l *loop) step() {
 	defer func() { l.hooksFresh = false }()
+	// Hooks read before the sign started an action: read them again once
+	// nothing more is called for, so that the confirmation, which lets the
+	// first heartbeat go, does not wait for DescribeLifecycleHooks.
+	stale := false
+	defer func() {
+		if stale {
+			l.refreshHooks()
+		}
+	}()
 	l.reapLaunch()
 	l.dropUnverified()
 	for {
@@ -325,17 +334,13 @@ func (l *loop) step() {
 			l.started(d)
 			l.startTerminate(d.reason, d.hooks, d.unverified)
 			l.term.unverified = d.unverified
-			if d.stale {
-				l.refreshHooks()
-			}
+			stale = stale || d.stale
 		case actConfirm:
 			l.confirm(d.why)
 		case actStartLaunch:
 			l.started(d)
 			l.startLaunch(d.hooks, d.unverified)
-			if d.stale {
-				l.refreshHooks()
-			}
+			stale = stale || d.stale
 		}
 	}
 }

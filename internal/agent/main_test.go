@@ -96,6 +96,9 @@ type fakeGroup struct {
 	notListed int
 	instances int // calls to Instance
 	hookCalls int // calls to Hooks
+	// hooksDelay is how long Hooks takes (simulated time); set it before
+	// the agent starts.
+	hooksDelay time.Duration
 }
 
 var _ agent.Group = (*fakeGroup)(nil)
@@ -115,6 +118,7 @@ func (g *fakeGroup) Instance(_ context.Context, id string) (agent.Membership, er
 }
 
 func (g *fakeGroup) Hooks(_ context.Context, group string) ([]lifecycle.Hook, error) {
+	time.Sleep(g.hooksDelay)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.hookCalls++
