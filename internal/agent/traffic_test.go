@@ -314,3 +314,43 @@ func TestTrafficNeedsItsDeps(t *testing.T) {
 func contains(s, sub string) bool {
 	return len(sub) == 0 || len(s) >= len(sub) && (s[:len(sub)] == sub || contains(s[1:], sub))
 }
+
+// TestTrafficStepResumes stops an agent while it waits for the drain and
+// starts another on the same journal: the built-in step runs again from
+// its start (deregistering again is harmless), the user's step runs once,
+// after the drain, and the action is completed once.
+func TestTrafficStepResumes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		t0 := time.Now()
+		cfg := trafficConfig(t, config.TrafficSelf)
+		cfg.Terminate.Steps = []config.Step{step("flush")}
+		b := newBalancer(t, 0, 40*time.Second)
+		if err := b.Register(t.Context(), instanceID, lb.Target{}); err != nil {
+			t.Fatal(err)
+		}
+		md := &fakeMetadata{target: "Terminated"}
+		asg := &fakeGroup{t: t, state: "Terminating:Wait", hooks: []lifecycle.Hook{terminateHook("drain", time.Hour)}}
+		steps := &lifecycletest.StepRunner{T: t, Steps: map[string]lifecycletest.Behavior{"flush": {Duration: time.Second}}}
+		first := okCompleter(t)
+		r1 := start(t, newAgent(t, cfg, agent.Deps{Metadata: md, Group: asg, Completer: first, Steps: steps, Traffic: trafficDeps(t, b)}))
+		time.Sleep(10 * time.Second)
+		if err := r1.stop(); err != nil {
+			t.Fatalf("first Run = %v", err)
+		}
+		second := okCompleter(t)
+		r2 := start(t, newAgent(t, cfg, agent.Deps{Metadata: md, Group: asg, Completer: second, Steps: steps, Traffic: trafficDeps(t, b)}))
+		<-r2.done
+		if got, want := b.calls(), []string{"register@0s", "deregister@0s", "deregister@10s"}; !reflect.DeepEqual(got, want) {
+			t.Errorf("balancer calls %q, want %q", got, want)
+		}
+		if got := startOffsets(t0, steps.Calls()); !reflect.DeepEqual(got, []time.Duration{40 * time.Second}) {
+			t.Errorf("the user's step started at %v, want once at 40s, when drained", got)
+		}
+		if n := len(first.Completions()); n != 0 {
+			t.Errorf("the first agent completed %d times, want 0", n)
+		}
+		if comps := second.Completions(); len(comps) != 1 || comps[0].Result != lifecycle.Continue {
+			t.Errorf("the second agent's completions %+v, want one CONTINUE", comps)
+		}
+	})
+}
