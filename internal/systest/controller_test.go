@@ -1,6 +1,8 @@
 package systest_test
 
 import (
+	"archive/zip"
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -16,6 +18,10 @@ import (
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 )
@@ -192,20 +198,99 @@ func settled(t *testing.T, c clients, stateDir string, groups ...string) map[str
 // one instance per group is tagged; the longest windows with two tagged
 // instances and with none are logged.
 func TestControllerDaemon(t *testing.T) {
+	seedSystem(t, func(t *testing.T, cfg aws.Config, topicARN string) {
+		q, topics := sqs.NewFromConfig(cfg), sns.NewFromConfig(cfg)
+		url, queueARN := queue(t, q, "lifeguard-controller")
+		if _, err := topics.Subscribe(context.Background(), &sns.SubscribeInput{TopicArn: aws.String(topicARN), Protocol: aws.String("sqs"), Endpoint: aws.String(queueARN)}); err != nil {
+			t.Fatal(err)
+		}
+		ctl := exec.Command(lifeguardBinary(t), "controller", "--queue-url", url, "--interval", "10s", "--settle", "200ms")
+		ctl.Stderr = &testWriter{t: t, prefix: "controller: "}
+		if err := ctl.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = ctl.Process.Kill(); _ = ctl.Wait() })
+	})
+}
+
+// TestControllerLambda runs the seed's system exactly as its text
+// describes it: the controller built as a Lambda zip (its bootstrap is the
+// lifeguard binary), subscribed to the groups' SNS topic, with a reserved
+// concurrency of one and a schedule rule for the periodic reconcile.
+func TestControllerLambda(t *testing.T) {
+	seedSystem(t, func(t *testing.T, cfg aws.Config, topicARN string) {
+		ctx := context.Background()
+		fns, topics, rules := lambda.NewFromConfig(cfg), sns.NewFromConfig(cfg), eventbridge.NewFromConfig(cfg)
+		code := zipBootstrap(t, lifeguardBinary(t))
+		fn, err := fns.CreateFunction(ctx, &lambda.CreateFunctionInput{
+			FunctionName: aws.String("lifeguard-controller"), Runtime: lambdatypes.RuntimeProvidedal2023, Handler: aws.String("bootstrap"),
+			Role: aws.String("arn:aws:iam::123456789012:role/lifeguard-controller"), Timeout: aws.Int32(60),
+			Code:        &lambdatypes.FunctionCode{ZipFile: code},
+			Environment: &lambdatypes.Environment{Variables: map[string]string{"LIFEGUARD_CONTROLLER_FLAGS": "--settle 200ms"}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fns.PutFunctionConcurrency(ctx, &lambda.PutFunctionConcurrencyInput{FunctionName: fn.FunctionName, ReservedConcurrentExecutions: aws.Int32(1)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fns.AddPermission(ctx, &lambda.AddPermissionInput{
+			FunctionName: fn.FunctionName, StatementId: aws.String("sns"), Action: aws.String("lambda:InvokeFunction"),
+			Principal: aws.String("sns.amazonaws.com"), SourceArn: aws.String(topicARN),
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := topics.Subscribe(ctx, &sns.SubscribeInput{TopicArn: aws.String(topicARN), Protocol: aws.String("lambda"), Endpoint: fn.FunctionArn}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := rules.PutRule(ctx, &eventbridge.PutRuleInput{Name: aws.String("lifeguard-reconcile"), ScheduleExpression: aws.String("rate(1 minute)")}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := rules.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: aws.String("lifeguard-reconcile"), Targets: []ebtypes.Target{{Id: aws.String("controller"), Arn: fn.FunctionArn}}}); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// zipBootstrap returns a Lambda zip whose executable bootstrap is the file
+// at path.
+func zipBootstrap(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	h := &zip.FileHeader{Name: "bootstrap", Method: zip.Deflate}
+	h.SetMode(0o755)
+	w, err := zw.CreateHeader(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// seedSystem builds the seed's system around a controller that deploy
+// starts, fed by the topic topicARN: two opted-in groups whose instances
+// run the seed's check, notifying the topic; then it runs the scenarios.
+func seedSystem(t *testing.T, deploy func(t *testing.T, cfg aws.Config, topicARN string)) {
 	sb := startSandbox(t, "--relax-limits")
 	cfg := sdkConfig(t, sb.endpoint)
 	c := newClients(cfg)
-	q, topics := sqs.NewFromConfig(cfg), sns.NewFromConfig(cfg)
+	topics := sns.NewFromConfig(cfg)
 	ctx := context.Background()
-
-	url, queueARN := queue(t, q, "lifeguard-controller")
 	topic, err := topics.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("asg-events")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := topics.Subscribe(ctx, &sns.SubscribeInput{TopicArn: topic.TopicArn, Protocol: aws.String("sqs"), Endpoint: aws.String(queueARN)}); err != nil {
-		t.Fatal(err)
-	}
+	deploy(t, cfg, aws.ToString(topic.TopicArn))
 	lt, err := c.ec2.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{
 		LaunchTemplateName: aws.String("seed"),
 		LaunchTemplateData: &ec2types.RequestLaunchTemplateData{
@@ -238,13 +323,6 @@ func TestControllerDaemon(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-
-	ctl := exec.Command(lifeguardBinary(t), "controller", "--queue-url", url, "--interval", "10s", "--settle", "200ms")
-	ctl.Stderr = &testWriter{t: t, prefix: "controller: "}
-	if err := ctl.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ctl.Process.Kill(); _ = ctl.Wait() })
 
 	sctx, stop := context.WithCancel(ctx)
 	s := newTagSampler(c, groups...)
