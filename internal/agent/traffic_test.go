@@ -15,6 +15,7 @@ import (
 	"github.com/lifeguardhq/lifeguard/internal/agent"
 	"github.com/lifeguardhq/lifeguard/internal/config"
 	"github.com/lifeguardhq/lifeguard/internal/lb"
+	"github.com/lifeguardhq/lifeguard/internal/lease/leasetest"
 	"github.com/lifeguardhq/lifeguard/internal/lifecycle"
 	"github.com/lifeguardhq/lifeguard/internal/lifecycle/lifecycletest"
 )
@@ -351,6 +352,64 @@ func TestTrafficStepResumes(t *testing.T) {
 		}
 		if comps := second.Completions(); len(comps) != 1 || comps[0].Result != lifecycle.Continue {
 			t.Errorf("the second agent's completions %+v, want one CONTINUE", comps)
+		}
+	})
+}
+
+// handOffFirst is a balancer that notes whether leadership had been handed
+// off (the lease released) when it was asked to deregister.
+type handOffFirst struct {
+	*fakeBalancer
+	store    *leasetest.Store
+	mu       sync.Mutex
+	released []bool
+}
+
+func (h *handOffFirst) Deregister(ctx context.Context, inst string, t lb.Target) error {
+	h.mu.Lock()
+	h.released = append(h.released, h.store.Peek(groupName).Released)
+	h.mu.Unlock()
+	return h.fakeBalancer.Deregister(ctx, inst, t)
+}
+
+// TestTrafficStepAfterHandOff: with leader election on, the terminate plan
+// hands leadership off, then deregisters and drains, then runs the user's
+// steps.
+func TestTrafficStepAfterHandOff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		t0 := time.Now()
+		cfg := leaderConfig(t)
+		cfg.Leader.Tag.Enabled = false
+		tc := trafficConfig(t, config.TrafficSelf).Traffic
+		cfg.Traffic = tc
+		cfg.Terminate.Steps = []config.Step{step("flush")}
+		store := &leasetest.Store{}
+		b := &handOffFirst{fakeBalancer: newBalancer(t, 0, 20*time.Second), store: store}
+		if err := b.Register(t.Context(), instanceID, lb.Target{}); err != nil {
+			t.Fatal(err)
+		}
+		md := &fakeMetadata{target: "InService"}
+		asg := &fakeGroup{t: t, state: "InService", hooks: []lifecycle.Hook{terminateHook("bye", 10*time.Minute)}}
+		steps := &lifecycletest.StepRunner{T: t, Steps: map[string]lifecycletest.Behavior{"flush": {Duration: time.Second}}}
+		r := start(t, newAgent(t, cfg, agent.Deps{Metadata: md, Group: asg, Completer: okCompleter(t), Steps: steps,
+			Leader:  agent.LeaderDeps{Store: store, Roster: store},
+			Traffic: agent.TrafficDeps{Registrars: map[lb.Kind]lb.Registrar{lb.KindTargetGroup: b}}}))
+		time.Sleep(3 * time.Second)
+		synctest.Wait()
+		if rec := store.Peek(groupName); rec.Holder != instanceID || rec.Released {
+			t.Fatalf("lease record %+v; want held by %s", rec, instanceID)
+		}
+		md.setTarget("Terminated")
+		asg.setState("Terminating:Wait")
+		<-r.done
+		b.mu.Lock()
+		released := append([]bool{}, b.released...)
+		b.mu.Unlock()
+		if !reflect.DeepEqual(released, []bool{true}) {
+			t.Errorf("deregistered %d times, with the lease released %v; want once, after the hand-off", len(released), released)
+		}
+		if got := startOffsets(t0, steps.Calls()); len(got) != 1 || got[0] < 23*time.Second {
+			t.Errorf("the user's step started at %v, want once, after the 20 s drain that followed the hand-off", got)
 		}
 	})
 }
