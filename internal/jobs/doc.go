@@ -5,11 +5,15 @@
 //
 // # Processes
 //
-// Start re-executes the current binary twice (see package proc): as a
-// short-lived launcher, which starts the supervisor in a session of its
-// own (setsid) and exits, so that the supervisor is nobody's child in the
-// agent and is reaped by init (or the nearest child subreaper) when it
-// exits; and as that supervisor. The package registers both roles with
+// Start re-executes the current binary as the supervisor (see package
+// proc), in a session of its own (setsid) and as a sibling of the agent
+// (CLONE_PARENT): the agent's parent reaps it, and the agent never has it
+// as a child. Where the agent is the init of its PID namespace, which has
+// no parent to share, Start re-executes the binary twice instead: as a
+// short-lived launcher, which starts the supervisor and exits, so that
+// init (or the nearest child subreaper) reaps it; and as that supervisor.
+// A re-execution of the whole binary is most of a step's start-up, so the
+// sibling saves about half of it. The package registers both roles with
 // proc.Register; proc.Main, called first by the program's main (and by
 // the TestMain of a test binary that calls Start), runs them.
 // The supervisor has no parent-death signal: it is meant to outlive the

@@ -211,7 +211,7 @@ func executable(path string) error {
 	return nil
 }
 
-// start claims dir and launches the supervisor through the launcher.
+// start claims dir and launches the supervisor (spawn).
 func start(dir string, rec specRecord) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create directory: %w", err)
@@ -235,10 +235,6 @@ func start(dir string, rec specRecord) error {
 		}
 		return fmt.Errorf("write spec: %w", err)
 	}
-	cmd, err := proc.Command(roleLauncher, dir)
-	if err != nil {
-		return err
-	}
 	logPath := filepath.Join(dir, supervisorFile)
 	log, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
@@ -251,21 +247,55 @@ func start(dir string, rec specRecord) error {
 	}
 	defer readyR.Close()
 
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.ExtraFiles = []*os.File{readyW, lock} // readyFD, lockFD
-	err = cmd.Start()
-	readyW.Close() // the launcher and the supervisor have their own
+	err = spawn(dir, log, readyW, lock)
+	readyW.Close() // the supervisor has its own
 	if err != nil {
-		return fmt.Errorf("start supervisor: %w", err)
-	}
-	if err := cmd.Wait(); err != nil {
-		return fmt.Errorf("start supervisor: launcher: %w%s", err, quoteLog(logPath))
+		return fmt.Errorf("start supervisor: %w%s", err, quoteLog(logPath))
 	}
 	// The supervisor writes one byte once status.json is durable; EOF
 	// means it exited first.
 	var b [1]byte
 	if n, _ := readyR.Read(b[:]); n == 0 {
 		return fmt.Errorf("start supervisor: it exited before recording the command%s", quoteLog(logPath))
+	}
+	return nil
+}
+
+// siblingFlags are the clone flags that make the supervisor the agent's
+// sibling; a variable for tests, which take the launcher's path by making
+// them invalid.
+var siblingFlags uintptr = syscall.CLONE_PARENT
+
+// spawn starts the supervisor in a session of its own, as a sibling of the
+// agent (CLONE_PARENT): the agent's parent, not the agent, is its parent
+// and reaps it, and the agent never has it as a child. Where that cannot
+// be done (the agent is the init of its PID namespace, which has no parent
+// to share), the launcher starts it instead, at the cost of one more
+// process start, and init or the nearest child subreaper reaps it.
+func spawn(dir string, log, readyW, lock *os.File) error {
+	cmd, err := proc.Command(roleSupervisor, dir)
+	if err != nil {
+		return err
+	}
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.ExtraFiles = []*os.File{readyW, lock} // readyFD, lockFD
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Cloneflags: siblingFlags}
+	switch err := cmd.Start(); {
+	case err == nil:
+		return cmd.Process.Release() // not the agent's child: never waited for
+	case !errors.Is(err, syscall.EINVAL):
+		return err
+	}
+	if cmd, err = proc.Command(roleLauncher, dir); err != nil {
+		return err
+	}
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.ExtraFiles = []*os.File{readyW, lock}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	if err := cmd.Wait(); err != nil {
+		return fmt.Errorf("launcher: %w", err)
 	}
 	return nil
 }
