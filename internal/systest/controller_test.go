@@ -26,18 +26,27 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 )
 
-// seedCheck is the user data of an instance that runs the seed's leader
-// check: it reads its own app:isLeader tag from instance metadata (IMDSv2)
-// into the file is-leader, five times a second.
-const seedCheck = `#!/bin/sh
-EP=$AWS_EC2_METADATA_SERVICE_ENDPOINT
+// seedCheck is the seed's leader check: it reads the instance's own
+// app:isLeader tag from instance metadata (IMDSv2) into the file
+// is-leader, five times a second.
+const seedCheck = `EP=$AWS_EC2_METADATA_SERVICE_ENDPOINT
 while :; do
   T=$(curl -s -X PUT "$EP/latest/api/token" -H "X-aws-ec2-metadata-token-ttl-seconds: 60")
   v=$(curl -s -f -H "X-aws-ec2-metadata-token: $T" "$EP/latest/meta-data/tags/instance/app:isLeader")
   echo "$v" > is-leader.tmp && mv is-leader.tmp is-leader
   sleep 0.2
-done
-`
+done`
+
+// seedInstance is the user data of the scenarios' instances: the seed's
+// check in the background, and the agent in leader.mode tag, whose marker
+// file is the-leader.
+func seedInstance(bin string) string {
+	return agentScript(bin, `leader:
+  mode: tag
+  poll_interval: 500ms
+  marker_file: $PWD/the-leader
+`, "( "+seedCheck+" ) &\nexec BIN agent --config agent.yaml")
+}
 
 // tagSampler samples, every 50 ms, the instances tagged app:isLeader=true
 // per group and measures the longest windows with two or more tagged
@@ -127,7 +136,8 @@ func (s *tagSampler) run(ctx context.Context) {
 }
 
 // settled waits until each group has exactly one tagged instance, InService
-// and healthy, and the seed's check on every InService instance agrees.
+// and healthy, and the seed's check and the agent (in tag mode) on every
+// InService instance agree.
 func settled(t *testing.T, c clients, stateDir string, groups ...string) map[string]string {
 	t.Helper()
 	ctx := context.Background()
@@ -177,6 +187,10 @@ func settled(t *testing.T, c clients, stateDir string, groups ...string) map[str
 				b, _ := os.ReadFile(filepath.Join(stateDir, "instances", id, "is-leader"))
 				if got, want := strings.TrimSpace(string(b)), map[bool]string{true: "true"}[id == tagged[0]]; got != want {
 					bad = append(bad, fmt.Sprintf("%s: the seed's check on %s reads %q, want %q", name, id, got, want))
+				}
+				_, err := os.Stat(filepath.Join(stateDir, "instances", id, "the-leader"))
+				if marked := err == nil; marked != (id == tagged[0]) {
+					bad = append(bad, fmt.Sprintf("%s: the agent's marker on %s exists: %t", name, id, marked))
 				}
 			}
 		}
@@ -295,7 +309,7 @@ func seedSystem(t *testing.T, deploy func(t *testing.T, cfg aws.Config, topicARN
 		LaunchTemplateName: aws.String("seed"),
 		LaunchTemplateData: &ec2types.RequestLaunchTemplateData{
 			ImageId: aws.String("ami-0abcdef1234567890"), InstanceType: ec2types.InstanceTypeT3Micro,
-			UserData:        aws.String(b64(seedCheck)),
+			UserData:        aws.String(b64(seedInstance(lifeguardBinary(t)))),
 			MetadataOptions: &ec2types.LaunchTemplateInstanceMetadataOptionsRequest{InstanceMetadataTags: ec2types.LaunchTemplateInstanceMetadataTagsStateEnabled, HttpTokens: ec2types.LaunchTemplateHttpTokensStateRequired},
 		},
 	})
