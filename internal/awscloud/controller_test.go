@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 
+	"github.com/lifeguardhq/lifeguard/internal/agent"
 	"github.com/lifeguardhq/lifeguard/internal/awscloud"
 	"github.com/lifeguardhq/lifeguard/internal/controller"
 )
@@ -67,5 +68,23 @@ func TestControllerCloud(t *testing.T) {
 	}
 	if _, state, err := awscloud.NewAutoScaling(e.cfg).InstanceMembership(ctx, e.instance); err != nil || state == "Pending:Wait" {
 		t.Errorf("state after CompleteWaiting = %q, %v; want past Pending:Wait", state, err)
+	}
+}
+
+// TestInstanceTagWithoutMetadataTags: an instance launched without
+// InstanceMetadataTags has no tags category, which InstanceTag reports as
+// agent.ErrNoMetadataTags (the enabled case runs end to end in systest).
+func TestInstanceTagWithoutMetadataTags(t *testing.T) {
+	e := setup(t)
+	var imdsURL string
+	for _, in := range e.srv.Instances() {
+		if in.ID == e.instance {
+			imdsURL = in.IMDS
+		}
+	}
+	t.Setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", imdsURL)
+	m := awscloud.NewMetadata(metadataConfig(t))
+	if v, found, err := m.InstanceTag(context.Background(), "app:isLeader"); !errors.Is(err, agent.ErrNoMetadataTags) || found || v != "" {
+		t.Errorf("InstanceTag = %q %v %v; want ErrNoMetadataTags", v, found, err)
 	}
 }
