@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -258,6 +259,15 @@ func TestTrafficLosesNoRequest(t *testing.T) {
 		}
 	}
 	t.Logf("three instances launched and healthy in %v", time.Since(start).Round(time.Millisecond))
+
+	// The proxy's overhead, measured (not asserted): sequential requests
+	// to one app directly, then through the load balancer.
+	for id := range launched {
+		direct := latencies(t, sandboxInstances(t, sb.endpoint)[id].IP+fmt.Sprintf(":%d", appPort), 300)
+		proxied := latencies(t, addr, 300)
+		t.Logf("latency p50/p99: direct %v/%v, through the load balancer %v/%v", direct[150], direct[296], proxied[150], proxied[296])
+		break
+	}
 
 	l := startLoad(addr, 20*time.Millisecond) // 50 requests/s
 	time.Sleep(2 * time.Second)               // a steady load before the scale-in
@@ -542,4 +552,24 @@ func waitHealthyTargets(t *testing.T, endpoint string, n int) {
 			t.Fatalf("%d of %d targets healthy after 60 s", healthy, n)
 		}
 	}
+}
+
+// latencies makes n sequential requests to addr, each on a fresh
+// connection, and returns their durations, sorted.
+func latencies(t *testing.T, addr string, n int) []time.Duration {
+	t.Helper()
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	out := make([]time.Duration, 0, n)
+	for range n {
+		start := time.Now()
+		resp, err := client.Get("http://" + addr + "/")
+		if err != nil {
+			t.Fatalf("GET %s: %v", addr, err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		out = append(out, time.Since(start))
+	}
+	slices.Sort(out)
+	return out
 }
