@@ -135,6 +135,32 @@ func (s *tagSampler) run(ctx context.Context) {
 	}
 }
 
+// untilTagMoves returns how long it took for an instance of group other
+// than old to be tagged, polling every 10 ms.
+func untilTagMoves(t *testing.T, c clients, group, old string) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for time.Since(start) < 30*time.Second {
+		out, err := c.ec2.DescribeInstances(context.Background(), &ec2.DescribeInstancesInput{Filters: []ec2types.Filter{
+			{Name: aws.String("tag:aws:autoscaling:groupName"), Values: []string{group}},
+			{Name: aws.String("tag:app:isLeader"), Values: []string{"true"}},
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range out.Reservations {
+			for _, i := range r.Instances {
+				if aws.ToString(i.InstanceId) != old {
+					return time.Since(start)
+				}
+			}
+		}
+		time.Sleep(10 * time.Millisecond) // polling the tags
+	}
+	t.Fatalf("no instance of %s other than %s tagged within 30 s", group, old)
+	return 0
+}
+
 // settled waits until each group has exactly one tagged instance, InService
 // and healthy, and the seed's check and the agent (in tag mode) on every
 // InService instance agree.
@@ -374,6 +400,7 @@ func seedSystem(t *testing.T, deploy func(t *testing.T, cfg aws.Config, topicARN
 		}); err != nil {
 			t.Fatal(err)
 		}
+		t.Logf("termination of the leader: another instance tagged %v after the termination started", untilTagMoves(t, c, "blue", leaders["blue"]).Round(time.Millisecond))
 	})
 	old := leaders["green"]
 	step("unhealthy leader", func() {
