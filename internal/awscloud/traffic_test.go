@@ -3,6 +3,7 @@ package awscloud_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -97,7 +98,7 @@ func TestRegistrarsAgainstMoto(t *testing.T) {
 		if err := r.Deregister(ctx, instance, tg); err != nil && !errors.Is(err, lb.ErrInvalidTarget) {
 			t.Errorf("second Deregister = %v, want nil or lb.ErrInvalidTarget", err)
 		}
-		gone := lb.Target{Kind: lb.KindTargetGroup, Name: tgARN[:len(tgARN)-1] + "0"}
+		gone := lb.Target{Kind: lb.KindTargetGroup, Name: strings.Replace(tgARN, "targetgroup/web/", "targetgroup/gone/", 1)}
 		if _, err := r.Health(ctx, instance, gone); !errors.Is(err, lb.ErrNotFound) {
 			t.Errorf("Health(missing target group) = %v, want lb.ErrNotFound", err)
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -81,6 +82,9 @@ func (f *trafficFlags) resolve(cmd *cobra.Command, log io.Writer) (*trafficRun, 
 		path := agentConfigPath(cmd, f.config)
 		cfg, err := config.LoadAgent(path)
 		if err != nil {
+			if path == defaultAgentConfig && !cmd.Flags().Changed("config") && errors.Is(err, os.ErrNotExist) {
+				return nil, usageError(fmt.Errorf("no agent configuration at %s: give --target-group or --load-balancer, or --config", path))
+			}
 			return nil, configError(err)
 		}
 		if !cfg.Traffic.On() {

@@ -173,7 +173,7 @@ func TestTrafficCommands(t *testing.T) {
 		}
 	})
 	t.Run("a target group that does not exist: exit 1", func(t *testing.T) {
-		out, errOut, code := trafficRun(t, "traffic", "register", "--target-group", tgARN[:len(tgARN)-1]+"0", "--instance", running)
+		out, errOut, code := trafficRun(t, "traffic", "register", "--target-group", strings.Replace(tgARN, "targetgroup/web/", "targetgroup/gone/", 1), "--instance", running)
 		if code != cli.ExitFailure || !strings.Contains(out+errOut, "not found") {
 			t.Errorf("exit %d\n%s%s; want 1 naming the missing target group", code, out, errOut)
 		}
@@ -194,6 +194,7 @@ func TestTrafficUsage(t *testing.T) {
 		{"not an ARN", []string{"register", "--target-group", "web"}, `--target-group "web"`},
 		{"bad load balancer name", []string{"deregister", "--load-balancer", "web_1"}, "--load-balancer"},
 		{"no traffic section", []string{"status", "--config", conf}, "has no traffic section"},
+		{"no configuration and no target", []string{"status"}, "give --target-group or --load-balancer"},
 		{"an argument", []string{"status", "extra"}, "unknown command"},
 		{"bad output", []string{"status", "-o", "yaml", "--load-balancer", "web"}, "--output"},
 	} {
