@@ -150,6 +150,16 @@ type load struct {
 	wg             sync.WaitGroup
 }
 
+// loadInterval is the time between two requests of the steady load: 50
+// requests/s, or LIFEGUARD_TRAFFIC_RPS per second (the closing figures use
+// 500).
+func loadInterval() time.Duration {
+	if rps, err := strconv.Atoi(os.Getenv("LIFEGUARD_TRAFFIC_RPS")); err == nil && rps > 0 {
+		return time.Second / time.Duration(rps)
+	}
+	return 20 * time.Millisecond
+}
+
 func startLoad(addr string, interval time.Duration) *load {
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &load{stop: cancel}
@@ -269,7 +279,7 @@ func TestTrafficLosesNoRequest(t *testing.T) {
 		break
 	}
 
-	l := startLoad(addr, 20*time.Millisecond) // 50 requests/s
+	l := startLoad(addr, loadInterval())
 	time.Sleep(2 * time.Second)               // a steady load before the scale-in
 	scaleIn := time.Now()
 	setDesired(t, c, "web", 2)
@@ -411,7 +421,7 @@ func TestTrafficWithoutTheAgentLosesRequests(t *testing.T) {
 			t.Fatalf("%d of 3 targets healthy after 90 s", healthy)
 		}
 	}
-	l := startLoad(addr, 20*time.Millisecond)
+	l := startLoad(addr, loadInterval())
 	time.Sleep(2 * time.Second)
 	setDesired(t, c, "web", 2)
 	gone := ev.waitFor(t, "an instance terminated", func(e event) bool { return e.Kind == "instance-state" && e.State == "Terminated" })
@@ -502,7 +512,7 @@ func TestTrafficScaleInOtherOwners(t *testing.T) {
 			}
 			waitHealthyTargets(t, sb.endpoint, 2)
 			t.Logf("two instances in service and healthy in %v", time.Since(start).Round(time.Millisecond))
-			l := startLoad(addr, 20*time.Millisecond)
+			l := startLoad(addr, loadInterval())
 			time.Sleep(2 * time.Second)
 			scaleIn := time.Now()
 			setDesired(t, cl, "web", 1)
