@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/lifeguardhq/lifeguard/internal/awscloud"
 	"io"
 	"maps"
 	"net/http"
@@ -155,6 +156,11 @@ func sdkConfig(t *testing.T, endpoint string) aws.Config {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// As lifeguard's own clients do: without it, a sandbox on the same host
+	// answers fast enough to trip the SDK's request-body race (a 200 read
+	// on a connection net/http has closed, then a retry; see
+	// awscloud.OwnRequestBodies).
+	awscloud.OwnRequestBodies(&cfg)
 	return cfg
 }
 
