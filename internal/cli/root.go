@@ -47,12 +47,13 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		Use:   "lifeguard",
 		Short: "Keep EC2 Auto Scaling instances safe through launch and termination",
 		Long: `lifeguard holds Auto Scaling instances in their lifecycle wait states until
-they are really ready or really done (lifeguard agent), elects one leader per
-group with a lease in DynamoDB and a fencing token (lifeguard leader; leader-only
-commands with lifeguard run --leader-only, scheduled jobs in the agent), and
-ships a local AWS sandbox that simulates Auto Scaling groups to test it all
-(lifeguard sandbox, lifeguard demo). Load balancer registration is being
-built; its commands appear here when they work.
+they are really ready or really done (lifeguard agent); elects one leader per
+group with a lease in DynamoDB and a fencing token (lifeguard leader, lifeguard
+run --leader-only, scheduled jobs in the agent) or keeps a leader tag
+(lifeguard controller, which also completes the actions of dead agents);
+registers instances with load balancers after warm-up and drains them before
+shutdown (lifeguard traffic); and ships a local AWS sandbox that simulates
+Auto Scaling groups to test it all (lifeguard sandbox, lifeguard demo).
 
 ` + exitCodesHelp,
 		SilenceUsage:  true,
