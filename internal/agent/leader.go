@@ -45,6 +45,16 @@ type LeaderTagReader interface {
 	InstanceTag(ctx context.Context, key string) (value string, found bool, err error)
 }
 
+// InstanceTagDescriber reads an instance's tag through the EC2 API
+// (DescribeTags filtered by resource-id and key): tag mode's way when the
+// instance metadata shows no tags. It is implemented by internal/awscloud's
+// InstanceTags.
+type InstanceTagDescriber interface {
+	// DescribeInstanceTag returns the tag's value on instance; found is
+	// false when the instance has no such tag.
+	DescribeInstanceTag(ctx context.Context, instance, key string) (value string, found bool, err error)
+}
+
 // ErrNoMetadataTags reports that the instance metadata service has no
 // tags category: the instance was launched without InstanceMetadataTags
 // enabled, so leader.mode tag cannot read its tag.
@@ -54,13 +64,17 @@ var ErrNoMetadataTags = errors.New("instance metadata has no tags/instance categ
 // lease: the lease table (internal/awscloud's LeaseTable is both Store and
 // Roster) and its run ledger, and the tag writer when leader.tag is
 // enabled. With leader.mode tag: the tag reader (nil: Deps.Metadata, when
-// it is one), and the Roster when leader.table is set (presence items for
+// it is one), the DescribeTags reader for instances without metadata tags,
+// and the Roster when leader.table is set (presence items for
 // the controller's reaper).
 type LeaderDeps struct {
 	// Tag reads the leader tag in tag mode.
 	TagReader LeaderTagReader
-	Store     lease.Store
-	Roster    lease.Roster // nil: no membership items
+	// TagDescriber reads it with ec2:DescribeTags when TagReader reports
+	// ErrNoMetadataTags (nil: tag mode then never leads).
+	TagDescriber InstanceTagDescriber
+	Store        lease.Store
+	Roster       lease.Roster // nil: no membership items
 	// Ledger returns the run ledger of a group; required with jobs.
 	Ledger func(group string) jobs.Ledger
 	// Tags writes leader.tag; required when it is enabled.
@@ -113,6 +127,7 @@ type leader struct {
 
 	// Tag mode only.
 	kick     chan struct{} // buffered 1: read the tag now
+	tagByAPI bool          // IMDS shows no tags: read with DescribeTags (pollTag's goroutine only)
 	resigned atomic.Bool   // the terminate plan started: never lead again
 }
 
@@ -698,7 +713,7 @@ func (l *leader) pollTag(ctx context.Context, instance string, log *slog.Logger)
 func (l *leader) readTag(ctx context.Context, instance string, log *slog.Logger, lastErr *string) lease.State {
 	rctx, cancel := context.WithTimeout(ctx, leaderCallTimeout)
 	defer cancel()
-	v, found, err := l.deps.TagReader.InstanceTag(rctx, l.cfg.Tag.Key)
+	v, found, err := l.tagValue(rctx, instance, log)
 	prev := l.current().State
 	if err != nil {
 		if ctx.Err() == nil && err.Error() != *lastErr {
@@ -718,6 +733,22 @@ func (l *leader) readTag(ctx context.Context, instance string, log *slog.Logger,
 		st.Holder = instance
 	}
 	return st
+}
+
+// tagValue reads the leader tag from IMDS, or, once IMDS has shown no
+// tags at all and a describer is set, with DescribeTags from then on (at
+// the same interval).
+func (l *leader) tagValue(ctx context.Context, instance string, log *slog.Logger) (string, bool, error) {
+	if !l.tagByAPI {
+		v, found, err := l.deps.TagReader.InstanceTag(ctx, l.cfg.Tag.Key)
+		if !errors.Is(err, ErrNoMetadataTags) || l.deps.TagDescriber == nil {
+			return v, found, err
+		}
+		l.tagByAPI = true
+		log.Info("instance metadata shows no tags: reading the leader tag with ec2:DescribeTags",
+			"every", time.Duration(l.cfg.PollInterval).String())
+	}
+	return l.deps.TagDescriber.DescribeInstanceTag(ctx, instance, l.cfg.Tag.Key)
 }
 
 // announce writes the agent's presence item every

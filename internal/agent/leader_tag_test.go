@@ -177,3 +177,83 @@ func TestLeaderTagModeNeedsAReader(t *testing.T) {
 		t.Errorf("ErrNoMetadataTags does not say how to fix it: %v", agent.ErrNoMetadataTags)
 	}
 }
+
+// fakeDescribeTags is EC2's DescribeTags for one instance's tags.
+type fakeDescribeTags struct {
+	mu    sync.Mutex
+	tags  map[string]string
+	calls []string // instance/key of each call
+}
+
+func (f *fakeDescribeTags) DescribeInstanceTag(_ context.Context, instance, key string) (string, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, instance+"/"+key)
+	if instance != instanceID {
+		return "", false, nil
+	}
+	v, ok := f.tags[key]
+	return v, ok, nil
+}
+
+func (f *fakeDescribeTags) set(key, value string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.tags[key] = value
+}
+
+func (f *fakeDescribeTags) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.calls)
+}
+
+// Without IMDS tags, tag mode reads its own tag with DescribeTags at the
+// poll interval, and leads on it like on the IMDS tag.
+func TestLeaderTagModeFallsBackOnDescribeTags(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := newConfig(t)
+		cfg.IMDS.PollInterval = config.Duration(time.Second)
+		cfg.Leader.Mode = config.LeaderByTag
+		cfg.Leader.PollInterval = config.Duration(2 * time.Second)
+		imds := &fakeIMDSTags{disabled: true}
+		api := &fakeDescribeTags{tags: map[string]string{}}
+		a := newAgent(t, cfg, agent.Deps{Metadata: &fakeMetadata{target: "InService"}, Group: &fakeGroup{t: t, state: "InService"}, Completer: noCalls(t),
+			Leader: agent.LeaderDeps{TagReader: imds, TagDescriber: api}})
+		h := a.Handler()
+		r := start(t, a)
+		time.Sleep(3 * time.Second)
+		synctest.Wait()
+		if d := leaderDoc(t, h); d.Leading || !d.Known {
+			t.Errorf("untagged: GET /leader = %+v; want known, not leading", d)
+		}
+		api.set("app:isLeader", "true")
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if d := leaderDoc(t, h); !d.Leading || d.Holder != instanceID {
+			t.Errorf("tagged: GET /leader = %+v; want leading", d)
+		}
+		before := api.count()
+		time.Sleep(20 * time.Second)
+		synctest.Wait()
+		if n := api.count() - before; n < 9 || n > 11 {
+			t.Errorf("DescribeTags calls in 20s at a 2s poll = %d; want about 10", n)
+		}
+		api.set("app:isLeader", "false")
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if d := leaderDoc(t, h); d.Leading {
+			t.Errorf("tag moved away: still leading")
+		}
+		api.mu.Lock()
+		for _, c := range api.calls {
+			if c != instanceID+"/app:isLeader" {
+				t.Errorf("DescribeTags for %s; want only %s/app:isLeader", c, instanceID)
+				break
+			}
+		}
+		api.mu.Unlock()
+		r.cancel()
+		<-r.done
+	})
+}

@@ -88,3 +88,26 @@ func TestInstanceTagWithoutMetadataTags(t *testing.T) {
 		t.Errorf("InstanceTag = %q %v %v; want ErrNoMetadataTags", v, found, err)
 	}
 }
+
+// TestDescribeInstanceTag: tag mode's fallback reads the instance's own tag
+// through DescribeTags.
+func TestDescribeInstanceTag(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	tags := awscloud.NewInstanceTags(e.cfg)
+	if v, found, err := tags.DescribeInstanceTag(ctx, e.instance, "app:isLeader"); err != nil || found || v != "" {
+		t.Fatalf("untagged: %q %v %v; want not found", v, found, err)
+	}
+	if err := tags.SetTag(ctx, e.instance, "app:isLeader", "true"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tags.SetTag(ctx, e.instance, "other", "x"); err != nil {
+		t.Fatal(err)
+	}
+	if v, found, err := tags.DescribeInstanceTag(ctx, e.instance, "app:isLeader"); err != nil || !found || v != "true" {
+		t.Errorf("tagged: %q %v %v; want true", v, found, err)
+	}
+	if v, found, err := tags.DescribeInstanceTag(ctx, "i-00000000000000000", "app:isLeader"); err != nil || found {
+		t.Errorf("another instance: %q %v %v; want not found", v, found, err)
+	}
+}
