@@ -10,6 +10,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/lifeguardhq/lifeguard/internal/agent"
 	"github.com/lifeguardhq/lifeguard/internal/awscloud"
@@ -109,5 +112,75 @@ func TestDescribeInstanceTag(t *testing.T) {
 	}
 	if v, found, err := tags.DescribeInstanceTag(ctx, "i-00000000000000000", "app:isLeader"); err != nil || found {
 		t.Errorf("another instance: %q %v %v; want not found", v, found, err)
+	}
+}
+
+// TestControllerQueues: the sweep's adapter lists the per-instance queues
+// with their ARN, tells EC2's states, and deletes a queue with its
+// subscriptions, leaving others alone.
+func TestControllerQueues(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	sq := sqs.NewFromConfig(e.cfg)
+	sn := sns.NewFromConfig(e.cfg)
+	topic, err := sn.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("hooks")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arns := map[string]string{}
+	for _, name := range []string{"lifeguard-" + e.instance, "lifeguard-i-0123456789abcdef0", "lifeguard-controller"} {
+		q, err := sq.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := sq.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: q.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{"QueueArn"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		arns[name] = a.Attributes["QueueArn"]
+		if _, err := sn.Subscribe(ctx, &sns.SubscribeInput{TopicArn: topic.TopicArn, Protocol: aws.String("sqs"), Endpoint: aws.String(arns[name])}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := awscloud.NewControllerQueues(e.cfg)
+	qs, err := c.InstanceQueues(ctx, controller.DefaultQueuePrefix)
+	if err != nil || len(qs) != 2 {
+		t.Fatalf("InstanceQueues = %+v, %v; want the two instances' queues", qs, err)
+	}
+	var gone controller.InstanceQueue
+	for _, q := range qs {
+		if q.ARN != arns["lifeguard-"+q.Instance] {
+			t.Errorf("queue %+v: ARN want %s", q, arns["lifeguard-"+q.Instance])
+		}
+		if q.Instance == "i-0123456789abcdef0" {
+			gone = q
+		}
+	}
+	states, err := c.InstanceStates(ctx, []string{e.instance, "i-0123456789abcdef0"})
+	if err != nil || len(states) != 1 || states[e.instance] == "" {
+		t.Fatalf("InstanceStates = %v, %v; want only %s's", states, err, e.instance)
+	}
+	n, err := c.DeleteInstanceQueue(ctx, gone)
+	if err != nil || n != 1 {
+		t.Fatalf("DeleteInstanceQueue = %d, %v; want one subscription deleted", n, err)
+	}
+	if n, err := c.DeleteInstanceQueue(ctx, gone); err != nil || n != 0 {
+		t.Errorf("deleting again = %d, %v; want nothing and no error", n, err)
+	}
+	qs, err = c.InstanceQueues(ctx, controller.DefaultQueuePrefix)
+	if err != nil || len(qs) != 1 || qs[0].Instance != e.instance {
+		t.Errorf("after the delete: %+v, %v; want only %s's queue", qs, err, e.instance)
+	}
+	subs, err := sn.ListSubscriptions(ctx, &sns.ListSubscriptionsInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(subs.Subscriptions) != 2 {
+		t.Errorf("subscriptions left = %d, want 2 (the live instance's and the controller's)", len(subs.Subscriptions))
+	}
+	for _, s := range subs.Subscriptions {
+		if aws.ToString(s.Endpoint) == gone.ARN {
+			t.Errorf("the gone instance's subscription is left")
+		}
 	}
 }

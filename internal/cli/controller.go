@@ -50,6 +50,8 @@ type controllerConfig struct {
 	reapGrace      time.Duration
 	reapLaunch     string
 	reapTerminate  string
+	reapQueues     bool
+	queuePrefix    string
 	settle         time.Duration
 	logs           logFlags
 	lambdaDetected bool
@@ -75,8 +77,13 @@ func (c controllerConfig) Validate() error {
 			errs = append(errs, fmt.Errorf("%s: %q is not CONTINUE or ABANDON", r.flag, r.v))
 		}
 	}
-	if c.leaseTable == "" && c.reapGrace != controller.DefaultReapGrace {
-		errs = append(errs, errors.New("--reap-grace: the reaper runs only with --lease-table (agents' presence items)"))
+	if c.leaseTable == "" && !c.reapQueues && c.reapGrace != controller.DefaultReapGrace {
+		errs = append(errs, errors.New("--reap-grace: the reaper runs only with --lease-table (agents' presence items) or --reap-queues"))
+	}
+	if c.reapQueues {
+		if _, ok := controller.QueueInstance(c.queuePrefix, c.queuePrefix+"i-0123456789abcdef0"); !ok || c.queuePrefix == "" {
+			errs = append(errs, fmt.Errorf("--queue-prefix: %q: give the agents' sqs.queue_prefix, such as %s", c.queuePrefix, controller.DefaultQueuePrefix))
+		}
 	}
 	s := controller.Settings{Key: c.leaderKey, Value: c.leaderValue, FollowerValue: c.followerValue}.WithDefaults()
 	if err := s.Validate(); err != nil {
@@ -98,7 +105,10 @@ lifeguard:leader-tag-follower-value override them): it keeps the leader while
 it is InService and healthy, else tags the oldest such instance, in the order
 that never leaves two live leaders. With --lease-table it also completes the
 lifecycle actions of instances whose agent is dead (no presence in the table
-within --reap-grace): ABANDON for launches, CONTINUE for terminations.
+within --reap-grace): ABANDON for launches, CONTINUE for terminations. With
+--reap-queues it deletes the agents' per-instance queues (--queue-prefix and
+an instance id) and their SNS subscriptions once their instance has been
+terminated or unknown to EC2 for --reap-grace.
 
 It runs as a daemon reading an SQS queue fed by the groups' notification topic
 or an EventBridge rule (--queue-url) and reconciling every group each
@@ -141,6 +151,8 @@ docs/controller.md.`,
 	f.DurationVar(&c.reapGrace, "reap-grace", controller.DefaultReapGrace, "complete a waiting action after its agent has been silent this long")
 	f.StringVar(&c.reapLaunch, "reap-launch-result", controller.ResultAbandon, "result of an orphaned launch action: ABANDON or CONTINUE")
 	f.StringVar(&c.reapTerminate, "reap-terminate-result", controller.ResultContinue, "result of an orphaned terminate action: CONTINUE or ABANDON")
+	f.BoolVar(&c.reapQueues, "reap-queues", false, "delete the per-instance queues and their subscriptions of instances gone for --reap-grace")
+	f.StringVar(&c.queuePrefix, "queue-prefix", controller.DefaultQueuePrefix, "the agents' sqs.queue_prefix: queues named it and an instance id are per-instance queues")
 	f.DurationVar(&c.settle, "settle", controller.DefaultSettle, "wait between writing tags and reading them back")
 	c.logs.register(cmd)
 	return cmd
@@ -156,12 +168,15 @@ func runController(ctx context.Context, c controllerConfig, log *slog.Logger) er
 	if c.leaseTable != "" {
 		deps.Presence = sess.Leases(c.leaseTable)
 	}
+	if c.reapQueues {
+		deps.Queues = sess.ControllerQueues()
+	}
 	key, value, _ := strings.Cut(c.optIn, "=")
 	ctl, err := controller.New(controller.Config{
 		OptInKey: key, OptInValue: value,
 		Leader: controller.Settings{Key: c.leaderKey, Value: c.leaderValue, FollowerValue: c.followerValue},
 		Reap:   controller.ReapSettings{Grace: c.reapGrace, Launch: c.reapLaunch, Terminate: c.reapTerminate},
-		Settle: c.settle,
+		Settle: c.settle, QueuePrefix: c.queuePrefix,
 	}, deps, log)
 	if err != nil {
 		return usageError(err)
@@ -174,7 +189,8 @@ func runController(ctx context.Context, c controllerConfig, log *slog.Logger) er
 			before := ctl.Stats()
 			err := ctl.Handle(ctx, raw)
 			after := ctl.Stats()
-			return controllerResult{Reconciles: after.Reconciles - before.Reconciles, TagWrites: after.TagWrites - before.TagWrites, Reaped: after.Reaped - before.Reaped}, err
+			return controllerResult{Reconciles: after.Reconciles - before.Reconciles, TagWrites: after.TagWrites - before.TagWrites,
+				Reaped: after.Reaped - before.Reaped, QueuesDeleted: after.QueuesDeleted - before.QueuesDeleted}, err
 		}, lambda.WithContext(ctx))
 		return nil
 	}
@@ -182,7 +198,7 @@ func runController(ctx context.Context, c controllerConfig, log *slog.Logger) er
 	if c.queueURL != "" {
 		q = sess.ControllerQueue(c.queueURL, c.visibility)
 	}
-	log.Info("controller started", "queue", c.queueURL, "interval", c.interval, "reaper", c.leaseTable != "", "version", Build().Version)
+	log.Info("controller started", "queue", c.queueURL, "interval", c.interval, "reaper", c.leaseTable != "", "reap_queues", c.reapQueues, "version", Build().Version)
 	return ctl.Run(ctx, q, controller.DaemonConfig{Interval: c.interval})
 }
 
@@ -191,4 +207,6 @@ type controllerResult struct {
 	Reconciles int `json:"reconciles"`
 	TagWrites  int `json:"tag_writes"`
 	Reaped     int `json:"reaped"`
+	// QueuesDeleted counts the gone instances' queues deleted.
+	QueuesDeleted int `json:"queues_deleted"`
 }

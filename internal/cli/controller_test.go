@@ -20,6 +20,8 @@ func TestControllerRefusesBadFlags(t *testing.T) {
 		{[]string{"--leader-tag-key", "aws:leader"}, "aws:"},
 		{[]string{"--leader-follower-value", "true"}, "also the leader's value"},
 		{[]string{"--queue-url", "https://q", "--visibility-timeout", "5s"}, "--visibility-timeout"},
+		{[]string{"--reap-queues", "--queue-prefix", ""}, "--queue-prefix"},
+		{[]string{"--reap-queues", "--reap-grace", "5s"}, "too short"},
 	} {
 		_, err := run(t, append([]string{"controller"}, tt.args...)...)
 		var exit *cli.ExitError

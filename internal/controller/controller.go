@@ -106,6 +106,10 @@ type Config struct {
 	Settle time.Duration
 	// Rounds bounds the write, re-read and repair rounds of one reconcile.
 	Rounds int
+	// QueuePrefix is the agents' sqs.queue_prefix, whose queues
+	// SweepQueues deletes once their instance is gone (default
+	// DefaultQueuePrefix).
+	QueuePrefix string
 }
 
 // Deps are a Controller's connections. Presence may be nil: the reaper is
@@ -115,6 +119,8 @@ type Deps struct {
 	Tags      Tagger
 	Completer Completer
 	Presence  Presence
+	// Queues turns on the sweep of gone instances' queues (SweepQueues).
+	Queues Queues
 }
 
 // Controller reconciles opted-in groups. Reconciles of one group are
@@ -129,6 +135,9 @@ type Controller struct {
 	locks   map[string]chan struct{} // per group, capacity 1: held while reconciling
 	waiting map[string]time.Time     // group/instance/state → first seen waiting
 	stats   Stats
+
+	sweeping   chan struct{}        // capacity 1: held while sweeping queues
+	goneQueues map[string]time.Time // instance of a listed queue → first seen gone (under mu)
 }
 
 // Stats counts what a controller did.
@@ -136,6 +145,10 @@ type Stats struct {
 	Reconciles int
 	TagWrites  int
 	Reaped     int
+	// QueuesDeleted and SubscriptionsDeleted count what SweepQueues
+	// deleted.
+	QueuesDeleted        int
+	SubscriptionsDeleted int
 }
 
 // New returns a controller; it checks cfg and deps.
@@ -148,6 +161,9 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Controller, error) {
 	}
 	cfg.Leader = cfg.Leader.WithDefaults()
 	cfg.Reap = cfg.Reap.WithDefaults()
+	if cfg.QueuePrefix == "" {
+		cfg.QueuePrefix = DefaultQueuePrefix
+	}
 	if cfg.Settle <= 0 {
 		cfg.Settle = DefaultSettle
 	}
@@ -172,7 +188,8 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Controller, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return &Controller{cfg: cfg, deps: deps, log: log, locks: map[string]chan struct{}{}, waiting: map[string]time.Time{}}, nil
+	return &Controller{cfg: cfg, deps: deps, log: log, locks: map[string]chan struct{}{}, waiting: map[string]time.Time{},
+		sweeping: make(chan struct{}, 1), goneQueues: map[string]time.Time{}}, nil
 }
 
 // Stats returns the counts so far.
@@ -193,13 +210,18 @@ func (c *Controller) Handle(ctx context.Context, raw []byte) error {
 	return errors.Join(err, c.Trigger(ctx, t))
 }
 
-// Trigger reconciles the trigger's groups one after the other.
-func (c *Controller) Trigger(ctx context.Context, t Trigger) error {
+// Trigger reconciles the trigger's groups one after the other; one for
+// every group (a scheduled event) also sweeps the queues of gone
+// instances.
+func (c *Controller) Trigger(ctx context.Context, t Trigger) (err error) {
 	groups, err := c.resolve(ctx, t)
 	if err != nil {
 		return err
 	}
 	var errs []error
+	if t.All {
+		defer func() { err = errors.Join(err, c.SweepQueues(ctx)) }()
+	}
 	for _, g := range groups {
 		if err := c.Reconcile(ctx, g); err != nil {
 			errs = append(errs, err)

@@ -67,6 +67,9 @@ func (c *Controller) Run(ctx context.Context, q Queue, dc DaemonConfig) error {
 	defer t.Stop()
 	for {
 		d.all()
+		if err := d.c.SweepQueues(ctx); err != nil && ctx.Err() == nil {
+			d.c.log.Error("queues of gone instances not swept", "err", err)
+		}
 		select {
 		case <-ctx.Done():
 			return nil
