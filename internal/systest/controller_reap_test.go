@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -12,6 +13,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/lifeguardhq/lifeguard/internal/awscloud"
 )
@@ -160,5 +164,103 @@ terminate:
 	}
 	if _, state, err := awscloud.NewAutoScaling(cfg).InstanceMembership(ctx, alive); err != nil || state != "Terminating:Wait" {
 		t.Errorf("%s (agent alive, step running) is %q (%v); want still Terminating:Wait", alive, state, err)
+	}
+}
+
+// TestControllerReapsQueuesOfGoneInstances: with --reap-queues the
+// controller deletes the per-instance queue and SNS subscription of an
+// instance EC2 does not know and of one that terminated, each within the
+// grace plus one reconcile of when it was first seen gone, and keeps the
+// queue of a running instance and the controller's own queue.
+func TestControllerReapsQueuesOfGoneInstances(t *testing.T) {
+	const grace, interval = 15 * time.Second, 2 * time.Second
+	sb := startSandbox(t, "--relax-limits")
+	ev := followEvents(t, sb.endpoint)
+	cfg := sdkConfig(t, sb.endpoint)
+	c := newClients(cfg)
+	sq, sn := sqs.NewFromConfig(cfg), sns.NewFromConfig(cfg)
+	ctx := context.Background()
+	launchConfig(t, c, "lc", "#!/bin/sh\nexec sleep 3600\n")
+	if _, err := c.asg.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
+		AutoScalingGroupName: aws.String("web"), LaunchConfigurationName: aws.String("lc"),
+		MinSize: aws.Int32(0), MaxSize: aws.Int32(2), DesiredCapacity: aws.Int32(1), AvailabilityZones: []string{"us-east-1a"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	live := ev.waitFor(t, "the instance InService", stateIs("", "InService")).Instance
+	topic, err := sn.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("hooks")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const unknown = "i-0123456789abcdef0"
+	urls := map[string]string{}
+	for _, name := range []string{"lifeguard-" + live, "lifeguard-" + unknown, "lifeguard-controller"} {
+		q, err := sq.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		urls[name] = aws.ToString(q.QueueUrl)
+		a, err := sq.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: q.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{"QueueArn"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sn.Subscribe(ctx, &sns.SubscribeInput{TopicArn: topic.TopicArn, Protocol: aws.String("sqs"), Endpoint: aws.String(a.Attributes["QueueArn"])}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exists := func(name string) bool {
+		out, err := sq.ListQueues(ctx, &sqs.ListQueuesInput{QueueNamePrefix: aws.String(name)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.Contains(out.QueueUrls, urls[name])
+	}
+	subscriptions := func() int {
+		out, err := sn.ListSubscriptionsByTopic(ctx, &sns.ListSubscriptionsByTopicInput{TopicArn: topic.TopicArn})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(out.Subscriptions)
+	}
+	goneWithin := func(name string, from time.Time, bound time.Duration) {
+		t.Helper()
+		for exists(name) {
+			if time.Since(from) > bound {
+				t.Fatalf("%s still there %v after its instance was gone; want deleted within %v", name, time.Since(from), bound)
+			}
+			time.Sleep(200 * time.Millisecond) // polling SQS
+		}
+		took := time.Since(from)
+		t.Logf("%s deleted %v after its instance was gone (grace %v, sweep every %v)", name, took.Round(time.Millisecond), grace, interval)
+		if took < grace {
+			t.Errorf("%s deleted after %v, before the grace %v", name, took, grace)
+		}
+	}
+	bound := grace + interval + 3*time.Second
+
+	started := time.Now()
+	ctl := exec.Command(lifeguardBinary(t), "controller", "--interval", interval.String(), "--reap-queues", "--reap-grace", grace.String())
+	ctl.Stderr = &testWriter{t: t, prefix: "controller: "}
+	if err := ctl.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ctl.Process.Kill(); _ = ctl.Wait() })
+
+	goneWithin("lifeguard-"+unknown, started, bound)
+	if n := subscriptions(); n != 2 {
+		t.Errorf("subscriptions after the unknown instance's queue went = %d, want 2", n)
+	}
+	if !exists("lifeguard-"+live) || !exists("lifeguard-controller") {
+		t.Fatalf("the running instance's queue or the controller's own queue was deleted")
+	}
+
+	setDesired(t, c, "web", 0)
+	ev.waitFor(t, "the instance terminated", stateIs(live, "Terminated"))
+	goneWithin("lifeguard-"+live, time.Now(), bound)
+	if n := subscriptions(); n != 1 {
+		t.Errorf("subscriptions left = %d, want 1 (the controller queue's)", n)
+	}
+	if !exists("lifeguard-controller") {
+		t.Errorf("the controller's own queue was deleted")
 	}
 }
