@@ -1,6 +1,7 @@
 package balancers
 
 import (
+	"maps"
 	"net"
 	"slices"
 	"strconv"
@@ -18,6 +19,9 @@ type Pick struct {
 	Target string
 	// Classic is true for a classic load balancer (its 503 differs).
 	Classic bool
+	// Error is why the data plane itself answered 502 or 504 (the
+	// transport's error reaching the target); "" when the target answered.
+	Error string
 
 	b        *Balancers
 	resource string
@@ -68,8 +72,9 @@ func (b *Balancers) Route(key string) (p Pick, ok bool) {
 }
 
 // Done records the request's outcome (its status, 503 when there was no
-// target, 502 when the target failed) and, for a draining target whose
-// last request this was, completes its deregistration.
+// target, 502 when the target failed, with p.Error saying why) and, for a
+// draining target whose last request this was, completes its
+// deregistration.
 func (p Pick) Done(status int) {
 	if p.b == nil {
 		return
@@ -99,11 +104,21 @@ func (p Pick) Done(status int) {
 		if status >= 500 {
 			m.errors5xx++
 		}
+		if p.Error != "" {
+			if m.failures == nil {
+				m.failures = map[string]int64{}
+			}
+			m.failures[p.Error]++
+		}
 		if m.state == StateDraining && m.inflight == 0 && !b.closed {
 			calls = b.finishDrainedLocked(m)
 		}
 	}
-	b.events.AppendData(eventlog.Event{Service: "elasticloadbalancing", Kind: EvRequest, Resource: p.resource, Instance: p.Target, Attrs: map[string]string{"status": strconv.Itoa(status)}})
+	attrs := map[string]string{"status": strconv.Itoa(status)}
+	if p.Error != "" {
+		attrs["error"] = p.Error
+	}
+	b.events.AppendData(eventlog.Event{Service: "elasticloadbalancing", Kind: EvRequest, Resource: p.resource, Instance: p.Target, Attrs: attrs})
 	b.mu.Unlock()
 	run(calls)
 }
@@ -132,6 +147,9 @@ type TargetStats struct {
 	InFlight  int    `json:"in_flight"`
 	Requests  int64  `json:"requests"`
 	Errors5xx int64  `json:"errors_5xx"`
+	// Failures counts the 502/504 answers the data plane gave for this
+	// target by their cause (the error reaching it).
+	Failures map[string]int64 `json:"failures,omitempty"`
 }
 
 // ListenerStats are one listener's data-plane counts.
@@ -208,5 +226,6 @@ func (b *Balancers) Stats() []BalancerStats {
 }
 
 func memberStats(m *member, port int) TargetStats {
-	return TargetStats{ID: m.id, Address: net.JoinHostPort(m.ip, strconv.Itoa(port)), State: m.state, InFlight: m.inflight, Requests: m.requests, Errors5xx: m.errors5xx}
+	return TargetStats{ID: m.id, Address: net.JoinHostPort(m.ip, strconv.Itoa(port)), State: m.state, InFlight: m.inflight, Requests: m.requests, Errors5xx: m.errors5xx,
+		Failures: maps.Clone(m.failures)}
 }

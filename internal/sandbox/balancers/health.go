@@ -33,6 +33,9 @@ type member struct {
 	waiters  []func() // called once draining ends
 
 	requests, errors5xx int64
+	// failures counts the data plane's own 502/504 answers by their cause
+	// (the transport error), so a failed request says what happened.
+	failures map[string]int64
 }
 
 // ELBv2 target states and the reasons the sandbox gives.

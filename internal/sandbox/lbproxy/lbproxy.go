@@ -87,6 +87,7 @@ func New(owner *balancers.Balancers, host string) *Proxy {
 			if errors.Is(err, context.DeadlineExceeded) {
 				status = http.StatusGatewayTimeout
 			}
+			pick.Error = err.Error()
 			writeBody(w, status, badGateway(pick.Classic, status))
 		},
 	}

@@ -459,4 +459,21 @@ func TestDataPlaneBadGateway(t *testing.T) {
 	if tgt := st[0].Targets[0]; tgt.Requests != 1 || tgt.Errors5xx != 1 || tgt.InFlight != 0 {
 		t.Errorf("target counts = %+v, want 1 request, 1 5xx, none in flight", tgt)
 	}
+	// The 502 says why: the transport's error, in the request's event and
+	// in the target's counts.
+	var cause string
+	for _, e := range sb.Events.Events(eventlog.Data) {
+		if e.Kind == balancers.EvRequest && e.Instance == "127.0.0.31" {
+			if e.Attrs["status"] != "502" || e.Attrs["error"] == "" {
+				t.Fatalf("request event attrs = %v, want status 502 and the error reaching the target", e.Attrs)
+			}
+			cause = e.Attrs["error"]
+		}
+	}
+	if cause == "" {
+		t.Fatal("no lb-request event for the failed request")
+	}
+	if f := st[0].Targets[0].Failures; len(f) != 1 || f[cause] != 1 {
+		t.Errorf("target failures = %v, want {%q: 1}", f, cause)
+	}
 }
