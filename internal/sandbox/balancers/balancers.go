@@ -88,6 +88,7 @@ type Balancers struct {
 	listeners map[string]*listener     // by ARN
 	classics  map[string]*classic      // by name
 	keys      map[string]route         // data-plane key → listener
+	regs      uint64                   // the last member's registration number
 }
 
 // route is what a data-plane key serves: an ALB listener or a classic

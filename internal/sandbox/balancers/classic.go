@@ -270,7 +270,8 @@ func (b *Balancers) registerInstanceLocked(c *classic, id, ip string) []func() {
 	var calls []func()
 	switch {
 	case m == nil:
-		m = &member{id: id, ip: ip}
+		b.regs++
+		m = &member{id: id, ip: ip, reg: b.regs}
 		c.instances = append(c.instances, m)
 	case m.state == StateDraining:
 		m.stop()

@@ -17,6 +17,12 @@ type Pick struct {
 	Addr string
 	// Target is the target's id (an instance id or an IP address).
 	Target string
+	// Registration identifies this registration of the target: a target
+	// registered again after it left, or another one at the same address
+	// (a private IP the sandbox handed out again), has another. The data
+	// plane keeps its connections per registration, so a request never
+	// travels over a connection opened to an earlier backend.
+	Registration uint64
 	// Classic is true for a classic load balancer (its 503 differs).
 	Classic bool
 	// Error is why the data plane itself answered 502 or 504 (the
@@ -67,7 +73,7 @@ func (b *Balancers) Route(key string) (p Pick, ok bool) {
 	}
 	m.inflight++
 	m.requests++
-	p.m, p.Addr, p.Target = m, net.JoinHostPort(m.ip, strconv.Itoa(port)), m.id
+	p.m, p.Addr, p.Target, p.Registration = m, net.JoinHostPort(m.ip, strconv.Itoa(port)), m.id, m.reg
 	return p, true
 }
 

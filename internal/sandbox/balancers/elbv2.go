@@ -752,7 +752,8 @@ func (b *Balancers) registerLocked(tg *targetGroup, t Target, ip string) []func(
 	var calls []func()
 	switch {
 	case m == nil:
-		m = &member{id: t.ID, port: t.Port, ip: ip}
+		b.regs++
+		m = &member{id: t.ID, port: t.Port, ip: ip, reg: b.regs}
 		tg.targets = append(tg.targets, m)
 	case m.state == StateDraining:
 		m.stop()

@@ -20,6 +20,9 @@ type member struct {
 	id   string
 	port int    // the target's port (target groups); 0 for a classic instance
 	ip   string // where it is reached
+	// reg numbers this registration: a target registered again after it
+	// left, or another one at the same address, gets a new number.
+	reg uint64
 
 	state       string // initial, healthy, unhealthy, draining
 	reason      string

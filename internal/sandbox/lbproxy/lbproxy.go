@@ -14,6 +14,7 @@ package lbproxy
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +22,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -65,14 +67,24 @@ func New(owner *balancers.Balancers, host string) *Proxy {
 		host = "127.0.0.1"
 	}
 	p := &Proxy{owner: owner, host: host, servers: map[string]*server{}}
+	dialer := &net.Dialer{Timeout: 10 * time.Second}
 	p.tr = &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 64, IdleConnTimeout: 30 * time.Second,
-		DialContext: (&net.Dialer{Timeout: 10 * time.Second}).DialContext}
+		DialContext: func(ctx context.Context, network, host string) (net.Conn, error) {
+			addr, err := targetAddr(host)
+			if err != nil {
+				return nil, err
+			}
+			return dialer.DialContext(ctx, network, addr)
+		}}
 	p.rp = &httputil.ReverseProxy{
 		Transport: p.tr,
 		Rewrite: func(r *httputil.ProxyRequest) {
 			pick := r.In.Context().Value(pickKey{}).(*balancers.Pick)
-			r.SetURL(&url.URL{Scheme: "http", Host: pick.Addr})
+			r.SetURL(&url.URL{Scheme: "http", Host: poolHost(pick)})
 			r.Out.Host = r.In.Host
+			if r.Out.Host == "" {
+				r.Out.Host = pick.Addr
+			}
 			r.SetXForwarded()
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
@@ -92,6 +104,29 @@ func New(owner *balancers.Balancers, host string) *Proxy {
 		},
 	}
 	return p
+}
+
+// poolHost is the host the transport sees for a pick: the target's
+// registration and address. The transport pools connections by host, so a
+// request never travels over a connection opened for another registration,
+// even one at the same address: a private IP handed out again to a new
+// instance, whose predecessor's connections may not have noticed their
+// end yet. targetAddr turns it back into the address to dial.
+func poolHost(pick *balancers.Pick) string {
+	return fmt.Sprintf("r%d-%s.target:80", pick.Registration, hex.EncodeToString([]byte(pick.Addr)))
+}
+
+// targetAddr is the address a poolHost stands for.
+func targetAddr(host string) (string, error) {
+	name, _, err := net.SplitHostPort(host)
+	if err == nil {
+		_, encoded, ok := strings.Cut(strings.TrimSuffix(name, ".target"), "-")
+		var b []byte
+		if b, err = hex.DecodeString(encoded); err == nil && ok {
+			return string(b), nil
+		}
+	}
+	return "", fmt.Errorf("data plane: %q names no target", host)
 }
 
 func badGateway(classic bool, status int) string {

@@ -477,3 +477,80 @@ func TestDataPlaneBadGateway(t *testing.T) {
 		t.Errorf("target failures = %v, want {%q: 1}", f, cause)
 	}
 }
+
+// TestDataPlaneNewTargetAtAReusedAddress registers a target at an address
+// an earlier target used: the old app has stopped accepting but keeps the
+// data plane's keep-alive connection open. The new target's requests go
+// to the new app over connections of its own, never over the old one's
+// (as an ALB, which never sends a target's request to another backend).
+func TestDataPlaneNewTargetAtAReusedAddress(t *testing.T) {
+	sb := sandboxtest.Start(t, sandbox.Config{})
+	lbs := sb.Server.Balancers()
+	w := &waiter{log: sb.Events}
+	client := &http.Client{Transport: &http.Transport{Proxy: nil}, Timeout: waitBound}
+	t.Cleanup(client.CloseIdleConnections)
+
+	// The old app: it answers "old" and, once it stops accepting, keeps
+	// the connections it has.
+	const ip = "127.0.0.51"
+	lnOld, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Fatalf("listen on %s (Linux answers on all of 127/8): %v", ip, err)
+	}
+	addr := lnOld.Addr().String()
+	_, portText, _ := net.SplitHostPort(addr)
+	port, _ := strconv.Atoi(portText)
+	old := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "old")
+	})}
+	oldDone := make(chan struct{})
+	go func() { defer close(oldDone); _ = old.Serve(lnOld) }()
+	t.Cleanup(func() { _ = old.Close(); <-oldDone })
+
+	lb, err := lbs.CreateLoadBalancer(balancers.CreateLoadBalancerInput{Name: "web", Subnets: []string{"subnet-1", "subnet-2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg, err := lbs.CreateTargetGroup(balancers.CreateTargetGroupInput{Name: "web", Protocol: "HTTP", Port: port, VPCID: "vpc-1", TargetType: "ip",
+		HealthCheck: balancers.HealthCheck{Path: "/health", Interval: 5, Timeout: 2, HealthyThreshold: 2},
+		Set:         map[string]bool{"HealthCheckPath": true, "HealthCheckIntervalSeconds": true, "HealthCheckTimeoutSeconds": true, "HealthyThresholdCount": true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := lbs.CreateListener(lb.ARN, "HTTP", 80, "forward", tg.ARN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	healthy := func() {
+		t.Helper()
+		if err := lbs.RegisterTargets(tg.ARN, []balancers.Target{{ID: ip}}); err != nil {
+			t.Fatal(err)
+		}
+		w.checked(t, tg.ARN, "ok", ip)
+		sb.Clock.Advance(5 * time.Second)
+		w.until(t, tg.ARN, balancers.StateHealthy, "", ip)
+	}
+	healthy()
+	if code, body := get(t, client, "http://"+l.Address); code != http.StatusOK || body != "old" {
+		t.Fatalf("the first target: %d %q, want 200 old", code, body)
+	}
+
+	// The old target leaves (deregistered, its draining over) and its app
+	// stops accepting; a new app takes the address and registers.
+	if err := lbs.DeregisterTargets(tg.ARN, []balancers.Target{{ID: ip}}); err != nil {
+		t.Fatal(err)
+	}
+	sb.Clock.Advance(300 * time.Second) // the default deregistration delay
+	w.until(t, tg.ARN, balancers.StateUnused, balancers.ReasonNotRegistered, ip)
+	if err := lnOld.Close(); err != nil {
+		t.Fatal(err)
+	}
+	startBackend(t, "new", ip, port)
+	healthy()
+
+	for range 3 {
+		if code, body := get(t, client, "http://"+l.Address); code != http.StatusOK || body != "new" {
+			t.Fatalf("the new target at the reused address %s: %d %q, want 200 new (never the old app's connection)", addr, code, body)
+		}
+	}
+}
