@@ -148,10 +148,14 @@ type sqsQueue struct {
 	modified  time.Time
 	tags      map[string]string
 
-	msgs  []*sqsMessage // in send order
-	byID  map[string]*sqsMessage
-	dedup map[string]sqsDedup // FIFO: by deduplication key
-	seq   uint64              // FIFO: last sequence number issued
+	// Messages: see sqs_store.go.
+	byID    map[string]*sqsMessage
+	ages    msgHeap             // every message, by enqueue time
+	msgs    []*sqsMessage       // FIFO: in send order
+	ready   []*sqsMessage       // standard: the visible messages, in no order
+	waiting msgHeap             // standard: the others, by visibleAt
+	dedup   map[string]sqsDedup // FIFO: by deduplication key
+	seq     uint64              // FIFO: last sequence number issued
 
 	lastPurge time.Time
 	// changed is closed and replaced whenever a receiver waiting on the
@@ -401,10 +405,10 @@ func (qs *Queues) CreateQueue(in CreateQueueInput) error {
 		},
 		created: now, modified: now,
 		tags:    maps.Clone(in.Tags),
-		byID:    map[string]*sqsMessage{},
 		dedup:   map[string]sqsDedup{},
 		changed: make(chan struct{}),
 	}
+	q.resetStoreLocked()
 	if q.tags == nil {
 		q.tags = map[string]string{}
 	}
@@ -681,9 +685,8 @@ func (qs *Queues) PurgeQueue(name string) error {
 		return e
 	}
 	q.lastPurge = now
-	n := len(q.msgs)
-	q.msgs = nil
-	clear(q.byID)
+	n := len(q.byID)
+	q.resetStoreLocked()
 	qs.emitLocked(eventlog.Event{Service: "sqs", Kind: EvSQS, Resource: qs.sqsARN(name), Detail: "queue purged " + name + " (" + strconv.Itoa(n) + " messages)"})
 	return nil
 }

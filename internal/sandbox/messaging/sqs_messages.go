@@ -50,6 +50,9 @@ type sqsMessage struct {
 	firstReceive time.Time
 	receivedAt   time.Time // of the latest receive
 	handle       string    // of the latest receive
+
+	// Positions in the queue's structures (-1 when not in one).
+	readyIdx, waitIdx, ageIdx int
 }
 
 func (m *sqsMessage) inFlight(now time.Time) bool {
@@ -302,8 +305,7 @@ func (qs *Queues) sqsSendLocked(q *sqsQueue, in SendMessageInput, now time.Time)
 		m.seq = q.nextSeqLocked()
 		q.dedup[dedupKey] = sqsDedup{messageID: m.id, seq: m.seq, expires: now.Add(sqsDedupWindow)}
 	}
-	q.msgs = append(q.msgs, m)
-	q.byID[m.id] = m
+	q.addLocked(m)
 	sent.MessageID, sent.SequenceNumber = m.id, m.seq
 	qs.dataLocked(eventlog.Event{Service: "sqs", Kind: EvMessageSent, Resource: q.arn, Detail: "message sent " + q.name + " " + m.id})
 	return sent, nil
@@ -662,36 +664,23 @@ func (qs *Queues) sqsChangeVisibilityLocked(q *sqsQueue, handle string, timeout 
 	if until.After(m.receivedAt.Add(sqsMaxVisibility * time.Second)) {
 		return sqsInvalidValue("VisibilityTimeout", timeout, fmt.Sprintf("Total VisibilityTimeout for the message is beyond the limit [%d seconds]", sqsMaxVisibility))
 	}
-	m.visibleAt = until
+	q.setVisibleAtLocked(m, until)
 	q.notifyLocked()
 	return nil
-}
-
-// removeLocked drops a message from its queue.
-func (q *sqsQueue) removeLocked(m *sqsMessage) {
-	delete(q.byID, m.id)
-	if i := slices.Index(q.msgs, m); i >= 0 {
-		q.msgs = slices.Delete(q.msgs, i, i+1)
-	}
 }
 
 // sqsExpireLocked drops the messages older than the retention period and the
 // FIFO deduplication records older than their window.
 func (qs *Queues) sqsExpireLocked(q *sqsQueue, now time.Time) {
-	retention := q.seconds(sqsAttrRetention)
-	q.msgs = slices.DeleteFunc(q.msgs, func(m *sqsMessage) bool {
-		if now.Sub(m.enqueued) < retention {
-			return false
-		}
-		delete(q.byID, m.id)
-		return true
-	})
-	maps.DeleteFunc(q.dedup, func(_ string, d sqsDedup) bool { return !now.Before(d.expires) })
+	q.expireLocked(now)
+	if q.fifo {
+		maps.DeleteFunc(q.dedup, func(_ string, d sqsDedup) bool { return !now.Before(d.expires) })
+	}
 }
 
 // countsLocked returns the approximate counts: visible, in flight, delayed.
 func (q *sqsQueue) countsLocked(now time.Time) (visible, inFlight, delayed int) {
-	for _, m := range q.msgs {
+	for _, m := range q.byID {
 		switch {
 		case !m.visibleAt.After(now):
 			visible++

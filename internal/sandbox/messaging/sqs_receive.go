@@ -102,15 +102,15 @@ func (qs *Queues) sqsReceiveLocked(q *sqsQueue, now time.Time, max int, in Recei
 	if in.VisibilityTimeout != nil {
 		visibility = time.Duration(*in.VisibilityTimeout) * time.Second
 	}
+	if !q.fifo {
+		return qs.sqsReceiveStandardLocked(q, now, max, visibility, in)
+	}
 	// In a FIFO queue, a group with a message in flight delivers nothing
 	// else, and a message not yet visible holds back the rest of its group.
-	var blocked map[string]bool
-	if q.fifo {
-		blocked = map[string]bool{}
-		for _, m := range q.msgs {
-			if m.inFlight(now) {
-				blocked[m.groupID] = true
-			}
+	blocked := map[string]bool{}
+	for _, m := range q.msgs {
+		if m.inFlight(now) {
+			blocked[m.groupID] = true
 		}
 	}
 	var (
@@ -118,51 +118,85 @@ func (qs *Queues) sqsReceiveLocked(q *sqsQueue, now time.Time, max int, in Recei
 		next  time.Time
 		moved []*sqsMessage
 	)
-	// A standard queue gives best-effort order only: receives sample the
-	// visible messages in a seeded random order, so no message is always
-	// behind the same others (consumers that hand messages back would
-	// otherwise starve the later ones). FIFO queues keep their order.
-	order := q.msgs
-	if !q.fifo {
-		order = slices.Clone(q.msgs)
-		qs.rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
-	}
-	for _, m := range order {
+	// FIFO queues keep their order.
+	for _, m := range q.msgs {
 		if m.visibleAt.After(now) {
 			if next.IsZero() || m.visibleAt.Before(next) {
 				next = m.visibleAt
 			}
-			if q.fifo {
-				blocked[m.groupID] = true
-			}
+			blocked[m.groupID] = true
 			continue
 		}
 		if len(out) == max {
 			break
 		}
-		if q.fifo && blocked[m.groupID] {
+		if blocked[m.groupID] {
 			continue
 		}
-		if q.redrive != nil && m.received >= q.redrive.maxReceiveCount {
-			if _, ok := qs.sqsQueueByARNLocked(q.redrive.targetARN); ok {
-				moved = append(moved, m)
-				continue
-			}
+		if qs.sqsDeadLetterDueLocked(q, m) {
+			moved = append(moved, m)
+			continue
 		}
-		m.received++
-		if m.received == 1 {
-			m.firstReceive = now
-		}
-		m.receivedAt = now
-		m.visibleAt = now.Add(visibility)
-		m.handle = qs.sqsReceiptHandleLocked(q, m)
-		out = append(out, q.view(m, in))
+		out = append(out, qs.sqsTakeLocked(q, m, now, visibility, in))
 	}
+	qs.sqsMoveAllLocked(q, moved, now)
+	return out, next
+}
+
+// sqsReceiveStandardLocked receives from a standard queue. A standard
+// queue gives best-effort order only: receives pick among the visible
+// messages in a seeded random order, so no message is always behind the
+// same others (consumers that hand messages back would otherwise starve
+// the later ones).
+func (qs *Queues) sqsReceiveStandardLocked(q *sqsQueue, now time.Time, max int, visibility time.Duration, in ReceiveMessageInput) ([]ReceivedMessage, time.Time) {
+	q.promoteLocked(now)
+	var (
+		out   []ReceivedMessage
+		moved []*sqsMessage
+	)
+	for len(out) < max && len(q.ready) > 0 {
+		m := q.ready[qs.rng.IntN(len(q.ready))]
+		if qs.sqsDeadLetterDueLocked(q, m) {
+			q.unreadyLocked(m)
+			moved = append(moved, m)
+			continue
+		}
+		out = append(out, qs.sqsTakeLocked(q, m, now, visibility, in))
+	}
+	qs.sqsMoveAllLocked(q, moved, now)
+	return out, q.nextVisibleLocked()
+}
+
+// sqsDeadLetterDueLocked reports whether a message has been received as
+// often as its queue's redrive policy allows and has a dead-letter queue
+// to move to.
+func (qs *Queues) sqsDeadLetterDueLocked(q *sqsQueue, m *sqsMessage) bool {
+	if q.redrive == nil || m.received < q.redrive.maxReceiveCount {
+		return false
+	}
+	_, ok := qs.sqsQueueByARNLocked(q.redrive.targetARN)
+	return ok
+}
+
+// sqsTakeLocked receives one visible message: it is in flight for the
+// visibility timeout under a new receipt handle.
+func (qs *Queues) sqsTakeLocked(q *sqsQueue, m *sqsMessage, now time.Time, visibility time.Duration, in ReceiveMessageInput) ReceivedMessage {
+	m.received++
+	if m.received == 1 {
+		m.firstReceive = now
+	}
+	m.receivedAt = now
+	q.setVisibleAtLocked(m, now.Add(visibility))
+	m.handle = qs.sqsReceiptHandleLocked(q, m)
+	return q.view(m, in)
+}
+
+// sqsMoveAllLocked moves messages to the queue's dead-letter queue.
+func (qs *Queues) sqsMoveAllLocked(q *sqsQueue, moved []*sqsMessage, now time.Time) {
 	for _, m := range moved {
 		dlq, _ := qs.sqsQueueByARNLocked(q.redrive.targetARN)
 		qs.sqsMoveToDeadLetterLocked(q, dlq, m, now)
 	}
-	return out, next
 }
 
 // sqsMoveToDeadLetterLocked moves a message to a dead-letter queue as a fresh
@@ -179,8 +213,7 @@ func (qs *Queues) sqsMoveToDeadLetterLocked(src, dlq *sqsQueue, m *sqsMessage, n
 		moved.enqueued = now
 		moved.seq = dlq.nextSeqLocked()
 	}
-	dlq.msgs = append(dlq.msgs, &moved)
-	dlq.byID[moved.id] = &moved
+	dlq.addLocked(&moved)
 	dlq.notifyLocked()
 	qs.dataLocked(eventlog.Event{Service: "sqs", Kind: EvDeadLettered, Resource: src.arn, Detail: "message moved to dead-letter queue " + src.name + " -> " + dlq.name + " " + m.id})
 }
