@@ -101,6 +101,12 @@ func (bs *Buses) ebNewEventLocked(source, detailType string, resources []string,
 // putAutoScalingEventLocked puts an aws.autoscaling event on the default
 // bus, delivering it to every matching rule's targets.
 func (bs *Buses) putAutoScalingEventLocked(e AutoScalingEvent) {
+	b, err := bs.ebBusLocked(DefaultEventBus)
+	if err != nil || !ebAnyRuleEnabled(b) {
+		// Nothing could match: skip building and decoding the event, which
+		// Auto Scaling puts for every activity and lifecycle action.
+		return
+	}
 	detail := e.Detail
 	if detail == nil {
 		detail = map[string]any{}
@@ -108,11 +114,18 @@ func (bs *Buses) putAutoScalingEventLocked(e AutoScalingEvent) {
 	ev := bs.ebNewEventLocked("aws.autoscaling", e.DetailType, e.Resources, bs.clock.Now(), pattern.Marshal(detail))
 	ev.group, _ = detail["AutoScalingGroupName"].(string)
 	ev.instance, _ = detail["EC2InstanceId"].(string)
-	b, err := bs.ebBusLocked(DefaultEventBus)
-	if err != nil {
-		return
-	}
 	bs.ebRouteLocked(b, ev, 0)
+}
+
+// ebAnyRuleEnabled reports whether a bus has an enabled rule with an event
+// pattern (the only rules an event put on it can match).
+func ebAnyRuleEnabled(b *ebBus) bool {
+	for _, r := range b.rules {
+		if r.State != RuleDisabled && r.pattern != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // ebRouteLocked delivers an event to the targets of a bus's enabled rules

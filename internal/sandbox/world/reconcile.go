@@ -65,70 +65,96 @@ func (w *World) reconcileLocked(g *Group, cause string) {
 func joinCause(s string) string { return "  " + s }
 
 // pickVictimsLocked chooses instances to terminate on scale-in. Protected
-// instances are never chosen. With the Default policy: the zone with the
+// instances are never chosen. Pending instances go before in-service ones
+// only if nothing else is left. With the Default policy: the zone with the
 // most instances first, then instances launched from an older launch
-// configuration or template, then (ties) a seeded random choice.
-// OldestInstance / NewestInstance order by launch time.
+// configuration or template, then (ties) a seeded random choice among them
+// in instance id order. OldestInstance / NewestInstance order by launch
+// time. Each victim is chosen as if the ones before it were gone; the
+// candidates are sorted once and filtered per victim.
 func (w *World) pickVictimsLocked(g *Group, active []*Instance, n int) []*Instance {
-	var cand []*Instance
-	for _, in := range active {
-		if !in.Protected {
-			cand = append(cand, in)
-		}
-	}
-	var out []*Instance
-	for len(out) < n && len(cand) > 0 {
-		in := w.pickOneLocked(g, cand, active)
-		out = append(out, in)
-		cand = slices.DeleteFunc(cand, func(x *Instance) bool { return x == in })
-		active = slices.DeleteFunc(slices.Clone(active), func(x *Instance) bool { return x == in })
-	}
-	return out
-}
-
-func (w *World) pickOneLocked(g *Group, cand, active []*Instance) *Instance {
-	// Pending instances go before in-service ones only if nothing else is left.
-	var inService []*Instance
-	for _, in := range cand {
-		if in.State == StateInService {
-			inService = append(inService, in)
-		}
-	}
-	if len(inService) > 0 {
-		cand = inService
+	type candidate struct {
+		in       *Instance
+		outdated bool
 	}
 	policy := "Default"
 	if len(g.TerminationPolicies) > 0 {
 		policy = g.TerminationPolicies[0]
 	}
-	switch policy {
-	case "OldestInstance":
-		return slices.MinFunc(cand, func(a, b *Instance) int { return a.LaunchTime.Compare(b.LaunchTime) })
-	case "NewestInstance":
-		return slices.MaxFunc(cand, func(a, b *Instance) int { return a.LaunchTime.Compare(b.LaunchTime) })
-	}
-	// Default: balance zones first.
 	perZone := map[string]int{}
 	for _, in := range active {
 		perZone[in.AZ]++
 	}
-	most := -1
-	for _, in := range cand {
-		most = max(most, perZone[in.AZ])
-	}
-	cand = slices.DeleteFunc(slices.Clone(cand), func(in *Instance) bool { return perZone[in.AZ] != most })
-	// Then instances not launched from the group's current launch source.
-	var outdated []*Instance
-	for _, in := range cand {
-		if !w.currentSourceLocked(g, in) {
-			outdated = append(outdated, in)
+	var cand []candidate
+	inService := 0
+	for _, in := range active {
+		if in.Protected {
+			continue
+		}
+		cand = append(cand, candidate{in: in, outdated: policy == "Default" && !w.currentSourceLocked(g, in)})
+		if in.State == StateInService {
+			inService++
 		}
 	}
-	if len(outdated) > 0 {
-		cand = outdated
+	if policy != "OldestInstance" && policy != "NewestInstance" {
+		slices.SortFunc(cand, func(a, b candidate) int { return strings.Compare(a.in.ID, b.in.ID) })
 	}
-	slices.SortFunc(cand, func(a, b *Instance) int { return strings.Compare(a.ID, b.ID) })
-	return cand[w.rng.IntN(len(cand))]
+	var (
+		out  []*Instance
+		pool []int // indexes into cand of the current choice
+	)
+	for len(out) < n && len(cand) > 0 {
+		eligible := func(c candidate) bool { return inService == 0 || c.in.State == StateInService }
+		pick := -1
+		switch policy {
+		case "OldestInstance", "NewestInstance":
+			for i, c := range cand {
+				if !eligible(c) {
+					continue
+				}
+				if pick < 0 {
+					pick = i
+					continue
+				}
+				cmp := c.in.LaunchTime.Compare(cand[pick].in.LaunchTime)
+				if policy == "NewestInstance" {
+					cmp = -cmp
+				}
+				if cmp < 0 {
+					pick = i
+				}
+			}
+		default:
+			// Balance zones first, then prefer an outdated launch source.
+			most, outdated := -1, false
+			for _, c := range cand {
+				if !eligible(c) {
+					continue
+				}
+				switch z := perZone[c.in.AZ]; {
+				case z > most:
+					most, outdated = z, c.outdated
+				case z == most:
+					outdated = outdated || c.outdated
+				}
+			}
+			pool = pool[:0]
+			for i, c := range cand {
+				if eligible(c) && perZone[c.in.AZ] == most && (!outdated || c.outdated) {
+					pool = append(pool, i)
+				}
+			}
+			pick = pool[w.rng.IntN(len(pool))]
+		}
+		in := cand[pick].in
+		out = append(out, in)
+		cand = slices.Delete(cand, pick, pick+1)
+		perZone[in.AZ]--
+		if in.State == StateInService {
+			inService--
+		}
+	}
+	return out
 }
 
 func (w *World) currentSourceLocked(g *Group, in *Instance) bool {
