@@ -2,10 +2,14 @@ package systest_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -263,4 +267,134 @@ func TestControllerReapsQueuesOfGoneInstances(t *testing.T) {
 	if !exists("lifeguard-controller") {
 		t.Errorf("the controller's own queue was deleted")
 	}
+}
+
+// reapLog passes the controller's log to the test's and counts the
+// actions it reaped.
+type reapLog struct {
+	w      testWriter
+	mu     sync.Mutex
+	reaped int
+}
+
+func (l *reapLog) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	l.reaped += strings.Count(string(b), "orphaned lifecycle action completed")
+	l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+func (l *reapLog) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.reaped
+}
+
+// TestControllerReapsNothingWithLiveAgents: across scale-outs and
+// scale-ins whose actions wait longer than the grace (a launch probe held
+// shut, a terminate step that outlasts it), live agents complete every
+// action themselves and the controller completes none.
+func TestControllerReapsNothingWithLiveAgents(t *testing.T) {
+	const grace, interval, hold = 15 * time.Second, 2 * time.Second, 20 * time.Second
+	sb := startSandbox(t, "--relax-limits")
+	dumpConsolesOnFailure(t, sb.stateDir)
+	ev := followEvents(t, sb.endpoint)
+	cfg := sdkConfig(t, sb.endpoint)
+	c := newClients(cfg)
+	ctx := context.Background()
+	bin := lifeguardBinary(t)
+	if out, errOut, code := runIn(t, t.TempDir(), "leader", "create-table", "--table", "leases"); code != 0 {
+		t.Fatalf("leader create-table = %d %q %q", code, out, errOut)
+	}
+	gate := t.TempDir()
+	sections := `leader:
+  mode: lease
+  table: leases
+launch:
+  probes:
+    - name: gate
+      command:
+        argv: [sh, -c, "test -e ` + gate + `/open"]
+terminate:
+  steps:
+    - name: hold
+      command: [sleep, "` + strconv.Itoa(int(hold/time.Second)) + `"]
+      timeout: 1m
+`
+	launchConfig(t, c, "lc", agentScript(bin, sections, execAgent))
+	if _, err := c.asg.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
+		AutoScalingGroupName: aws.String("churn"), LaunchConfigurationName: aws.String("lc"),
+		MinSize: aws.Int32(0), MaxSize: aws.Int32(4), DesiredCapacity: aws.Int32(0), AvailabilityZones: []string{"us-east-1a"},
+		Tags:                           []astypes.Tag{{Key: aws.String("lifeguard:controller"), Value: aws.String("enabled"), ResourceId: aws.String("churn"), ResourceType: aws.String("auto-scaling-group")}},
+		LifecycleHookSpecificationList: []astypes.LifecycleHookSpecification{launchHookSpec("arrive", 600), terminateHookSpec("leave", 600)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	log := &reapLog{w: testWriter{t: t, prefix: "controller: "}}
+	ctl := exec.Command(bin, "controller", "--interval", interval.String(), "--lease-table", "leases", "--reap-grace", grace.String(), "--settle", "200ms")
+	ctl.Stderr = log
+	if err := ctl.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ctl.Process.Kill(); _ = ctl.Wait() })
+
+	completions := 0
+	// completed waits for n completions of hook's actions, in any order,
+	// each by its agent (CONTINUE; the reaper would ABANDON a launch).
+	completed := func(round int, hook string, n int32) {
+		t.Helper()
+		left := n
+		ev.waitFor(t, fmt.Sprintf("%d completions of %s", n, hook), func(e event) bool {
+			if e.Kind != "action-completed" || e.Hook != hook {
+				return false
+			}
+			if e.Result != "CONTINUE" {
+				t.Errorf("round %d: %s of %s completed with %s; want CONTINUE by its agent", round, hook, e.Instance, e.Result)
+			}
+			completions++
+			left--
+			return left == 0
+		})
+	}
+	for round, sizes := range [][2]int32{{2, 0}, {2, 1}, {3, 0}} {
+		out, in := sizes[0], sizes[1]
+		// Scale out; the launches wait past the grace before the gate opens.
+		n := out - countInService(t, c, "churn")
+		setDesired(t, c, "churn", out)
+		for range n {
+			ev.waitFor(t, "an instance in Pending:Wait", stateIs("", "Pending:Wait"))
+		}
+		time.Sleep(hold) // the actions wait longer than the grace
+		if err := os.WriteFile(filepath.Join(gate, "open"), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		completed(round, "arrive", n)
+		if err := os.Remove(filepath.Join(gate, "open")); err != nil {
+			t.Fatal(err)
+		}
+		// Scale in: the terminate step holds each action past the grace.
+		setDesired(t, c, "churn", in)
+		completed(round, "leave", out-in)
+	}
+	time.Sleep(2 * interval) // a last reconcile or two
+	t.Logf("%d lifecycle actions completed by live agents across the churn; %d by the controller", completions, log.count())
+	if n := log.count(); n != 0 {
+		t.Errorf("the controller completed %d actions of live agents; want none", n)
+	}
+}
+
+// countInService returns how many of the group's instances are InService.
+func countInService(t *testing.T, c clients, group string) int32 {
+	t.Helper()
+	gs, err := c.asg.DescribeAutoScalingGroups(context.Background(), &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: []string{group}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int32
+	for _, i := range gs.AutoScalingGroups[0].Instances {
+		if i.LifecycleState == astypes.LifecycleStateInService {
+			n++
+		}
+	}
+	return n
 }
