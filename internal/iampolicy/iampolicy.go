@@ -196,7 +196,12 @@ func Agent(cfg config.Agent, s Scope) (Policy, error) {
 			if s.Group != "" {
 				cond["StringEquals"] = map[string][]string{"ec2:ResourceTag/aws:autoscaling:groupName": {s.Group}}
 			}
-			b.add("LeaderTag", []string{"ec2:CreateTags", "ec2:DeleteTags"}, []string{s.arn("ec2", "instance/*")}, cond)
+			// Followers get follower_value written, or the key deleted.
+			acts := []string{"ec2:CreateTags"}
+			if l.Tag.FollowerValue == "" {
+				acts = append(acts, "ec2:DeleteTags")
+			}
+			b.add("LeaderTag", acts, []string{s.arn("ec2", "instance/*")}, cond)
 		}
 	case config.LeaderByTag:
 		// Read from instance metadata; ec2:DescribeTags is the fallback when

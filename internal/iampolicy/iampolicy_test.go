@@ -44,6 +44,7 @@ func TestAgentActionsPerFeature(t *testing.T) {
 			with(append(slices.Clone(recv), "sns:Subscribe", "sns:Unsubscribe", "sqs:CreateQueue", "sqs:DeleteQueue", "sqs:SetQueueAttributes")...)},
 		{"lease", "leader: {mode: lease, table: leases}\n", with(lease...)},
 		{"lease with tag mirror", "leader: {mode: lease, table: leases, tag: {enabled: true}}\n", with(append(slices.Clone(lease), "ec2:CreateTags", "ec2:DeleteTags")...)},
+		{"lease with tag mirror and follower value", "leader: {mode: lease, table: leases, tag: {enabled: true, key: leader, follower_value: \"false\"}}\n", with(append(slices.Clone(lease), "ec2:CreateTags")...)},
 		{"tag mode", "leader: {mode: tag}\n", with("ec2:DescribeTags")},
 		{"tag mode with presence", "leader: {mode: tag, table: leases}\n", with("dynamodb:DeleteItem", "dynamodb:PutItem", "ec2:DescribeTags")},
 		{"target group, auto", "traffic: {target_groups: [{arn: " + tgARN + "}]}\n",

@@ -144,9 +144,10 @@ resource "aws_iam_role_policy" "instance" {
         Resource = aws_dynamodb_table.lease.arn
       },
       {
+        # Followers get leader=false: no ec2:DeleteTags.
         Sid      = "LeaderTag"
         Effect   = "Allow"
-        Action   = ["ec2:CreateTags", "ec2:DeleteTags"]
+        Action   = ["ec2:CreateTags"]
         Resource = local.instances
         Condition = {
           StringEquals                = { "ec2:ResourceTag/aws:autoscaling:groupName" = var.group_name }
