@@ -20,6 +20,7 @@ import (
 	sdkimds "github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
@@ -103,10 +104,6 @@ func (imdsEndpoint) GetEC2IMDSClientEnableState() (sdkimds.ClientEnableState, bo
 	return sdkimds.ClientEnabled, true, nil
 }
 
-// deliberateExtras are actions a policy grants that a scenario need not
-// show (docs/deploy.md says why).
-var deliberateExtras = []string{}
-
 // TestAgentCallsAreExactlyItsPolicy runs the kits' agent configuration (the
 // user data's: a shared lifecycle queue, a lease with the tag mirror, a
 // terminate step) through a launch, an hour in service and a termination,
@@ -117,6 +114,49 @@ var deliberateExtras = []string{}
 func TestAgentCallsAreExactlyItsPolicy(t *testing.T) {
 	kitEnv(t)
 	yaml := userDataConfig(t)
+	runAgentScenario(t, func(ctx context.Context, setup aws.Config) (string, []byte) {
+		q, err := sqs.NewFromConfig(setup).CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("web-lifecycle")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		attrs, err := sqs.NewFromConfig(setup).GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+			QueueUrl: q.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv("LIFEGUARD_QUEUE_URL", aws.ToString(q.QueueUrl))
+		return attrs.Attributes["QueueArn"], yaml
+	})
+}
+
+// TestAgentPerInstanceQueueCallsAreExactlyItsPolicy is the same with the
+// hooks notifying an SNS topic (sqs.topic_arn: the agent's own queue,
+// subscribed, deleted after the termination) and a lease without the tag
+// mirror.
+func TestAgentPerInstanceQueueCallsAreExactlyItsPolicy(t *testing.T) {
+	runAgentScenario(t, func(ctx context.Context, setup aws.Config) (string, []byte) {
+		topic, err := sns.NewFromConfig(setup).CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("web-lifecycle")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return aws.ToString(topic.TopicArn), []byte(`source: sqs
+sqs: {topic_arn: "` + aws.ToString(topic.TopicArn) + `", queue_prefix: web-}
+launch: {hook: launch}
+terminate:
+  hook: terminate
+  steps: [{name: drain, command: [drain], timeout: 5m}]
+leader: {mode: lease, table: leases}
+`)
+	})
+}
+
+// runAgentScenario runs one instance's agent through a launch, an hour in
+// service and a termination; target creates what the hooks notify and
+// returns its ARN and the agent's configuration (its hooks, its steps).
+// The calls the agent made must be exactly its policy's.
+func runAgentScenario(t *testing.T, target func(ctx context.Context, setup aws.Config) (string, []byte)) {
+	t.Helper()
 	synctest.Test(t, func(t *testing.T) {
 		ctx := t.Context()
 		srv, err := sandbox.New(sandbox.Config{InMemory: true})
@@ -141,18 +181,8 @@ func TestAgentCallsAreExactlyItsPolicy(t *testing.T) {
 		agentCfg := setup.Copy()
 		agentCfg.HTTPClient = &http.Client{Transport: rec}
 
-		// The kit's resources: the queue the hooks notify, the table, the group.
-		q, err := sqs.NewFromConfig(setup).CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("web-lifecycle")})
-		if err != nil {
-			t.Fatal(err)
-		}
-		attrs, err := sqs.NewFromConfig(setup).GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
-			QueueUrl: q.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Setenv("LIFEGUARD_QUEUE_URL", aws.ToString(q.QueueUrl))
+		// What the hooks notify, the table, the group.
+		targetARN, yaml := target(ctx, setup)
 		cfg, err := config.ParseAgent(yaml)
 		if err != nil {
 			t.Fatal(err)
@@ -172,7 +202,7 @@ func TestAgentCallsAreExactlyItsPolicy(t *testing.T) {
 			return astypes.LifecycleHookSpecification{
 				LifecycleHookName: aws.String(name), LifecycleTransition: aws.String(transition),
 				HeartbeatTimeout: aws.Int32(600), DefaultResult: aws.String("ABANDON"),
-				NotificationTargetARN: aws.String(attrs.Attributes["QueueArn"]), RoleARN: aws.String("arn:aws:iam::123456789012:role/asg-notify"),
+				NotificationTargetARN: aws.String(targetARN), RoleARN: aws.String("arn:aws:iam::123456789012:role/asg-notify"),
 			}
 		}
 		if _, err := asg.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
@@ -262,7 +292,7 @@ func TestAgentCallsAreExactlyItsPolicy(t *testing.T) {
 }
 
 // checkExactly checks that every recorded action is granted and every
-// granted action was recorded (or is a deliberate extra).
+// granted action was recorded.
 func checkExactly(t *testing.T, recorded []string, p iampolicy.Policy) {
 	t.Helper()
 	t.Logf("recorded: %q", recorded)
@@ -272,7 +302,7 @@ func checkExactly(t *testing.T, recorded []string, p iampolicy.Policy) {
 		}
 	}
 	for _, a := range p.Actions() {
-		if !slices.ContainsFunc(recorded, func(r string) bool { return strings.EqualFold(r, a) }) && !slices.Contains(deliberateExtras, a) {
+		if !slices.ContainsFunc(recorded, func(r string) bool { return strings.EqualFold(r, a) }) {
 			t.Errorf("the policy grants %s, which the agent never called", a)
 		}
 	}
