@@ -298,12 +298,12 @@ func checkExactly(t *testing.T, recorded []string, p iampolicy.Policy) {
 	t.Logf("recorded: %q", recorded)
 	for _, a := range recorded {
 		if !p.Allows(a) {
-			t.Errorf("the agent called %s, which its policy does not allow", a)
+			t.Errorf("the run called %s, which its policy does not allow", a)
 		}
 	}
 	for _, a := range p.Actions() {
 		if !slices.ContainsFunc(recorded, func(r string) bool { return strings.EqualFold(r, a) }) {
-			t.Errorf("the policy grants %s, which the agent never called", a)
+			t.Errorf("the policy grants %s, which the run never called", a)
 		}
 	}
 }
