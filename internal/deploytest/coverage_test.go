@@ -29,6 +29,7 @@ import (
 	"github.com/lifeguardhq/lifeguard/internal/config"
 	"github.com/lifeguardhq/lifeguard/internal/iampolicy"
 	"github.com/lifeguardhq/lifeguard/internal/jobs"
+	"github.com/lifeguardhq/lifeguard/internal/lb"
 	"github.com/lifeguardhq/lifeguard/internal/lifecycle/lifecycletest"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/world"
@@ -189,8 +190,10 @@ func runAgentScenario(t *testing.T, target func(ctx context.Context, setup aws.C
 		}
 		cfg.Paths.JournalDir = t.TempDir()
 		cfg.Launch.Probes = nil // the app of the user data is not running here
-		if err := awscloud.NewLeaseTable(setup, cfg.Leader.Table).Create(ctx); err != nil {
-			t.Fatal(err)
+		if cfg.Leader.Table != "" {
+			if err := awscloud.NewLeaseTable(setup, cfg.Leader.Table).Create(ctx); err != nil {
+				t.Fatal(err)
+			}
 		}
 		asg := autoscaling.NewFromConfig(setup)
 		if _, err := asg.CreateLaunchConfiguration(ctx, &autoscaling.CreateLaunchConfigurationInput{
@@ -199,11 +202,14 @@ func runAgentScenario(t *testing.T, target func(ctx context.Context, setup aws.C
 			t.Fatal(err)
 		}
 		hook := func(name, transition string) astypes.LifecycleHookSpecification {
-			return astypes.LifecycleHookSpecification{
+			h := astypes.LifecycleHookSpecification{
 				LifecycleHookName: aws.String(name), LifecycleTransition: aws.String(transition),
 				HeartbeatTimeout: aws.Int32(600), DefaultResult: aws.String("ABANDON"),
-				NotificationTargetARN: aws.String(targetARN), RoleARN: aws.String("arn:aws:iam::123456789012:role/asg-notify"),
 			}
+			if targetARN != "" {
+				h.NotificationTargetARN, h.RoleARN = aws.String(targetARN), aws.String("arn:aws:iam::123456789012:role/asg-notify")
+			}
+			return h
 		}
 		if _, err := asg.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
 			AutoScalingGroupName: aws.String("web"), LaunchConfigurationName: aws.String("lc"),
@@ -245,26 +251,40 @@ func runAgentScenario(t *testing.T, target func(ctx context.Context, setup aws.C
 
 		// The agent, wired as `lifeguard agent` wires it.
 		as := awscloud.NewAutoScaling(agentCfg)
-		leases := awscloud.NewLeaseTable(agentCfg, cfg.Leader.Table)
 		steps := map[string]lifecycletest.Behavior{}
 		for _, s := range cfg.Terminate.Steps {
 			steps[s.Name] = lifecycletest.Behavior{Duration: time.Minute}
 		}
-		a, err := agent.New(cfg, agent.Deps{
+		deps := agent.Deps{
 			Metadata:  awscloud.NewMetadata(mdCfg),
 			Group:     awscloud.NewGroup(as),
 			Completer: as,
 			Steps:     &lifecycletest.StepRunner{T: t, Steps: steps},
-			Inbox: awscloud.NewInbox(agentCfg, awscloud.InboxOptions{
-				QueueURL: cfg.SQS.QueueURL, TopicARN: cfg.SQS.TopicARN, QueuePrefix: cfg.SQS.QueuePrefix,
-				WaitTime: time.Duration(cfg.SQS.WaitTime), VisibilityTimeout: time.Duration(cfg.SQS.VisibilityTimeout),
-			}),
-			Leader: agent.LeaderDeps{
+		}
+		if cfg.Leader.On() {
+			leases := awscloud.NewLeaseTable(agentCfg, cfg.Leader.Table)
+			deps.Leader = agent.LeaderDeps{
 				Store: leases, Roster: leases,
 				Ledger: func(group string) jobs.Ledger { return awscloud.NewLedger(agentCfg, cfg.Leader.Table, group, 0) },
-				Tags:   awscloud.NewInstanceTags(agentCfg),
-			},
-		}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			}
+			if cfg.Leader.Tag.Enabled {
+				deps.Leader.Tags = awscloud.NewInstanceTags(agentCfg)
+			}
+		}
+		if cfg.Traffic.On() {
+			deps.Traffic = agent.TrafficDeps{
+				Registrars:  map[lb.Kind]lb.Registrar{lb.KindTargetGroup: awscloud.NewELBv2(agentCfg), lb.KindClassic: awscloud.NewELB(agentCfg)},
+				Attachments: as,
+				Tags:        awscloud.NewInstanceTags(agentCfg),
+			}
+		}
+		if cfg.Source == config.SourceSQS {
+			deps.Inbox = awscloud.NewInbox(agentCfg, awscloud.InboxOptions{
+				QueueURL: cfg.SQS.QueueURL, TopicARN: cfg.SQS.TopicARN, QueuePrefix: cfg.SQS.QueuePrefix,
+				WaitTime: time.Duration(cfg.SQS.WaitTime), VisibilityTimeout: time.Duration(cfg.SQS.VisibilityTimeout),
+			})
+		}
+		a, err := agent.New(cfg, deps, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		if err != nil {
 			t.Fatal(err)
 		}
