@@ -11,7 +11,6 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
-	"github.com/zclconf/go-cty/cty"
 )
 
 // tfModule is what one Terraform directory declares.
@@ -165,7 +164,7 @@ func checkReferences(t *testing.T, m *tfModule, loadModule func(source string) *
 func sourceOf(t *testing.T, call *hclsyntax.Block) string {
 	t.Helper()
 	v, diags := call.Body.Attributes["source"].Expr.Value(nil)
-	if diags.HasErrors() || v.Type() != cty.String {
+	if diags.HasErrors() || v.Type().FriendlyName() != "string" {
 		t.Fatalf("module source: %s", diags.Error())
 	}
 	return v.AsString()
@@ -199,7 +198,7 @@ func tfPolicyActions(t *testing.T, r *hclsyntax.Block) []string {
 		}
 		for _, item := range obj.Items {
 			k, diags := item.KeyExpr.Value(nil)
-			if diags.HasErrors() || k.Type() != cty.String || k.AsString() != "Action" {
+			if diags.HasErrors() || k.Type().FriendlyName() != "string" || k.AsString() != "Action" {
 				continue
 			}
 			v, diags := item.ValueExpr.Value(nil)
