@@ -236,9 +236,10 @@ func TestTerraformIAMEqualsIAMPolicy(t *testing.T) {
 }
 
 // cfnKind is the CloudFormation resource type of each Terraform resource
-// type the kits use. Two Terraform resources are properties of a
+// type the kits use. Three Terraform resources are properties of a
 // CloudFormation one: a group's notification configuration
-// (NotificationConfigurations) and a rule's target (Targets).
+// (NotificationConfigurations), a rule's target (Targets) and a role's
+// managed policy (ManagedPolicyArns).
 var cfnKind = map[string]string{
 	"aws_dynamodb_table":             "AWS::DynamoDB::Table",
 	"aws_sns_topic":                  "AWS::SNS::Topic",
@@ -250,6 +251,7 @@ var cfnKind = map[string]string{
 	"aws_iam_role":                   "AWS::IAM::Role",
 	"aws_iam_role_policy":            "AWS::IAM::Policy",
 	"aws_iam_instance_profile":       "AWS::IAM::InstanceProfile",
+	"aws_iam_role_policy_attachment": "AWS::IAM::Role ManagedPolicyArns",
 	"aws_lambda_function":            "AWS::Lambda::Function",
 	"aws_lambda_permission":          "AWS::Lambda::Permission",
 	"aws_cloudwatch_event_rule":      "AWS::Events::Rule",
@@ -273,6 +275,12 @@ func TestTerraformAndCloudFormationDeclareTheSameResources(t *testing.T) {
 		cfn = append(cfn, r.Type)
 		if r.Type == "AWS::AutoScaling::AutoScalingGroup" && r.Properties["NotificationConfigurations"] != nil {
 			cfn = append(cfn, r.Type+" NotificationConfigurations")
+		}
+		if r.Type == "AWS::IAM::Role" {
+			managed, _ := r.Properties["ManagedPolicyArns"].([]any)
+			for range managed {
+				cfn = append(cfn, r.Type+" ManagedPolicyArns")
+			}
 		}
 		if r.Type == "AWS::Events::Rule" {
 			targets, _ := r.Properties["Targets"].([]any)

@@ -50,7 +50,11 @@ resource "aws_iam_role" "hook" {
     Version   = "2012-10-17"
     Statement = [{ Effect = "Allow", Principal = { Service = "autoscaling.amazonaws.com" }, Action = "sts:AssumeRole" }]
   })
-  managed_policy_arns = ["arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AutoScalingNotificationAccessRole"]
+}
+
+resource "aws_iam_role_policy_attachment" "hook" {
+  role       = aws_iam_role.hook.name
+  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AutoScalingNotificationAccessRole"
 }
 
 resource "aws_autoscaling_group" "group" {
@@ -168,7 +172,11 @@ resource "aws_iam_role" "controller" {
     Version   = "2012-10-17"
     Statement = [{ Effect = "Allow", Principal = { Service = "lambda.amazonaws.com" }, Action = "sts:AssumeRole" }]
   })
-  managed_policy_arns = ["arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"]
+}
+
+resource "aws_iam_role_policy_attachment" "controller_logs" {
+  role       = aws_iam_role.controller.name
+  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 }
 
 resource "aws_iam_role_policy" "controller" {
