@@ -96,6 +96,8 @@ resource "aws_autoscaling_lifecycle_hook" "launch" {
   heartbeat_timeout       = 900
   notification_target_arn = aws_sqs_queue.lifecycle.arn
   role_arn                = aws_iam_role.hook.arn
+  # Auto Scaling sends a test message when the hook is made.
+  depends_on = [aws_iam_role_policy_attachment.hook]
 }
 
 resource "aws_autoscaling_lifecycle_hook" "terminate" {
@@ -106,6 +108,8 @@ resource "aws_autoscaling_lifecycle_hook" "terminate" {
   heartbeat_timeout       = 600
   notification_target_arn = aws_sqs_queue.lifecycle.arn
   role_arn                = aws_iam_role.hook.arn
+  # Auto Scaling sends a test message when the hook is made.
+  depends_on = [aws_iam_role_policy_attachment.hook]
 }
 
 # The agent's instance role: `lifeguard iam-policy --config agent.yaml --group GROUP`
