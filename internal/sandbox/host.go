@@ -151,6 +151,15 @@ func (h *host) Stop(id string, grace time.Duration) error {
 	for _, host := range hi.memHost {
 		h.mem.remove(host)
 	}
+	// Only the console output outlives the instance (GetConsoleOutput of a
+	// terminated instance); its servers and process are let go, and an
+	// instance that printed nothing is forgotten altogether.
+	h.mu.Lock()
+	hi.imds, hi.apiSrv, hi.proc, hi.memHost = nil, nil, nil, nil
+	if len(hi.console) == 0 && h.insts[id] == hi {
+		delete(h.insts, id)
+	}
+	h.mu.Unlock()
 	return err
 }
 

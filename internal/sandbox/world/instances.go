@@ -261,8 +261,8 @@ func (w *World) TerminateInGroup(id string, decrement *bool) (Activity, error) {
 	a := Activity{}
 	if in.activity != nil {
 		a = *in.activity
-	} else if n := len(w.acts); n > 0 {
-		a = *w.acts[n-1]
+	} else if n := len(w.acts.list); n > 0 {
+		a = *w.acts.list[n-1]
 	}
 	w.reconcileLocked(g, "")
 	return a, nil
@@ -312,9 +312,10 @@ func (e *EC2) Instances(ids []string, filters []InstanceFilter) ([]Instance, err
 	if err := w.checkInstanceIDsLocked(ids); err != nil {
 		return nil, err
 	}
+	w.forgetHistoryLocked()
 	var out []Instance
-	for _, in := range w.insts {
-		if !w.visibleLocked(in.ID) {
+	for _, in := range w.order {
+		if w.insts[in.ID] != in || !w.visibleLocked(in.ID) {
 			continue
 		}
 		if len(ids) > 0 && !slices.Contains(ids, in.ID) {
@@ -331,12 +332,6 @@ func (e *EC2) Instances(ids []string, filters []InstanceFilter) ([]Instance, err
 			out = append(out, w.copyInstance(in))
 		}
 	}
-	slices.SortFunc(out, func(a, b Instance) int {
-		if c := a.LaunchTime.Compare(b.LaunchTime); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
 	return out, nil
 }
 
@@ -349,7 +344,7 @@ func (w *World) visibleLocked(id string) bool {
 	}
 	if in.EC2State == EC2Terminated && !w.inGroupLocked(in) {
 		if w.clock.Now().Sub(in.terminatedAt) > terminatedVisibility {
-			delete(w.insts, id)
+			w.forgetInstanceLocked(in)
 			return false
 		}
 	}

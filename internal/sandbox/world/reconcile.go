@@ -222,6 +222,7 @@ func (w *World) launchLocked(g *Group, cause string) {
 		}
 	}
 	w.insts[in.ID] = in
+	w.listInstanceLocked(in)
 	g.Instances = append(g.Instances, in.ID)
 	in.activity = w.newActivityLocked(g, in.ID, "Launching a new EC2 instance: "+in.ID, strings.TrimSpace(cause), "PreInService")
 	w.emitLocked(Event{Kind: EvInstanceLaunched, Group: g.Name, Instance: in.ID, State: in.State, Detail: fmt.Sprintf("%s %s", in.AZ, in.PrivateIP)})
@@ -432,6 +433,7 @@ func (w *World) finishTerminationLocked(in *Instance, why string) {
 func (w *World) stoppedLocked(in *Instance) {
 	in.EC2State = EC2Terminated
 	in.terminatedAt = w.clock.Now()
+	w.gone.list = append(w.gone.list, in)
 	w.ips.release(in.PrivateIP)
 	if in.Group == "" {
 		w.emitLocked(Event{Kind: EvInstanceState, Instance: in.ID, Detail: "ec2 terminated"})
@@ -487,7 +489,7 @@ func (w *World) newActivityLocked(g *Group, instanceID, desc, cause, status stri
 		}
 		a.Details = jsonObject(details)
 	}
-	w.acts = append(w.acts, a)
+	w.addActivityLocked(a)
 	w.emitLocked(Event{Kind: EvActivity, Group: g.Name, Instance: instanceID, Detail: desc + ": " + status})
 	return a
 }
@@ -521,12 +523,18 @@ func (w *World) Activities(group string, ids []string, includeDeleted bool) ([]A
 			}
 		}
 	}
-	var out []Activity
-	for i := len(w.acts) - 1; i >= 0; i-- {
-		a := w.acts[i]
-		if group != "" && a.Group != group {
-			continue
+	w.forgetHistoryLocked()
+	acts := w.acts.list
+	if group != "" {
+		if ga := w.groupActs[group]; ga != nil {
+			acts = ga.list
+		} else {
+			acts = nil
 		}
+	}
+	var out []Activity
+	for i := len(acts) - 1; i >= 0; i-- {
+		a := acts[i]
 		if len(ids) > 0 && !slices.Contains(ids, a.ID) {
 			continue
 		}

@@ -120,7 +120,13 @@ type World struct {
 	deleted map[string]*Group // deleted groups, for IncludeDeletedGroups
 	insts   map[string]*Instance
 	ips     ipPool
-	acts    []*Activity // all activities, oldest first
+	// History, kept as long as AWS shows it (history.go).
+	acts      history[*Activity]             // the activities of the last six weeks, oldest first
+	groupActs map[string]*history[*Activity] // the same by group name
+	order     []*Instance                    // instances by launch time, then id; may hold forgotten ones
+	forgotten int                            // how many of order are no longer in insts
+	instsPeak int                            // the most instances insts held since it was allocated
+	gone      history[*Instance]             // terminated instances, in termination order
 
 	healthTimer simclock.Timer // ELB health checks, while a group needs them
 }
@@ -156,6 +162,8 @@ func New(cfg Config, clock simclock.Clock, host Host, log *slog.Logger) *World {
 		groups:  map[string]*Group{},
 		deleted: map[string]*Group{},
 		insts:   map[string]*Instance{},
+
+		groupActs: map[string]*history[*Activity]{},
 	}
 	w.events, w.msg = cfg.Events, cfg.Messaging
 	if w.events == nil {
