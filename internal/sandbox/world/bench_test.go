@@ -145,3 +145,27 @@ func median(ds []time.Duration) time.Duration {
 	slices.Sort(ds)
 	return ds[len(ds)/2]
 }
+
+// BenchmarkCreateGroup1000 measures how long CreateAutoScalingGroup with a
+// desired capacity of 1,000 (no processes) holds the world's lock: the
+// call returns once every launch has been started.
+//
+//	go test -run='^$' -bench=CreateGroup1000 -benchtime=5x ./internal/sandbox/world/
+func BenchmarkCreateGroup1000(b *testing.B) {
+	for range b.N {
+		b.StopTimer()
+		w := world.New(world.Config{Seed: 1}, simclock.NewSim(), nil, nil)
+		if err := w.CreateLaunchConfiguration(world.LaunchConfiguration{Name: "lc", ImageID: "ami-0abcdef1234567890", InstanceType: "t3.micro"}); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if err := w.CreateAutoScalingGroup(world.CreateGroupInput{
+			Name: "g", LaunchConfiguration: "lc", MinSize: new(0), MaxSize: new(1000), Desired: new(1000),
+			AvailabilityZones: []string{"us-east-1a", "us-east-1b", "us-east-1c"},
+		}); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		w.Close()
+	}
+}

@@ -51,8 +51,9 @@ func (w *World) reconcileLocked(g *Group, cause string) {
 		if now.Before(g.backoffUntil) {
 			return // a timer reconciles when the back-off ends
 		}
+		perZone := w.zoneCountsLocked(g)
 		for i := n; i < g.Desired; i++ {
-			w.launchLocked(g, cause+joinCause(fmt.Sprintf("At %s an instance was started in response to a difference between desired and actual capacity, increasing the capacity from %d to %d.", stamp(now), i, i+1)))
+			w.launchLocked(g, perZone, cause+joinCause(fmt.Sprintf("At %s an instance was started in response to a difference between desired and actual capacity, increasing the capacity from %d to %d.", stamp(now), i, i+1)))
 		}
 	case n > g.Desired:
 		victims := w.pickVictimsLocked(g, active, n-g.Desired)
@@ -172,14 +173,20 @@ func (w *World) currentSourceLocked(g *Group, in *Instance) bool {
 	return err != nil || fmt.Sprint(v.Number) == in.LaunchTemplate.Version
 }
 
-// zoneForLaunchLocked picks the zone (and subnet) with the fewest instances.
-func (w *World) zoneForLaunchLocked(g *Group) (zone, subnet string) {
+// zoneCountsLocked counts a group's instances that count towards its
+// capacity, by zone.
+func (w *World) zoneCountsLocked(g *Group) map[string]int {
 	perZone := map[string]int{}
 	for _, id := range g.Instances {
 		if in := w.insts[id]; counts(in) {
 			perZone[in.AZ]++
 		}
 	}
+	return perZone
+}
+
+// zoneForLaunchLocked picks the zone (and subnet) with the fewest instances.
+func (w *World) zoneForLaunchLocked(g *Group, perZone map[string]int) (zone, subnet string) {
 	best := ""
 	for _, z := range g.AvailabilityZones {
 		if best == "" || perZone[z] < perZone[best] {
@@ -194,10 +201,13 @@ func (w *World) zoneForLaunchLocked(g *Group) (zone, subnet string) {
 	return best, ""
 }
 
-// launchLocked creates an instance in Pending and boots it in the background.
-func (w *World) launchLocked(g *Group, cause string) {
+// launchLocked creates an instance in Pending and boots it in the
+// background. perZone (zoneCountsLocked) counts the new instance, so that
+// a series of launches spreads over the zones without recounting.
+func (w *World) launchLocked(g *Group, perZone map[string]int, cause string) {
 	now := w.clock.Now()
-	zone, subnet := w.zoneForLaunchLocked(g)
+	zone, subnet := w.zoneForLaunchLocked(g, perZone)
+	perZone[zone]++
 	in := &Instance{
 		ID:            w.hexIDLocked("i-0", 16),
 		Group:         g.Name,
