@@ -76,15 +76,24 @@ func joinCause(s string) string { return "  " + s }
 func (w *World) pickVictimsLocked(g *Group, active []*Instance, n int) []*Instance {
 	type candidate struct {
 		in       *Instance
+		zone     int // index into perZone
 		outdated bool
 	}
 	policy := "Default"
 	if len(g.TerminationPolicies) > 0 {
 		policy = g.TerminationPolicies[0]
 	}
-	perZone := map[string]int{}
+	// Zones by index, so that the per-victim passes do no map lookups.
+	zoneOf := map[string]int{}
+	var perZone []int
 	for _, in := range active {
-		perZone[in.AZ]++
+		z, ok := zoneOf[in.AZ]
+		if !ok {
+			z = len(perZone)
+			zoneOf[in.AZ] = z
+			perZone = append(perZone, 0)
+		}
+		perZone[z]++
 	}
 	var cand []candidate
 	inService := 0
@@ -92,7 +101,7 @@ func (w *World) pickVictimsLocked(g *Group, active []*Instance, n int) []*Instan
 		if in.Protected {
 			continue
 		}
-		cand = append(cand, candidate{in: in, outdated: policy == "Default" && !w.currentSourceLocked(g, in)})
+		cand = append(cand, candidate{in: in, zone: zoneOf[in.AZ], outdated: policy == "Default" && !w.currentSourceLocked(g, in)})
 		if in.State == StateInService {
 			inService++
 		}
@@ -132,7 +141,7 @@ func (w *World) pickVictimsLocked(g *Group, active []*Instance, n int) []*Instan
 				if !eligible(c) {
 					continue
 				}
-				switch z := perZone[c.in.AZ]; {
+				switch z := perZone[c.zone]; {
 				case z > most:
 					most, outdated = z, c.outdated
 				case z == most:
@@ -141,7 +150,7 @@ func (w *World) pickVictimsLocked(g *Group, active []*Instance, n int) []*Instan
 			}
 			pool = pool[:0]
 			for i, c := range cand {
-				if eligible(c) && perZone[c.in.AZ] == most && (!outdated || c.outdated) {
+				if eligible(c) && perZone[c.zone] == most && (!outdated || c.outdated) {
 					pool = append(pool, i)
 				}
 			}
@@ -149,8 +158,8 @@ func (w *World) pickVictimsLocked(g *Group, active []*Instance, n int) []*Instan
 		}
 		in := cand[pick].in
 		out = append(out, in)
+		perZone[cand[pick].zone]--
 		cand = slices.Delete(cand, pick, pick+1)
-		perZone[in.AZ]--
 		if in.State == StateInService {
 			inService--
 		}
