@@ -187,6 +187,11 @@ func runAgent(ctx context.Context, cfg config.Agent, log *slog.Logger) error {
 		if cfg.Leader.Tag.Enabled {
 			deps.Leader.Tags = sess.InstanceTags()
 		}
+		if cfg.Leader.Mode == config.LeaderByTag {
+			// Without metadata tags the agent reads its leader tag with
+			// ec2:DescribeTags (the reader itself comes from IMDS).
+			deps.Leader.TagDescriber = sess.InstanceTags()
+		}
 	}
 	if cfg.Traffic.On() {
 		deps.Traffic = trafficDeps(sess)
