@@ -280,7 +280,7 @@ func TestTrafficLosesNoRequest(t *testing.T) {
 	}
 
 	l := startLoad(addr, loadInterval())
-	time.Sleep(2 * time.Second)               // a steady load before the scale-in
+	time.Sleep(2 * time.Second) // a steady load before the scale-in
 	scaleIn := time.Now()
 	setDesired(t, c, "web", 2)
 	gone := ev.waitFor(t, "an instance terminated", func(e event) bool {
