@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +16,7 @@ import (
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/lifeguardhq/lifeguard/internal/awscloud"
+	"github.com/lifeguardhq/lifeguard/internal/interop"
 	"github.com/lifeguardhq/lifeguard/internal/lease"
 	"github.com/lifeguardhq/lifeguard/internal/lease/leasetest"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox"
@@ -29,40 +27,10 @@ import (
 // skipped loudly, and fails under CI=true.
 func leaseMoto(t *testing.T) aws.Config {
 	t.Helper()
-	bin, err := exec.LookPath("moto_server")
-	if err != nil {
-		msg := fmt.Sprintf("INTEROP TEST NOT RUN: moto_server is not available (%v); scripts/test installs what the machine image provides", err)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", fmt.Sprint(port))
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	url := interop.Moto(t)
 	tr := &http.Transport{}
 	client := &http.Client{Transport: tr}
 	t.Cleanup(tr.CloseIdleConnections)
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	for deadline := time.Now().Add(60 * time.Second); ; {
-		resp, err := client.Get(url + "/moto-api/")
-		if err == nil {
-			resp.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("moto_server did not answer within 60 s: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond) // polling an external process's start-up
-	}
 	return aws.Config{
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(url),

@@ -5,10 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 
 	"github.com/lifeguardhq/lifeguard/internal/cli"
+	"github.com/lifeguardhq/lifeguard/internal/interop"
 )
 
 // trafficMoto starts moto_server (skipped loudly without it, failing under
@@ -31,40 +30,10 @@ import (
 // balancer. It returns the instances, the target group's ARN and an EC2
 // client.
 func trafficMoto(t *testing.T) (running, other, tgARN string, e *ec2.Client) {
-	bin, err := exec.LookPath("moto_server")
-	if err != nil {
-		msg := fmt.Sprintf("INTEROP TEST NOT RUN: moto_server is not available (%v)", err)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", fmt.Sprint(port))
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	url := interop.Moto(t)
 	tr := &http.Transport{}
 	client := &http.Client{Transport: tr}
 	t.Cleanup(tr.CloseIdleConnections)
-	for deadline := time.Now().Add(60 * time.Second); ; {
-		resp, err := client.Get(url + "/moto-api/")
-		if err == nil {
-			resp.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("moto_server did not answer within 60 s: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond) // polling an external process's start-up
-	}
 	for k, v := range map[string]string{"AWS_ENDPOINT_URL": url, "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "x",
 		"AWS_SECRET_ACCESS_KEY": "x", "AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": os.DevNull, "AWS_SHARED_CREDENTIALS_FILE": os.DevNull, "LIFEGUARD_CONFIG": ""} {
 		t.Setenv(k, v)

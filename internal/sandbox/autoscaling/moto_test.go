@@ -2,10 +2,7 @@ package autoscaling_test
 
 import (
 	"fmt"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"slices"
 	"testing"
 	"time"
@@ -16,47 +13,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+
+	"github.com/lifeguardhq/lifeguard/internal/interop"
 )
 
 // startMoto runs moto_server on a free loopback port for the test. A
 // missing moto_server skips loudly, and fails under CI=true.
-func startMoto(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("moto_server")
-	if err != nil {
-		msg := fmt.Sprintf("INTEROP TEST NOT RUN: moto_server is not available (%v)", err)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", fmt.Sprint(port))
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	probe := &http.Transport{Proxy: nil}
-	defer probe.CloseIdleConnections()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := (&http.Client{Transport: probe}).Get(url + "/moto-api/")
-		if err == nil {
-			resp.Body.Close()
-			return url
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("moto_server did not answer within 60 s: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond) // a process starting up: nothing to wait on
-	}
-}
+func startMoto(t *testing.T) string { return interop.Moto(t) }
 
 // lbObservation is what one run of the load balancer scenario saw.
 type lbObservation struct {
