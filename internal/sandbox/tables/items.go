@@ -344,6 +344,37 @@ func prepareWrite(x Expressions, condition *string, onFailure string) (*Env, *co
 	return env, c, err
 }
 
+// prepareItemWrite checks, in AWS's order and before the lock is taken,
+// what PutItem and DeleteItem share: the table name, ReturnValues (NONE or
+// ALL_OLD), the placeholders and the condition, unused placeholders, and
+// the item or key.
+func (t *Tables) prepareItemWrite(table, returnValues string, x Expressions, condition *string, onFailure string, it Item) (string, *cond, Item, error) {
+	name, err := t.resolveName(table)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	if err := checkReturnValues(returnValues, ReturnNone, ReturnAllOld); err != nil {
+		return "", nil, nil, err
+	}
+	env, c, err := prepareWrite(x, condition, onFailure)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	if condition == nil {
+		if err := noExpressions(x, "ConditionExpression is null"); err != nil {
+			return "", nil, nil, err
+		}
+	}
+	if err := env.checkUnused(true); err != nil {
+		return "", nil, nil, err
+	}
+	it, err = normalizeItem(it)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	return name, c, it, nil
+}
+
 // noExpressions is the error for placeholders sent without an expression.
 func noExpressions(x Expressions, which string) error {
 	if x.Values != nil {
@@ -367,26 +398,7 @@ func (t *Tables) failCondition(old Item, onFailure string) error {
 // ValidationException, ResourceNotFoundException,
 // ConditionalCheckFailedException (with the old item when asked).
 func (t *Tables) PutItem(in PutItemInput) (WriteOutput, error) {
-	name, err := t.resolveName(in.Table)
-	if err != nil {
-		return WriteOutput{}, err
-	}
-	if err := checkReturnValues(in.ReturnValues, ReturnNone, ReturnAllOld); err != nil {
-		return WriteOutput{}, err
-	}
-	env, c, err := prepareWrite(in.Expressions, in.Condition, in.ReturnValuesOnConditionCheckFailure)
-	if err != nil {
-		return WriteOutput{}, err
-	}
-	if in.Condition == nil {
-		if err := noExpressions(in.Expressions, "ConditionExpression is null"); err != nil {
-			return WriteOutput{}, err
-		}
-	}
-	if err := env.checkUnused(true); err != nil {
-		return WriteOutput{}, err
-	}
-	item, err := normalizeItem(in.Item)
+	name, c, item, err := t.prepareItemWrite(in.Table, in.ReturnValues, in.Expressions, in.Condition, in.ReturnValuesOnConditionCheckFailure, in.Item)
 	if err != nil {
 		return WriteOutput{}, err
 	}
@@ -522,26 +534,7 @@ func nonEmpty(it Item) Item {
 // DeleteItem deletes the item with the key if the condition holds;
 // deleting a missing item succeeds.
 func (t *Tables) DeleteItem(in DeleteItemInput) (WriteOutput, error) {
-	name, err := t.resolveName(in.Table)
-	if err != nil {
-		return WriteOutput{}, err
-	}
-	if err := checkReturnValues(in.ReturnValues, ReturnNone, ReturnAllOld); err != nil {
-		return WriteOutput{}, err
-	}
-	env, c, err := prepareWrite(in.Expressions, in.Condition, in.ReturnValuesOnConditionCheckFailure)
-	if err != nil {
-		return WriteOutput{}, err
-	}
-	if in.Condition == nil {
-		if err := noExpressions(in.Expressions, "ConditionExpression is null"); err != nil {
-			return WriteOutput{}, err
-		}
-	}
-	if err := env.checkUnused(true); err != nil {
-		return WriteOutput{}, err
-	}
-	key, err := normalizeItem(in.Key)
+	name, c, key, err := t.prepareItemWrite(in.Table, in.ReturnValues, in.Expressions, in.Condition, in.ReturnValuesOnConditionCheckFailure, in.Key)
 	if err != nil {
 		return WriteOutput{}, err
 	}
