@@ -418,6 +418,28 @@ type writeIn struct {
 	ReturnItemCollectionMetrics         *string `json:"ReturnItemCollectionMetrics"`
 }
 
+// prepare checks what every item write shares, in AWS's order: the table
+// name, the item or key (member names it when missing), the expressions'
+// placeholders, then the item's attribute values.
+func (in writeIn) prepare(op, member string, raw rawItem) (string, tables.Expressions, tables.Item, error) {
+	name, err := in.name()
+	if err != nil {
+		return "", tables.Expressions{}, nil, err
+	}
+	if raw == nil {
+		return "", tables.Expressions{}, nil, required(member)
+	}
+	x, err := in.expressions(op)
+	if err != nil {
+		return "", tables.Expressions{}, nil, err
+	}
+	item, err := decodeItem(raw)
+	if err != nil {
+		return "", tables.Expressions{}, nil, err
+	}
+	return name, x, item, nil
+}
+
 func (h *Handler) putItem(r request) (any, error) {
 	var in struct {
 		writeIn
@@ -426,18 +448,7 @@ func (h *Handler) putItem(r request) (any, error) {
 	if err := awsproto.DecodeJSON(r.Body, &in); err != nil {
 		return nil, err
 	}
-	name, err := in.name()
-	if err != nil {
-		return nil, err
-	}
-	if in.Item == nil {
-		return nil, required("item")
-	}
-	x, err := in.expressions("PutItem")
-	if err != nil {
-		return nil, err
-	}
-	item, err := decodeItem(in.Item)
+	name, x, item, err := in.prepare("PutItem", "item", in.Item)
 	if err != nil {
 		return nil, err
 	}
@@ -460,18 +471,7 @@ func (h *Handler) updateItem(r request) (any, error) {
 	if err := awsproto.DecodeJSON(r.Body, &in); err != nil {
 		return nil, err
 	}
-	name, err := in.name()
-	if err != nil {
-		return nil, err
-	}
-	if in.Key == nil {
-		return nil, required("key")
-	}
-	x, err := in.expressions("UpdateItem")
-	if err != nil {
-		return nil, err
-	}
-	key, err := decodeItem(in.Key)
+	name, x, key, err := in.prepare("UpdateItem", "key", in.Key)
 	if err != nil {
 		return nil, err
 	}
@@ -493,18 +493,7 @@ func (h *Handler) deleteItem(r request) (any, error) {
 	if err := awsproto.DecodeJSON(r.Body, &in); err != nil {
 		return nil, err
 	}
-	name, err := in.name()
-	if err != nil {
-		return nil, err
-	}
-	if in.Key == nil {
-		return nil, required("key")
-	}
-	x, err := in.expressions("DeleteItem")
-	if err != nil {
-		return nil, err
-	}
-	key, err := decodeItem(in.Key)
+	name, x, key, err := in.prepare("DeleteItem", "key", in.Key)
 	if err != nil {
 		return nil, err
 	}
