@@ -384,8 +384,8 @@ func (c *Controller) Reconcile(ctx context.Context, group string) error {
 }
 
 // apply writes the plan: every First write, and Then only when all of
-// First succeeded (a failed removal must not be followed by a second
-// leader, a failed election not by the removal of the last one).
+// First succeeded (a failed election must not be followed by the removal
+// of the last leader's tag).
 func (c *Controller) apply(ctx context.Context, s Settings, p Plan) error {
 	for _, ws := range [][]Write{p.First, p.Then} {
 		var errs []error

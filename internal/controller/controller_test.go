@@ -62,17 +62,21 @@ func TestReconcile(t *testing.T) {
 			t.Errorf("writes = %v, want %v", w, want)
 		}
 
-		// An unhealthy leader still acts: its tag goes first.
+		// An unhealthy leader: its successor is tagged first, then its
+		// own tag removed, so the group is never without a leader.
 		c.launch("web", "i-3", "InService", time.Minute)
 		c.setHealth("i-2", "Unhealthy")
 		if err := ctl.Reconcile(ctx, "web"); err != nil {
 			t.Fatal(err)
 		}
-		if w, want := c.takeWrites(), []string{"del i-2", "set i-3=true"}; !reflect.DeepEqual(w, want) {
+		if w, want := c.takeWrites(), []string{"set i-3=true", "del i-2"}; !reflect.DeepEqual(w, want) {
 			t.Errorf("writes = %v, want %v", w, want)
 		}
-		if c.maxLive != 1 {
-			t.Errorf("%d live holders at once, want never more than 1", c.maxLive)
+		if c.zeroSeen {
+			t.Error("the group was left without a live leader between two writes")
+		}
+		if c.maxLive != 2 {
+			t.Errorf("%d live holders at once, want 2 for the one call between writing the new tag and removing the old", c.maxLive)
 		}
 	})
 }
@@ -114,7 +118,7 @@ func TestReconcileNeverTagsAnInstanceEC2DoesNotDescribe(t *testing.T) {
 	})
 }
 
-func TestReconcileFailedRemovalWritesNoSecondLeader(t *testing.T) {
+func TestReconcileFailedRemovalIsRepaired(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newCloud(t)
 		c.addGroup("web", true)
@@ -126,10 +130,37 @@ func TestReconcileFailedRemovalWritesNoSecondLeader(t *testing.T) {
 		if err := ctl.Reconcile(t.Context(), "web"); err == nil {
 			t.Error("reconcile succeeded with a failing DeleteTags")
 		}
-		if got := c.holders("web"); !reflect.DeepEqual(got, []string{"i-1"}) {
-			t.Errorf("holders = %v, want only [i-1] (never a second leader)", got)
+		// The successor was tagged first: a failed removal leaves two
+		// tags, never none.
+		if got := c.holders("web"); !reflect.DeepEqual(got, []string{"i-1", "i-2"}) {
+			t.Errorf("holders = %v, want [i-1 i-2] until the removal succeeds", got)
 		}
 		c.failDelete["i-1"] = false
+		if err := ctl.Reconcile(t.Context(), "web"); err != nil {
+			t.Fatal(err)
+		}
+		if got := c.holders("web"); !reflect.DeepEqual(got, []string{"i-2"}) {
+			t.Errorf("holders = %v, want [i-2]", got)
+		}
+	})
+}
+
+func TestReconcileFailedElectionKeepsTheOldTag(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCloud(t)
+		c.addGroup("web", true)
+		c.launch("web", "i-1", "InService", 10*time.Minute).tags[controller.DefaultLeaderKey] = "true"
+		c.launch("web", "i-2", "InService", 5*time.Minute)
+		c.setHealth("i-1", "Unhealthy")
+		c.failSet["i-2"] = true
+		ctl := newController(t, c, false)
+		if err := ctl.Reconcile(t.Context(), "web"); err == nil {
+			t.Error("reconcile succeeded with a failing CreateTags")
+		}
+		if got := c.holders("web"); !reflect.DeepEqual(got, []string{"i-1"}) {
+			t.Errorf("holders = %v, want only [i-1]: a failed election must not remove the last tag", got)
+		}
+		c.failSet["i-2"] = false
 		if err := ctl.Reconcile(t.Context(), "web"); err != nil {
 			t.Fatal(err)
 		}

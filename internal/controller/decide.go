@@ -150,14 +150,12 @@ func (p Plan) Writes() []Write { return append(slices.Clip(p.First), p.Then...) 
 // launch, then the lowest id, so that concurrent invocations seeing the
 // same group choose the same instance.
 //
-// Order: when another live member (one whose agent could still act on the
-// tag: InService, Standby, launching, unhealthy) holds the tag, its tag
-// is removed First and the new leader's written Then: for the length of
-// one call there is no leader, never two. When no other live member holds
-// it (the old leader is terminating or gone, or there was none), the new
-// leader's tag is written First and the old tags removed Then: there is
-// neither a window with two leaders (a terminating agent no longer acts
-// on its tag) nor one with none.
+// Order: the new leader's tag is written First and the others removed
+// Then, so that a failed second call leaves two tagged instances (which
+// the re-read repairs) rather than none: a group whose jobs must run keeps
+// a leader through every failure. The window with two tags lasts one call
+// and, when the old leader's termination has started, holds no second
+// live leader (a terminating agent has stopped acting on its tag).
 func Decide(s Settings, ms []Member) Plan {
 	s = s.WithDefaults()
 	holds := func(m Member) bool { return m.HasTag && m.Tag == s.Value }
@@ -178,15 +176,10 @@ func Decide(s Settings, ms []Member) Plan {
 	} else {
 		p.Reason = "no candidate: no member is InService or launching, healthy and known to EC2"
 	}
-	otherLive := false
 	var leader Member
 	for _, m := range ms {
 		if m.ID == p.Leader {
 			leader = m
-			continue
-		}
-		if holds(m) && m.live() {
-			otherLive = true
 		}
 	}
 	var set []Write
@@ -206,8 +199,8 @@ func Decide(s Settings, ms []Member) Plan {
 		}
 	}
 	slices.SortFunc(unset, func(a, b Write) int { return cmp.Compare(a.Instance, b.Instance) })
-	if otherLive || len(set) == 0 {
-		p.First, p.Then = unset, set
+	if len(set) == 0 {
+		p.First = unset
 	} else {
 		p.First, p.Then = set, unset
 	}

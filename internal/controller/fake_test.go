@@ -26,8 +26,9 @@ type cloud struct {
 	completed []string // "group/instance/state/result"
 	writes    []string // "set i-1=true", "del i-1"
 
-	// failDelete makes DeleteTag fail for that instance.
-	failDelete map[string]bool
+	// failDelete and failSet make DeleteTag and SetTag fail for that
+	// instance.
+	failDelete, failSet map[string]bool
 	// inFlight counts reconciles reading a group at once (max kept).
 	inFlight, maxInFlight map[string]int
 	// live is the leader key's live holders after each write, for
@@ -57,7 +58,7 @@ type finst struct {
 
 func newCloud(t *testing.T) *cloud {
 	return &cloud{t: t, groups: map[string]*fgroup{}, insts: map[string]*finst{}, presence: map[string][]lease.Member{},
-		failDelete: map[string]bool{}, inFlight: map[string]int{}, maxInFlight: map[string]int{}}
+		failDelete: map[string]bool{}, failSet: map[string]bool{}, inFlight: map[string]int{}, maxInFlight: map[string]int{}}
 }
 
 func (c *cloud) addGroup(name string, optIn bool) {
@@ -152,6 +153,9 @@ func (c *cloud) SetTag(ctx context.Context, id, key, value string) error {
 	if in.notFound > 0 {
 		in.notFound--
 		return fmt.Errorf("create tags on %s: InvalidInstanceID.NotFound: %w", id, controller.ErrInstanceNotFound)
+	}
+	if c.failSet[id] {
+		return fmt.Errorf("create tags on %s: RequestLimitExceeded", id)
 	}
 	in.tags[key] = value
 	c.writes = append(c.writes, "set "+id+"="+value)
