@@ -53,8 +53,8 @@ func (r Row) Met() bool {
 	return r.Value >= *r.Goal
 }
 
-// AtMost returns a goal pointer for Row.Goal with Row.AtMost set by the
-// caller; a helper so scenario code reads `Goal: bench.Limit(20), AtMost: true`.
+// Limit returns a goal for Row.Goal (with Row.AtMost set by the
+// caller), so scenario code reads `Goal: bench.Limit(20), AtMost: true`.
 func Limit(v float64) *float64 { return &v }
 
 // Scenario is one repeatable measurement.
