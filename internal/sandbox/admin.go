@@ -27,6 +27,7 @@ import (
 //	GET  /_sandbox/events[?after=N][&follow=true][&data=1]  the event log as JSON lines
 //	GET  /_sandbox/events/stats           what the log holds, dropped and counted per kind
 //	GET  /_sandbox/instances              every instance with its endpoints and directory
+//	GET  /_sandbox/calls                  each instance's calls to its API port and IMDS: {"i-…":{"api":n,"imds":m}}
 //	GET  /_sandbox/balancers              every load balancer: its listeners' loopback addresses, per-target counts
 //	GET  /_sandbox/functions/{name}/logs  what a Lambda function printed (text, START/END/REPORT included)
 //	GET  /_sandbox/functions/{name}/code  a Lambda function's zip (GetFunction's Code.Location)
@@ -52,6 +53,9 @@ func (s *Server) adminHandler() http.Handler {
 		writeJSON(w, http.StatusOK, s.events.Stats())
 	})
 	mux.HandleFunc("GET /_sandbox/instances", s.getInstances)
+	mux.HandleFunc("GET /_sandbox/calls", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.InstanceCalls())
+	})
 	mux.HandleFunc("GET /_sandbox/balancers", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"balancers": s.lbs.Stats()})
 	})
@@ -62,7 +66,7 @@ func (s *Server) adminHandler() http.Handler {
 		s.writeFunctionBytes(w, r.PathValue("name"), "application/zip", s.fns.Code)
 	})
 	mux.HandleFunc("/_sandbox/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no admin endpoint " + r.Method + " " + r.URL.Path + "; see /_sandbox/health, clock, faults, events, instances, events/stats, functions/{name}/logs"})
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no admin endpoint " + r.Method + " " + r.URL.Path + "; see /_sandbox/health, clock, faults, events, instances, calls, events/stats, functions/{name}/logs"})
 	})
 	return mux
 }
@@ -346,6 +350,11 @@ func (s *Server) Instances() []InstanceInfo {
 	}
 	return out
 }
+
+// InstanceCalls returns, for every instance booted and not yet forgotten
+// (a terminated instance is forgotten once EC2 no longer shows it), how
+// many requests it made to its own API port and to its IMDS.
+func (s *Server) InstanceCalls() map[string]CallCount { return s.host.callCounts() }
 
 func (s *Server) getInstances(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"instances": s.Instances()})

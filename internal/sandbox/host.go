@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/imds"
@@ -31,6 +32,27 @@ type host struct {
 	mu    sync.Mutex
 	src   imds.Source
 	insts map[string]*hostInstance
+	calls map[string]*callCounter // every booted instance's calls, until the world forgets it
+}
+
+// callCounter counts the requests an instance made to its own API port
+// and to its IMDS.
+type callCounter struct{ api, imds atomic.Int64 }
+
+// CallCount is what one instance asked of the sandbox: requests on its
+// own API port (every AWS call, whatever the answer, faults included) and
+// on its IMDS (token PUTs and GETs alike).
+type CallCount struct {
+	API  int64 `json:"api"`
+	IMDS int64 `json:"imds"`
+}
+
+// counted counts every request h serves.
+func counted(n *atomic.Int64, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		h.ServeHTTP(w, r)
+	})
 }
 
 type hostInstance struct {
@@ -65,8 +87,15 @@ func (h *host) Boot(b world.Boot) (err error) {
 	// Tokens expire on the wall clock: a token's TTL is transport, not
 	// lifecycle semantics, and pushing the simulated clock must not make
 	// every instance's next IMDS call fail with 401.
-	mdHandler := imds.NewHandler(src, b.InstanceID, time.Now)
-	api := withCaller(b.InstanceID, h.api)
+	calls := &callCounter{}
+	h.mu.Lock()
+	if h.calls == nil {
+		h.calls = map[string]*callCounter{}
+	}
+	h.calls[b.InstanceID] = calls
+	h.mu.Unlock()
+	mdHandler := counted(&calls.imds, imds.NewHandler(src, b.InstanceID, time.Now))
+	api := counted(&calls.api, withCaller(b.InstanceID, h.api))
 	if h.mem != nil {
 		apiHost, mdHost := b.InstanceID+".api."+memDomain, b.InstanceID+".imds."+memDomain
 		h.mem.handle(apiHost, api)
@@ -175,6 +204,29 @@ func (hi *hostInstance) close() {
 	if hi.imds != nil {
 		_ = hi.imds.Close()
 	}
+}
+
+// Forget lets go of what the host still holds of an instance the world no
+// longer shows (a terminated instance aged out): its console output and
+// its call counts. The world calls it under its lock (world → host).
+func (h *host) Forget(id string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if hi, ok := h.insts[id]; ok && hi.stopped {
+		delete(h.insts, id)
+	}
+	delete(h.calls, id)
+}
+
+// calls returns every instance's call counts, by instance id.
+func (h *host) callCounts() map[string]CallCount {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make(map[string]CallCount, len(h.calls))
+	for id, c := range h.calls {
+		out[id] = CallCount{API: c.api.Load(), IMDS: c.imds.Load()}
+	}
+	return out
 }
 
 // Console returns what the instance's user data printed.

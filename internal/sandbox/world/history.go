@@ -70,6 +70,9 @@ func (w *World) forgetInstanceLocked(in *Instance) {
 		return
 	}
 	delete(w.insts, in.ID)
+	if f, ok := w.host.(Forgetter); ok {
+		f.Forget(in.ID)
+	}
 	w.forgotten++
 	if w.forgotten > len(w.order)/2 {
 		w.order = slices.DeleteFunc(w.order, func(x *Instance) bool { return w.insts[x.ID] != x })

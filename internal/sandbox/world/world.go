@@ -88,6 +88,13 @@ type Host interface {
 	Console(instanceID string) []byte
 }
 
+// Forgetter is a Host that holds something of an instance after Stop
+// (its console output): Forget is called, under the world's lock, once
+// the instance has aged out of EC2's view, and must not call the world.
+type Forgetter interface {
+	Forget(instanceID string)
+}
+
 // Boot is what a Host needs to start an instance.
 type Boot struct {
 	InstanceID string
