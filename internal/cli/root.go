@@ -68,6 +68,6 @@ Auto Scaling groups to test it all (lifeguard sandbox, lifeguard demo).
 	root.SetErr(stderr)
 	root.AddCommand(newSandboxCmd(stdout, stderr), newAgentCmd(stdout, stderr), newLifecycleCmd(stdout),
 		newLeaderCmd(stdout, stderr), newControllerCmd(stdout, stderr), newRunCmd(stdout, stderr), newDemoCmd(stdout, stderr), newVersionCmd(stdout),
-		newTrafficCmd(stdout, stderr), newIAMPolicyCmd(stdout))
+		newTrafficCmd(stdout, stderr), newIAMPolicyCmd(stdout), newBenchCmd(stdout, stderr))
 	return root
 }
