@@ -149,13 +149,16 @@ type sqsQueue struct {
 	tags      map[string]string
 
 	// Messages: see sqs_store.go.
-	byID    map[string]*sqsMessage
-	ages    msgHeap             // every message, by enqueue time
-	msgs    []*sqsMessage       // FIFO: in send order
-	ready   []*sqsMessage       // standard: the visible messages, in no order
-	waiting msgHeap             // standard: the others, by visibleAt
-	dedup   map[string]sqsDedup // FIFO: by deduplication key
-	seq     uint64              // FIFO: last sequence number issued
+	byID       map[string]*sqsMessage
+	ages       msgHeap              // every message, by enqueue time
+	waiting    msgHeap              // the messages not visible, by visibleAt
+	ready      []*sqsMessage        // standard: the visible messages, in no order
+	groups     map[string]*sqsGroup // FIFO: by MessageGroupId
+	heads      groupHeap            // FIFO: the groups that can deliver
+	added      uint64               // messages ever added (their order)
+	dedup      map[string]sqsDedup  // FIFO: by deduplication key
+	dedupOrder []sqsDedupExpiry     // FIFO: the records by expiry
+	seq        uint64               // FIFO: last sequence number issued
 
 	lastPurge time.Time
 	// changed is closed and replaced whenever a receiver waiting on the

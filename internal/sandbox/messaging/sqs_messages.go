@@ -53,6 +53,10 @@ type sqsMessage struct {
 
 	// Positions in the queue's structures (-1 when not in one).
 	readyIdx, waitIdx, ageIdx int
+	order                     uint64 // when it was added to its queue
+	// FIFO: its group, and its neighbours there in send order.
+	group      *sqsGroup
+	prev, next *sqsMessage
 }
 
 func (m *sqsMessage) inFlight(now time.Time) bool {
@@ -303,7 +307,7 @@ func (qs *Queues) sqsSendLocked(q *sqsQueue, in SendMessageInput, now time.Time)
 	}
 	if q.fifo {
 		m.seq = q.nextSeqLocked()
-		q.dedup[dedupKey] = sqsDedup{messageID: m.id, seq: m.seq, expires: now.Add(sqsDedupWindow)}
+		q.recordDedupLocked(dedupKey, sqsDedup{messageID: m.id, seq: m.seq, expires: now.Add(sqsDedupWindow)})
 	}
 	q.addLocked(m)
 	sent.MessageID, sent.SequenceNumber = m.id, m.seq
@@ -673,9 +677,6 @@ func (qs *Queues) sqsChangeVisibilityLocked(q *sqsQueue, handle string, timeout 
 // FIFO deduplication records older than their window.
 func (qs *Queues) sqsExpireLocked(q *sqsQueue, now time.Time) {
 	q.expireLocked(now)
-	if q.fifo {
-		maps.DeleteFunc(q.dedup, func(_ string, d sqsDedup) bool { return !now.Before(d.expires) })
-	}
 }
 
 // countsLocked returns the approximate counts: visible, in flight, delayed.

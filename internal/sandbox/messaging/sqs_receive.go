@@ -1,6 +1,7 @@
 package messaging
 
 import (
+	"container/heap"
 	"context"
 	"slices"
 	"strconv"
@@ -105,33 +106,45 @@ func (qs *Queues) sqsReceiveLocked(q *sqsQueue, now time.Time, max int, in Recei
 	if !q.fifo {
 		return qs.sqsReceiveStandardLocked(q, now, max, visibility, in)
 	}
-	// In a FIFO queue, a group with a message in flight delivers nothing
-	// else, and a message not yet visible holds back the rest of its group.
-	blocked := map[string]bool{}
-	for _, m := range q.msgs {
-		if m.inFlight(now) {
-			blocked[m.groupID] = true
-		}
-	}
+	return qs.sqsReceiveFifoLocked(q, now, max, visibility, in)
+}
+
+// sqsReceiveFifoLocked receives from a FIFO queue: the oldest messages
+// (in send order) of the groups with nothing in flight, each group's
+// only up to its first message that is not visible. A receive may take
+// several messages of one group, in order. The groups come from the
+// queue's heads, oldest next message first, so the cost is that of the
+// messages taken, not of the queue's depth.
+func (qs *Queues) sqsReceiveFifoLocked(q *sqsQueue, now time.Time, max int, visibility time.Duration, in ReceiveMessageInput) ([]ReceivedMessage, time.Time) {
+	q.promoteLocked(now)
 	var (
 		out   []ReceivedMessage
-		next  time.Time
 		moved []*sqsMessage
+		// The groups taken from heads, and in each the next message this
+		// receive may take (nil once the group has no more to give).
+		groups []*sqsGroup
+		next   []*sqsMessage
 	)
-	// FIFO queues keep their order.
-	for _, m := range q.msgs {
-		if m.visibleAt.After(now) {
-			if next.IsZero() || m.visibleAt.Before(next) {
-				next = m.visibleAt
+	for len(out) < max {
+		best := -1
+		for i, m := range next {
+			if m != nil && (best < 0 || m.order < next[best].order) {
+				best = i
 			}
-			blocked[m.groupID] = true
+		}
+		if len(q.heads) > 0 && (best < 0 || q.heads[0].first.order < next[best].order) {
+			g := heap.Pop(&q.heads).(*sqsGroup)
+			g.receiving = true
+			groups, next = append(groups, g), append(next, g.first)
 			continue
 		}
-		if len(out) == max {
+		if best < 0 {
 			break
 		}
-		if blocked[m.groupID] {
-			continue
+		m := next[best]
+		next[best] = nil
+		if n := m.next; n != nil && n.waitIdx < 0 {
+			next[best] = n
 		}
 		if qs.sqsDeadLetterDueLocked(q, m) {
 			moved = append(moved, m)
@@ -140,7 +153,11 @@ func (qs *Queues) sqsReceiveLocked(q *sqsQueue, now time.Time, max int, in Recei
 		out = append(out, qs.sqsTakeLocked(q, m, now, visibility, in))
 	}
 	qs.sqsMoveAllLocked(q, moved, now)
-	return out, next
+	for _, g := range groups {
+		g.receiving = false
+		q.fixGroupLocked(g)
+	}
+	return out, q.nextVisibleLocked()
 }
 
 // sqsReceiveStandardLocked receives from a standard queue. A standard
