@@ -37,7 +37,7 @@ type demo struct {
 	n       int64
 	// What the summary counts.
 	launched, terminated, heartbeats int
-	invocations                      int // of the controller's Lambda function
+	invocations                      int             // of the controller's Lambda function
 	held, drained                    []time.Duration // launch and termination waits
 	waitSince                        map[string]time.Time
 	targetState                      map[string]string // instance → its target's last state
