@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -35,7 +36,7 @@ const (
 )
 
 // jobName is what a job's name may be: it is part of keys in the ledger.
-var jobName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$`)
+var jobName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$`) })
 
 // cronParser accepts five fields, or six with seconds first, and the
 // descriptors (@hourly, @every 1m30s).
@@ -91,7 +92,7 @@ type job struct {
 // compile validates j and parses its schedule.
 func (j ScheduledJob) compile() (*job, error) {
 	var errs []error
-	if !jobName.MatchString(j.Name) {
+	if !jobName().MatchString(j.Name) {
 		errs = append(errs, fmt.Errorf("name: %q is not a job name; use letters, digits, '_', '.' and '-' (at most 100, starting with a letter or digit)", j.Name))
 	}
 	c := &job{ScheduledJob: j}

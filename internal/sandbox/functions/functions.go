@@ -210,10 +210,12 @@ func validation(value, member, constraint string) *awsproto.Error {
 }
 
 var (
-	nameRE = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
+	nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`) })
 	// refRE is a FunctionName as the API takes it: a name, a partial ARN
 	// (account:function:name) or an ARN, each with an optional qualifier.
-	refRE = regexp.MustCompile(`^(arn:aws[a-zA-Z-]*:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\d:)?(\d{12}:)?(function:)?([a-zA-Z0-9_-]+)(:(\$LATEST|[a-zA-Z0-9_-]+))?$`)
+	refRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^(arn:aws[a-zA-Z-]*:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\d:)?(\d{12}:)?(function:)?([a-zA-Z0-9_-]+)(:(\$LATEST|[a-zA-Z0-9_-]+))?$`)
+	})
 )
 
 // arn returns the ARN of a function name.
@@ -225,7 +227,7 @@ func (f *Functions) arn(name string) string {
 // qualifier. It fails with AWS's errors for a malformed reference or one
 // in another account or region.
 func (f *Functions) ParseName(ref, qualifier string) (string, error) {
-	m := refRE.FindStringSubmatch(ref)
+	m := refRE().FindStringSubmatch(ref)
 	if m == nil || len(ref) > 140 {
 		return "", validation(ref, "functionName", `Member must satisfy regular expression pattern: (arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?([a-zA-Z0-9-_]+)(:(\$LATEST|[a-zA-Z0-9-_]+))?`)
 	}
@@ -321,7 +323,7 @@ func checkLimits(timeout, memory *int, runtime *string) error {
 func checkEnvironment(env map[string]string) error {
 	size := 0
 	for k, v := range env {
-		if !envKeyRE.MatchString(k) {
+		if !envKeyRE().MatchString(k) {
 			return validation(k, "environment.variables", "Member must satisfy regular expression pattern: [a-zA-Z]([a-zA-Z0-9_])+")
 		}
 		if reservedEnv[k] {
@@ -335,7 +337,7 @@ func checkEnvironment(env map[string]string) error {
 	return nil
 }
 
-var envKeyRE = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_]+$`)
+var envKeyRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_]+$`) })
 
 var reservedEnv = map[string]bool{
 	"_HANDLER": true, "_X_AMZN_TRACE_ID": true, "AWS_DEFAULT_REGION": true, "AWS_REGION": true,
@@ -347,7 +349,7 @@ var reservedEnv = map[string]bool{
 
 // Create creates a function from a zip and returns its configuration.
 func (f *Functions) Create(in CreateInput) (Function, error) {
-	if !nameRE.MatchString(in.Name) {
+	if !nameRE().MatchString(in.Name) {
 		if in.Name == "" {
 			return Function{}, validation("", "functionName", "Member must not be null")
 		}
@@ -356,7 +358,7 @@ func (f *Functions) Create(in CreateInput) (Function, error) {
 	if in.Role == "" {
 		return Function{}, validation("", "role", "Member must not be null")
 	}
-	if !roleRE.MatchString(in.Role) {
+	if !roleRE().MatchString(in.Role) {
 		return Function{}, validation(in.Role, "role", `Member must satisfy regular expression pattern: arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+`)
 	}
 	if err := checkLimits(in.Timeout, in.MemorySize, &in.Runtime); err != nil {
@@ -398,7 +400,9 @@ func (f *Functions) Create(in CreateInput) (Function, error) {
 	return fn.snapshot(), nil
 }
 
-var roleRE = regexp.MustCompile(`^arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$`)
+var roleRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$`)
+})
 
 func deref(p *int, def int) int {
 	if p == nil {
@@ -525,7 +529,7 @@ func (f *Functions) UpdateConfig(name string, in ConfigInput) (Function, error) 
 			return Function{}, err
 		}
 	}
-	if in.Role != nil && !roleRE.MatchString(*in.Role) {
+	if in.Role != nil && !roleRE().MatchString(*in.Role) {
 		return Function{}, validation(*in.Role, "role", `Member must satisfy regular expression pattern: arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+`)
 	}
 	f.mu.Lock()

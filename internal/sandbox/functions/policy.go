@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/awsproto"
 )
@@ -16,11 +17,11 @@ func (f *Functions) AddPermission(name string, st Statement) (string, error) {
 	switch {
 	case st.Sid == "":
 		return "", validation("", "statementId", "Member must not be null")
-	case !sidRE.MatchString(st.Sid):
+	case !sidRE().MatchString(st.Sid):
 		return "", validation(st.Sid, "statementId", "Member must satisfy regular expression pattern: ([a-zA-Z0-9-_.]+)")
 	case st.Action == "":
 		return "", validation("", "action", "Member must not be null")
-	case !actionRE.MatchString(st.Action):
+	case !actionRE().MatchString(st.Action):
 		return "", validation(st.Action, "action", `Member must satisfy regular expression pattern: (lambda:[*]|lambda:[a-zA-Z]+|[*])`)
 	case st.Principal == "":
 		return "", validation("", "principal", "Member must not be null")
@@ -44,8 +45,8 @@ func (f *Functions) AddPermission(name string, st Statement) (string, error) {
 }
 
 var (
-	sidRE    = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,100}$`)
-	actionRE = regexp.MustCompile(`^(lambda:[*]|lambda:[a-zA-Z]+|[*])$`)
+	sidRE    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,100}$`) })
+	actionRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(lambda:[*]|lambda:[a-zA-Z]+|[*])$`) })
 )
 
 // RemovePermission removes a statement by its id.
@@ -93,7 +94,7 @@ func (f *Functions) statementDoc(fn *function, s Statement) map[string]any {
 	switch {
 	case s.Principal == "*":
 		principal = "*"
-	case accountRE.MatchString(s.Principal):
+	case accountRE().MatchString(s.Principal):
 		principal = map[string]string{"AWS": "arn:aws:iam::" + s.Principal + ":root"}
 	case strings.HasPrefix(s.Principal, "arn:"):
 		principal = map[string]string{"AWS": s.Principal}
@@ -119,7 +120,7 @@ func (f *Functions) statementDoc(fn *function, s Statement) map[string]any {
 	return doc
 }
 
-var accountRE = regexp.MustCompile(`^\d{12}$`)
+var accountRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\d{12}$`) })
 
 // SetConcurrency sets (n ≥ 0) or removes (nil) a function's reserved
 // concurrency: invocations beyond it are throttled.

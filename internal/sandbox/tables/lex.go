@@ -3,6 +3,7 @@ package tables
 import (
 	_ "embed"
 	"strings"
+	"sync"
 )
 
 // reservedText is DynamoDB's list of reserved words (the developer guide's
@@ -12,13 +13,15 @@ import (
 //go:embed reserved.txt
 var reservedText string
 
-var reserved = func() map[string]bool {
+// reserved is built on first use: a program that never parses an
+// expression (the agent, a step's supervisor) does not pay for it.
+var reserved = sync.OnceValue(func() map[string]bool {
 	m := map[string]bool{}
 	for _, w := range strings.Fields(reservedText) {
 		m[w] = true
 	}
 	return m
-}()
+})
 
 type tokKind int
 

@@ -301,7 +301,7 @@ func (p *parser) pathName() pathElem {
 		if p.isGrammarKeyword(t.text) {
 			p.syntax()
 		}
-		if reserved[strings.ToUpper(t.text)] {
+		if reserved()[strings.ToUpper(t.text)] {
 			p.fail("Attribute name is a reserved keyword; reserved keyword: %s", t.text)
 		}
 		p.next()

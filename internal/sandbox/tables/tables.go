@@ -212,7 +212,7 @@ func (tb *table) describe(now time.Time, status string) TableDescription {
 	return d
 }
 
-var tableNamePattern = regexp.MustCompile(`^[a-zA-Z0-9_.-]+$`)
+var tableNamePattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9_.-]+$`) })
 
 func checkTableName(name string) error {
 	switch {
@@ -220,7 +220,7 @@ func checkTableName(name string) error {
 		return validationf("1 validation error detected: Value '%s' at 'tableName' failed to satisfy constraint: Member must have length greater than or equal to 3", name)
 	case len(name) > 255:
 		return validationf("1 validation error detected: Value '%s' at 'tableName' failed to satisfy constraint: Member must have length less than or equal to 255", name)
-	case !tableNamePattern.MatchString(name):
+	case !tableNamePattern().MatchString(name):
 		return validationf("1 validation error detected: Value '%s' at 'tableName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+", name)
 	}
 	return nil
@@ -231,7 +231,7 @@ func checkTableName(name string) error {
 func (t *Tables) resolveName(name string) (string, error) {
 	if rest, ok := strings.CutPrefix(name, "arn:"); ok {
 		prefix := fmt.Sprintf("aws:dynamodb:%s:%s:table/", t.cfg.Region, t.cfg.Account)
-		if n, ok := strings.CutPrefix(rest, prefix); ok && tableNamePattern.MatchString(n) {
+		if n, ok := strings.CutPrefix(rest, prefix); ok && tableNamePattern().MatchString(n) {
 			return n, nil
 		}
 		return "", notFound()
