@@ -1,0 +1,96 @@
+package proc
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func TestProgramMappings(t *testing.T) {
+	maps := strings.Join([]string{
+		"00400000-02661000 r-xp 00000000 fd:00 123 /opt/lifeguard/bin/lifeguard",
+		"02661000-03e95000 r--p 02261000 fd:00 123 /opt/lifeguard/bin/lifeguard",
+		"03e95000-03f16000 rw-p 03a95000 fd:00 123 /opt/lifeguard/bin/lifeguard",
+		"03f16000-05f64000 rw-p 00000000 00:00 0 ",
+		"7f0000000000-7f0000001000 r-xp 00000000 fd:00 9 /usr/lib/libc.so.6",
+		"7f0000002000-7f0000003000 r--s 00000000 fd:00 123 /opt/lifeguard/bin/lifeguard",
+		"7f0000004000-7f0000005000 r--p 00000000 fd:00 124 /opt/lifeguard/bin/lifeguard (deleted)",
+		"7f0000006000-7f0000007000 r--p 00000000 fd:00 125 /opt/my dir/lifeguard",
+		"garbage",
+		"",
+	}, "\n")
+	got := programMappings([]byte(maps), "/opt/lifeguard/bin/lifeguard")
+	want := []mapping{{0x400000, 0x2661000}, {0x2661000, 0x3e95000}}
+	if !slices.Equal(got, want) {
+		t.Errorf("programMappings = %x, want %x (the private read-only and executable mappings of the file, not its writable or shared ones, nor other files')", got, want)
+	}
+	if got := programMappings([]byte(maps), "/opt/my dir/lifeguard"); !slices.Equal(got, []mapping{{0x7f0000006000, 0x7f0000007000}}) {
+		t.Errorf("a path with a space: %x", got)
+	}
+}
+
+// TestReleaseProgramPages releases the test binary's own pages and goes on
+// running: its code is mapped again as it runs.
+func TestReleaseProgramPages(t *testing.T) {
+	exe, err := os.Readlink("/proc/self/exe")
+	if err != nil {
+		t.Skipf("no /proc/self/exe: %v", err)
+	}
+	maps, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want int64
+	for _, r := range programMappings(maps, exe) {
+		want += int64(r.end - r.start)
+	}
+	if want == 0 {
+		t.Fatalf("no read-only mapping of %s in /proc/self/maps:\n%s", exe, maps)
+	}
+	before := programRSS(t, exe)
+	n, err := ReleaseProgramPages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after := programRSS(t, exe); after >= before {
+		t.Errorf("resident pages of %s: %d KiB after the release, %d KiB before; want fewer", exe, after, before)
+	}
+	if n != want {
+		t.Errorf("released %d bytes, want %d (every read-only mapping of %s)", n, want, exe)
+	}
+	// Code and read-only data are read again after the release.
+	if got := strings.Repeat("ab", 3); got != "ababab" {
+		t.Errorf("after the release: %q", got)
+	}
+}
+
+// programRSS returns the resident KiB of the read-only mappings of exe, from
+// /proc/self/smaps.
+func programRSS(t *testing.T, exe string) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kib int64
+	in := false
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		switch {
+		case len(f) >= 5 && strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":"): // a mapping's first line
+			in = len(f) >= 6 && strings.Join(f[5:], " ") == exe && f[1][1] != 'w'
+		case len(f) >= 2 && f[0] == "Rss:" && in:
+			v, err := strconv.ParseInt(f[1], 10, 64)
+			if err != nil {
+				t.Fatalf("smaps: %q", sc.Text())
+			}
+			kib += v
+		}
+	}
+	return kib
+}
