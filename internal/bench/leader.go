@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -146,8 +147,8 @@ status:
 	// The goals are what docs/agent.md promises: after a crash, another
 	// instance leads within the lease plus about one poll; after a
 	// hand-off, within about one poll.
-	fd := fmt.Sprintf("%d kills, lease 10 s + poll 1 s (defaults)", kills)
-	hd := fmt.Sprintf("%d terminations of the leader, poll 1 s (default)", handoffs)
+	fd := fmt.Sprintf("%d kills (%s), lease 10 s + poll 1 s (defaults)", kills, samples(failovers, time.Second, "s"))
+	hd := fmt.Sprintf("%d terminations of the leader (%s), poll 1 s (default)", handoffs, samples(gaps, time.Millisecond, "ms"))
 	return []Row{
 		{Figure: "crash fail-over (kill -9 → next leader), p50", Value: percentile(failovers, 50).Seconds(), Unit: "s", Detail: fd, Goal: Limit(11), AtMost: true},
 		{Figure: "crash fail-over (kill -9 → next leader), max", Value: percentile(failovers, 100).Seconds(), Unit: "s", Detail: fd, Goal: Limit(11), AtMost: true},
@@ -194,4 +195,13 @@ func waitLeading(ctx context.Context, live map[string]string, after uint64) (lea
 		return leading{}, fmt.Errorf("no agent of %v leads with a token above %d: %w", slices.Sorted(maps.Keys(live)), after, err)
 	}
 	return found, nil
+}
+
+// samples lists durations in unit, for a row's detail.
+func samples(ds []time.Duration, unit time.Duration, name string) string {
+	var parts []string
+	for _, d := range ds {
+		parts = append(parts, number(float64(d)/float64(unit)))
+	}
+	return strings.Join(parts, ", ") + " " + name
 }

@@ -13,6 +13,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+
+	"github.com/lifeguardhq/lifeguard/internal/config"
 )
 
 // Notice measures how fast the agent acts on a scale-in, with each
@@ -31,7 +33,7 @@ func noticeTurns(env Env) int {
 	if env.Quick {
 		return 3
 	}
-	return 16
+	return 12
 }
 
 func runNotice(ctx context.Context, env Env) ([]Row, error) {
@@ -55,6 +57,13 @@ func runNotice(ctx context.Context, env Env) ([]Row, error) {
 		return nil, err
 	}
 
+	// Without a random phase, each scale-in would follow the last
+	// completion (itself just after an agent's poll) by a fixed delay,
+	// and the agents, started together, poll in step: the samples would
+	// all land at one point of the poll cycle. The pause spans the cycle:
+	// the default IMDS poll interval for imds, a second for sqs (whose
+	// long poll returns as soon as a message arrives).
+	span := map[string]time.Duration{"sqs": time.Second, "imds": time.Duration(config.DefaultAgent().IMDS.PollInterval)}
 	rng := rand.New(rand.NewPCG(1, 13))
 	toStep := map[string][]time.Duration{}
 	toDone := map[string][]time.Duration{}
@@ -62,13 +71,8 @@ func runNotice(ctx context.Context, env Env) ([]Row, error) {
 		for _, src := range sources {
 			group := "notice-" + src
 			env.Progress("scale-in %d/%d, source %s", i+1, turns, src)
-			// Without a random phase, each scale-in would follow the last
-			// completion (itself just after an agent's poll) by a fixed
-			// delay: the samples would all land at one point of the cycle.
-			select {
-			case <-time.After(time.Duration(rng.Int64N(int64(time.Second)))):
-			case <-ctx.Done():
-				return nil, ctx.Err()
+			if err := sleep(ctx, time.Duration(rng.Int64N(int64(span[src])))); err != nil {
+				return nil, err
 			}
 			step, done, err := sb.scaleInOne(ctx, group, turns-i-1, ids[group])
 			if err != nil {
@@ -79,10 +83,10 @@ func runNotice(ctx context.Context, env Env) ([]Row, error) {
 		}
 	}
 
-	detail := fmt.Sprintf("%d scale-ins, pause U[0,1 s) seeded", turns)
 	var rows []Row
 	goals := map[string][2]float64{"sqs": {20, 60}, "imds": {600, 1100}}
 	for _, src := range sources {
+		detail := fmt.Sprintf("%d scale-ins, seeded pause U[0, %v)", turns, span[src])
 		rows = append(rows,
 			Row{Figure: "scale-in → first step (" + src + ") p50", Value: ms(percentile(toStep[src], 50)), Unit: "ms", Detail: detail, Goal: Limit(goals[src][0]), AtMost: true},
 			Row{Figure: "scale-in → first step (" + src + ") p99", Value: ms(percentile(toStep[src], 99)), Unit: "ms", Detail: detail, Goal: Limit(goals[src][1]), AtMost: true},

@@ -16,7 +16,7 @@ import (
 
 // All returns every scenario, in the order a run takes them.
 func All() []Scenario {
-	return []Scenario{Notice, Idle, Leader, Traffic}
+	return []Scenario{Notice, Idle, Leader, Traffic, Storm}
 }
 
 // Names returns the names of every scenario, in run order.
