@@ -99,6 +99,13 @@ type Deps struct {
 	Traffic TrafficDeps
 	// Build labels lifeguard_build_info.
 	Build BuildInfo
+	// Settled, when set, is called once, from the lifecycle loop, when the
+	// agent's start-up is over: the instance is InService as Auto Scaling
+	// said, no lifecycle action runs, and with source sqs the queue is
+	// open. What start-up alone needed can then be given back (lifeguard
+	// agent drops its mappings of the program's pages). It must return
+	// quickly.
+	Settled func()
 }
 
 // Component is a part of the agent that runs as long as the agent does.
@@ -172,6 +179,7 @@ type Agent struct {
 	traffic   *traffic // nil unless the traffic section is on
 	lock      *journalLock
 	unlock    sync.Once
+	settled   func() // Deps.Settled
 
 	ran       atomic.Bool
 	started   time.Time // when Run started; set before Run starts goroutines
@@ -258,6 +266,7 @@ func newAgent(cfg config.Agent, deps Deps, log *slog.Logger) (*Agent, error) {
 		parts:     slices.Clone(deps.Components),
 		drainCh:   make(chan struct{}),
 		wake:      make(chan struct{}, 1),
+		settled:   deps.Settled,
 	}
 	for _, p := range cfg.Launch.Probes {
 		a.probes = append(a.probes, prober{name: p.Name, cfg: p, client: a.client})
@@ -453,6 +462,7 @@ func (a *Agent) runLoop(ctx context.Context) error {
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	drain := a.drainCh
+	settled := a.settled
 	l.poll()
 	for {
 		l.openQueue()
@@ -463,6 +473,10 @@ func (a *Agent) runLoop(ctx context.Context) error {
 		l.settleMessages()
 		if l.finished() {
 			return nil
+		}
+		if settled != nil && l.settled() {
+			settled()
+			settled = nil
 		}
 		select {
 		case <-ctx.Done():

@@ -345,6 +345,13 @@ func (l *loop) step() {
 	}
 }
 
+// settled reports whether start-up is over: the instance is in service
+// (as Auto Scaling said), no action runs, and the queue of source sqs is
+// open.
+func (l *loop) settled() bool {
+	return l.state == "InService" && l.term == nil && l.launching == nil && (l.sqs == nil || l.sqs.q != nil)
+}
+
 // started notes that an action starts: the next one waits afresh for a
 // hook its message names.
 func (l *loop) started(d decision) {

@@ -144,3 +144,53 @@ func TestStatusServer(t *testing.T) {
 		t.Error("GET /healthz after Run returned succeeded, want the server closed")
 	}
 }
+
+// TestSettled calls Deps.Settled once start-up is over: with source imds
+// once Auto Scaling says InService, not while the instance is Pending and
+// its launch is handled; with source sqs only once the queue is open too.
+func TestSettled(t *testing.T) {
+	t.Run("imds: after the launch, once in service", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			t0 := time.Now()
+			md := &fakeMetadata{target: "InService"}
+			asg := &fakeGroup{t: t, state: "Pending:Wait", hooks: []lifecycle.Hook{launchHook("warm", 10*time.Minute)}}
+			var at []time.Duration
+			r := start(t, newAgent(t, newConfig(t), agent.Deps{Metadata: md, Group: asg, Completer: okCompleter(t),
+				Settled: func() { at = append(at, time.Since(t0)) }}))
+			time.Sleep(time.Minute)
+			synctest.Wait()
+			if len(at) != 0 {
+				t.Fatalf("Settled called at %v while Pending:Wait", at)
+			}
+			asg.setState("InService")
+			time.Sleep(time.Minute)
+			synctest.Wait()
+			if len(at) != 1 {
+				t.Fatalf("Settled called at %v, want once after InService", at)
+			}
+			if err := r.stop(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	})
+	t.Run("sqs: once the queue is open", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			t0 := time.Now()
+			q := newFakeQueue()
+			in := &fakeInbox{t: t, q: q, fail: 2}
+			asg := &fakeGroup{t: t, state: "InService", hooks: []lifecycle.Hook{terminateHook("drain", 10*time.Minute)}}
+			var at []time.Duration
+			r := start(t, newAgent(t, sqsConfig(t, true), agent.Deps{Metadata: &fakeMetadata{}, Group: asg, Completer: noCalls(t), Inbox: in,
+				Settled: func() { at = append(at, time.Since(t0)) }}))
+			time.Sleep(time.Hour)
+			synctest.Wait()
+			opened := in.openedAt()
+			if len(at) != 1 || opened.IsZero() || at[0] != opened.Sub(t0) {
+				t.Errorf("Settled called at %v, want once, when the queue opened (%v)", at, opened.Sub(t0))
+			}
+			if err := r.stop(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	})
+}

@@ -109,13 +109,21 @@ func (q *fakeQueue) state() (deleted, released []string, removed int) {
 	return append([]string{}, q.deleted...), append([]string{}, q.released...), q.removed
 }
 
-// fakeInbox opens q, or fails with err.
+// fakeInbox opens q, or fails with err; its first fail opens fail too.
 type fakeInbox struct {
-	t     testing.TB
-	q     *fakeQueue
-	err   error
-	mu    sync.Mutex
-	opens int
+	t      testing.TB
+	q      *fakeQueue
+	err    error
+	fail   int
+	mu     sync.Mutex
+	opens  int
+	opened time.Time // when an open succeeded
+}
+
+func (in *fakeInbox) openedAt() time.Time {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.opened
 }
 
 func (in *fakeInbox) Open(_ context.Context, id string) (agent.Queue, error) {
@@ -128,6 +136,10 @@ func (in *fakeInbox) Open(_ context.Context, id string) (agent.Queue, error) {
 	if in.err != nil {
 		return nil, in.err
 	}
+	if in.opens <= in.fail {
+		return nil, errors.New("AccessDenied")
+	}
+	in.opened = time.Now()
 	return in.q, nil
 }
 
@@ -287,9 +299,16 @@ func TestSQSHeldMessageIsKeptHidden(t *testing.T) {
 			t.Errorf("kept %v with nothing held", kept)
 		}
 		q.batches <- []agent.Message{msg("mine", "r-mine", rawTerminate)}
-		time.Sleep(time.Minute)
+		time.Sleep(9 * time.Second)
 		synctest.Wait()
-		// Every visibility_timeout/3 from the queue's opening: 10 s … 60 s.
+		// The ticker counts from the message's holding, not from the
+		// queue's opening (10 s), while nothing was held.
+		if kept, _ := q.keeps(); len(kept) != 0 {
+			t.Errorf("kept %v within 9 s of holding the message, want the first keep 10 s after it", kept)
+		}
+		time.Sleep(time.Minute - 9*time.Second)
+		synctest.Wait()
+		// Every visibility_timeout/3 from the message's holding (5 s): 15 s … 65 s.
 		if kept, _ := q.keeps(); len(kept) != 6 {
 			t.Errorf("kept %d times in the first minute, want 6 (every 10 s)", len(kept))
 		}

@@ -37,8 +37,10 @@ type sqsLoop struct {
 	abort   context.CancelFunc // also ends the current receive
 	recv    chan struct{}      // closed when the receiver has returned
 	keep    *time.Ticker       // keeps held messages hidden; nil until the queue is open
-	held    map[lifecycle.Key]map[string]heldMessage
-	got     map[lifecycle.Key]bool // a message for the key arrived
+	// keepEvery is keep's period: sqs.visibility_timeout/3.
+	keepEvery time.Duration
+	held      map[lifecycle.Key]map[string]heldMessage
+	got       map[lifecycle.Key]bool // a message for the key arrived
 	// lost are keys whose message this agent received but no longer holds
 	// a current receipt handle for (ErrStaleReceipt): deleting it needs a
 	// fresh receive, by the receiver or by sweepOwn.
@@ -84,9 +86,11 @@ func (l *loop) noticeC() <-chan notice {
 }
 
 // keepC returns the channel that says when to keep the held messages
-// hidden; nil (never ready) until the queue is open.
+// hidden; nil (never ready) until the queue is open and while no message
+// is held, so that an idle agent does not wake for it (a ticker whose
+// channel nobody waits on wakes nothing).
 func (l *loop) keepC() <-chan time.Time {
-	if l.sqs == nil || l.sqs.keep == nil {
+	if l.sqs == nil || l.sqs.keep == nil || len(l.sqs.held) == 0 {
 		return nil
 	}
 	return l.sqs.keep.C
@@ -186,8 +190,10 @@ func (l *loop) openQueue() {
 	}
 	s.retry.ok()
 	s.q = q
-	// Three chances to keep a held message hidden before it shows again.
-	s.keep = time.NewTicker(max(time.Duration(l.a.cfg.SQS.VisibilityTimeout)/3, 100*time.Millisecond))
+	// Three chances to keep a held message hidden before it shows again,
+	// counted from when the first message is held (onNotice).
+	s.keepEvery = max(time.Duration(l.a.cfg.SQS.VisibilityTimeout)/3, 100*time.Millisecond)
+	s.keep = time.NewTicker(s.keepEvery)
 	l.log.Info("receiving lifecycle notifications", "queue_url", l.a.cfg.SQS.QueueURL, "topic_arn", l.a.cfg.SQS.TopicARN)
 	rctx, cancel := context.WithCancel(l.ctx)
 	pctx, abort := context.WithCancel(context.WithoutCancel(l.ctx))
@@ -345,6 +351,11 @@ func truncate(s string, n int) string {
 func (l *loop) onNotice(nt notice) {
 	s, n := l.sqs, nt.n
 	key := lifecycle.Key{Instance: l.instanceID, Transition: n.Transition, Hook: n.Hook}
+	if len(s.held) == 0 && s.keep != nil {
+		// Nothing was held: the ticker ran unwatched. The first keep is
+		// due a period after this message was hidden.
+		s.keep.Reset(s.keepEvery)
+	}
 	if s.held[key] == nil {
 		s.held[key] = make(map[string]heldMessage)
 	}
