@@ -12,7 +12,7 @@ import (
 
 func newDemoCmd(stdout, _ io.Writer) *cobra.Command {
 	var keep bool
-	var scenario string
+	var scenario, stateDir string
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Watch lifeguard's whole story in a local sandbox: lifecycle hooks, leadership, load balancing, the controller",
@@ -39,11 +39,12 @@ nothing but this binary and leaves no process behind.
 			if err != nil {
 				return fmt.Errorf("find the lifeguard binary to run on instances: %w", err)
 			}
-			return demo.Run(cmd.Context(), demo.Options{Out: stdout, Bin: bin, Scenario: scenario, Keep: keep})
+			return demo.Run(cmd.Context(), demo.Options{Out: stdout, Bin: bin, Scenario: scenario, Keep: keep, StateDir: stateDir})
 		},
 	}
 	cmd.Flags().BoolVar(&keep, "keep", false, "keep the sandbox running afterwards and print how to reach it (Ctrl-C stops it)")
 	cmd.Flags().StringVar(&scenario, "scenario", "", "run one part alone: lifecycle, leader, traffic or tag")
+	cmd.Flags().StringVar(&stateDir, "state-dir", "", "keep the instances' directories (consoles, agents' journals) and the Lambda function's in this new or empty directory, instead of a temporary one removed at exit")
 	cmd.AddCommand(&cobra.Command{
 		Use:    "app",
 		Short:  "The demo's web app, as the demo's instances run it",

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -129,7 +130,11 @@ func Run(ctx context.Context, opts Options) error {
 		title = "scenario " + opts.Scenario + ": " + scenarioHelp[opts.Scenario]
 	}
 	fmt.Fprintf(opts.Out, "lifeguard demo, %s\n", title)
-	fmt.Fprintf(opts.Out, "a sandbox on %s (in this process); its instances are local processes running their user data\n\n", endpoint)
+	fmt.Fprintf(opts.Out, "a sandbox on %s (in this process); its instances are local processes running their user data\n", endpoint)
+	if opts.StateDir != "" {
+		fmt.Fprintf(opts.Out, "each instance's directory (console.log, agent.yaml, the agent's journal) is kept under %s\n", filepath.Join(opts.StateDir, "instances"))
+	}
+	fmt.Fprintln(opts.Out)
 
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	var wg sync.WaitGroup
