@@ -52,6 +52,15 @@ func (e *UnknownScenarioError) Error() string {
 	return fmt.Sprintf("--scenario: unknown scenario %q; use one of %s, or omit --scenario for the whole story", e.Name, strings.Join(Scenarios, ", "))
 }
 
+// legend says how to read the timeline.
+const legend = `how to read the timeline: seconds since the start, then who speaks.
+  i-…      an instance: its Auto Scaling state (→), lifecycle actions and heartbeats,
+           its target in the load balancer, and what its agent and app print
+  SCRIPT   what the demo does          LEASE    the DynamoDB lease record (leader, fencing token)
+  TRAFFIC  the client's requests       TAG      the seed group's app:isLeader tag
+  LAMBDA   the controller's function
+`
+
 // Options configure a run.
 type Options struct {
 	// Out receives the timeline and the summary.
@@ -134,6 +143,7 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.StateDir != "" {
 		fmt.Fprintf(opts.Out, "each instance's directory (console.log, agent.yaml, the agent's journal) is kept under %s\n", filepath.Join(opts.StateDir, "instances"))
 	}
+	fmt.Fprint(opts.Out, legend)
 	fmt.Fprintln(opts.Out)
 
 	watchCtx, stopWatch := context.WithCancel(ctx)
