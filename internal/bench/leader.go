@@ -28,7 +28,9 @@ import (
 //     process gone, nothing released) to another agent leading;
 //   - hand-off gap: when the leader's instance is terminated, from its
 //     agent having released the lease (before its terminate steps) to
-//     another agent leading.
+//     another agent leading;
+//   - the AWS calls per instance-hour of the leader and of a follower,
+//     counted by the sandbox over a quiet window.
 //
 // Both ends are the agents' own log times ("leading", "leadership handed
 // off"), or the kill's, on this machine's clock.
@@ -101,6 +103,36 @@ status:
 	if err != nil {
 		return nil, err
 	}
+	// The calls of a leader and its followers, over a quiet window.
+	window := 10 * time.Second
+	if env.Quick {
+		window = 3 * time.Second
+	}
+	env.Progress("%s leads; counting calls for %v", cur.id, window)
+	calls0, err := sb.calls(ctx)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	if err := sleep(ctx, window); err != nil {
+		return nil, err
+	}
+	calls1, err := sb.calls(ctx)
+	if err != nil {
+		return nil, err
+	}
+	perHour := float64(time.Hour) / float64(time.Since(start))
+	var leaderCalls, followerCalls float64
+	followers := len(live) - 1
+	for id := range live {
+		c := float64(calls1[id].API-calls0[id].API) * perHour
+		if id == cur.id {
+			leaderCalls = c
+		} else {
+			followerCalls += c / float64(followers)
+		}
+	}
+
 	var failovers, gaps []time.Duration
 	for i := range kills {
 		env.Progress("kill -9 %d/%d of the leader's agent (%s)", i+1, kills, cur.id)
@@ -149,7 +181,10 @@ status:
 	// hand-off, within about one poll.
 	fd := fmt.Sprintf("%d kills (%s), lease 10 s + poll 1 s (defaults)", kills, samples(failovers, time.Second, "s"))
 	hd := fmt.Sprintf("%d terminations of the leader (%s), poll 1 s (default)", handoffs, samples(gaps, time.Millisecond, "ms"))
+	cd := fmt.Sprintf("%v window ×%.0f, counted by the sandbox at the instance's API port", window, perHour)
 	return []Row{
+		{Figure: "AWS calls per instance-hour, leader", Value: leaderCalls, Unit: "calls", Detail: cd},
+		{Figure: "AWS calls per instance-hour, follower", Value: followerCalls, Unit: "calls", Detail: fmt.Sprintf("mean of %d; ", followers) + cd},
 		{Figure: "crash fail-over (kill -9 → next leader), p50", Value: percentile(failovers, 50).Seconds(), Unit: "s", Detail: fd, Goal: Limit(11), AtMost: true},
 		{Figure: "crash fail-over (kill -9 → next leader), max", Value: percentile(failovers, 100).Seconds(), Unit: "s", Detail: fd, Goal: Limit(11), AtMost: true},
 		{Figure: "hand-off gap (released → next leader), p50", Value: ms(percentile(gaps, 50)), Unit: "ms", Detail: hd, Goal: Limit(1000), AtMost: true},

@@ -70,6 +70,9 @@ named); 2 for a wrong flag or an unknown scenario.
 	return cmd
 }
 
+// progressWidth is the longest progress line written on a terminal.
+const progressWidth = 79
+
 // progress is the live progress line: one line rewritten in place on a
 // terminal, plain lines otherwise.
 type progress struct {
@@ -96,6 +99,11 @@ func (p *progress) line(format string, args ...any) {
 	if !p.tty {
 		fmt.Fprintln(p.w, msg)
 		return
+	}
+	// A line longer than the terminal would wrap, and \r would then
+	// rewrite only its last part.
+	if r := []rune(msg); len(r) > progressWidth {
+		msg = string(r[:progressWidth-1]) + "…"
 	}
 	pad := ""
 	if n := len([]rune(msg)); n < p.last {

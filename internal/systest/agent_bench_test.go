@@ -42,6 +42,9 @@ func benchScenario(b *testing.B, s bench.Scenario) {
 		if err != nil {
 			b.Fatalf("%s: %v", s.Name, err)
 		}
+		for i := range rows {
+			rows[i].Scenario = s.Name
+		}
 		var table strings.Builder
 		_ = bench.WriteTable(&table, rows)
 		b.Logf("%s:\n%s", s.Name, table.String())
