@@ -104,7 +104,7 @@ var (
 	spotInterruption = step{"spot interruption", func(ctx context.Context, d *demo) error {
 		victim := d.follower(ctx)
 		before := d.members(webGroup)
-		d.printf("SCRIPT  spot interruption: a 8s notice for %s; its agent deregisters it at once, the group replaces it", victim)
+		d.printf("SCRIPT  spot interruption: an 8s notice for %s; its agent deregisters it at once, the group replaces it", victim)
 		if err := d.srv.InjectSpot(victim, 8*time.Second); err != nil {
 			return err
 		}
@@ -417,7 +417,19 @@ func (d *demo) watchTags(ctx context.Context) {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	var last []string
+	marked := map[string]bool{}
 	for {
+		for _, id := range d.members(tagGroup) {
+			fi, err := os.Stat(filepath.Join(d.instanceDir(id), "is-leader"))
+			if on := err == nil; on != marked[id] {
+				marked[id] = on
+				if on {
+					d.add(fi.ModTime(), "%s  agent: reads %s=true from instance metadata: marker file is-leader written", id, leaderTagKey)
+				} else {
+					d.printf("%s  agent: marker file is-leader removed", id)
+				}
+			}
+		}
 		if now := d.taggedNow(); !slices.Equal(now, last) {
 			if len(now) == 0 {
 				d.printf("TAG     no instance of %s tagged %s=true", tagGroup, leaderTagKey)

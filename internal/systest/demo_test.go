@@ -150,6 +150,11 @@ func TestDemoScenarios(t *testing.T) {
 		if !regexp.MustCompile(`seed tagged app:isLeader=true at the end: 1 \(i-[0-9a-f]+\)`).MatchString(text) {
 			t.Errorf("the summary does not show exactly one tagged instance:\n%s", text)
 		}
+		// The agents read the tag from instance metadata: the first
+		// holder's marker, removed when the tag moves, then the next's.
+		if n := strings.Count(text, "marker file is-leader written"); n < 2 || !strings.Contains(text, "marker file is-leader removed") {
+			t.Errorf("the agents' markers did not follow the tag (%d written):\n%s", n, text)
+		}
 		if strings.Contains(text, "group web") {
 			t.Errorf("the tag scenario made the web group:\n%s", text)
 		}
