@@ -65,12 +65,12 @@ const (
 )
 
 var (
-	ebRuleNamePattern = regexp.MustCompile(`^[\.\-_A-Za-z0-9]+$`)
-	ebBusNamePattern  = regexp.MustCompile(`^[/\.\-_A-Za-z0-9]+$`)
-	ebTargetIDPattern = regexp.MustCompile(`^[\.\-_A-Za-z0-9]+$`)
-	ebPathKeyPattern  = regexp.MustCompile(`^[A-Za-z0-9_\-]+$`)
-	ebRateExpression  = regexp.MustCompile(`^rate\(([1-9][0-9]*) (minute|minutes|hour|hours|day|days)\)$`)
-	ebCronExpression  = regexp.MustCompile(`^cron\(\S+ \S+ \S+ \S+ \S+ \S+\)$`)
+	ebRuleNamePattern = lazyRegexp(`^[\.\-_A-Za-z0-9]+$`)
+	ebBusNamePattern  = lazyRegexp(`^[/\.\-_A-Za-z0-9]+$`)
+	ebTargetIDPattern = lazyRegexp(`^[\.\-_A-Za-z0-9]+$`)
+	ebPathKeyPattern  = lazyRegexp(`^[A-Za-z0-9_\-]+$`)
+	ebRateExpression  = lazyRegexp(`^rate\(([1-9][0-9]*) (minute|minutes|hour|hours|day|days)\)$`)
+	ebCronExpression  = lazyRegexp(`^cron\(\S+ \S+ \S+ \S+ \S+ \S+\)$`)
 )
 
 // EventBus is an event bus as DescribeEventBus shows it.
@@ -297,7 +297,7 @@ func (bs *Buses) ebBusLocked(nameOrARN string) (*ebBus, error) {
 func (bs *Buses) CreateEventBus(name, description string) (string, error) {
 	bs.mu.Lock()
 	defer bs.mu.Unlock()
-	if err := ebCheckName(name, "name", ebBusNamePattern, 256); err != nil {
+	if err := ebCheckName(name, "name", ebBusNamePattern(), 256); err != nil {
 		return "", err
 	}
 	if len(description) > ebMaxDescriptionLen {
@@ -433,12 +433,12 @@ func (bs *Buses) ebRuleLocked(bus, name string) (*ebBus, *ebRule, error) {
 
 // ebValidSchedule accepts rate(N unit) and six-field cron(...) expressions.
 func ebValidSchedule(s string) bool {
-	if m := ebRateExpression.FindStringSubmatch(s); m != nil {
+	if m := ebRateExpression().FindStringSubmatch(s); m != nil {
 		one := m[1] == "1"
 		plural := strings.HasSuffix(m[2], "s")
 		return one != plural
 	}
-	return ebCronExpression.MatchString(s)
+	return ebCronExpression().MatchString(s)
 }
 
 // PutRule creates or replaces a rule and returns its ARN. The event
@@ -447,7 +447,7 @@ func ebValidSchedule(s string) bool {
 func (bs *Buses) PutRule(in PutRuleInput) (string, error) {
 	bs.mu.Lock()
 	defer bs.mu.Unlock()
-	if err := ebCheckName(in.Name, "name", ebRuleNamePattern, 64); err != nil {
+	if err := ebCheckName(in.Name, "name", ebRuleNamePattern(), 64); err != nil {
 		return "", err
 	}
 	switch {
@@ -626,7 +626,7 @@ func (bs *Buses) ebCheckTargetLocked(t *EventTarget, index int) *TargetFailure {
 		return &TargetFailure{TargetID: t.ID, ErrorCode: code, ErrorMessage: fmt.Sprintf(format, args...)}
 	}
 	member := fmt.Sprintf("targets.%d.member", index+1)
-	if err := ebCheckName(t.ID, member+".id", ebTargetIDPattern, 64); err != nil {
+	if err := ebCheckName(t.ID, member+".id", ebTargetIDPattern(), 64); err != nil {
 		return fail("ValidationException", "%s", strings.TrimPrefix(err.(*awsproto.Error).Message, "1 validation error detected: "))
 	}
 	parts := strings.SplitN(t.ARN, ":", 6)
@@ -672,7 +672,7 @@ func (bs *Buses) ebCheckTargetLocked(t *EventTarget, index int) *TargetFailure {
 			return fail("ValidationException", "Value at '%s.inputTransformer.inputPathsMap' failed to satisfy constraint: Member must have length less than or equal to 100", member)
 		}
 		for k, p := range tr.InputPathsMap {
-			if !ebPathKeyPattern.MatchString(k) || len(k) > 256 {
+			if !ebPathKeyPattern().MatchString(k) || len(k) > 256 {
 				return fail("ValidationException", "Parameter InputPathsMap is not valid. Reason: key %q must match [A-Za-z0-9\\_\\-]+.", k)
 			}
 			if strings.HasPrefix(k, "aws.events.") {

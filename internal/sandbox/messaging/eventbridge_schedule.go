@@ -50,7 +50,7 @@ func ebStopLocked(r *ebRule) {
 // ebNextFire returns when a schedule expression next falls due strictly
 // after t. rate() counts its periods from origin.
 func ebNextFire(expr string, t, origin time.Time) (time.Time, bool) {
-	if m := ebRateExpression.FindStringSubmatch(expr); m != nil {
+	if m := ebRateExpression().FindStringSubmatch(expr); m != nil {
 		n, _ := strconv.Atoi(m[1])
 		unit := time.Minute
 		switch strings.TrimSuffix(m[2], "s") {

@@ -1,6 +1,11 @@
 package messaging
 
-import "github.com/lifeguardhq/lifeguard/internal/sandbox/pattern"
+import (
+	"regexp"
+	"sync"
+
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/pattern"
+)
 
 // This file holds the contracts between the broker's sides: SQS queues
 // (sqs.go), SNS topics (sns.go) and the EventBridge bus (eventbridge.go)
@@ -39,3 +44,10 @@ type AutoScalingEvent struct {
 
 // KV is a tag.
 type KV struct{ Key, Value string }
+
+// lazyRegexp compiles a pattern the first time it is used, not when the
+// package initializes: the package is linked into every lifeguard
+// process, and most never look at a topic name or a rule.
+func lazyRegexp(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
+}

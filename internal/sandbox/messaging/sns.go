@@ -7,7 +7,6 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -127,12 +126,12 @@ func (ts *Topics) snsNotAuthorized(action, resource string) *awsproto.Error {
 // ARNs -----------------------------------------------------------------------
 
 var (
-	snsTopicNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,256}$`)
-	snsFifoNameRE  = regexp.MustCompile(`^[A-Za-z0-9_-]{1,251}\.fifo$`)
+	snsTopicNameRE = lazyRegexp(`^[A-Za-z0-9_-]{1,256}$`)
+	snsFifoNameRE  = lazyRegexp(`^[A-Za-z0-9_-]{1,251}\.fifo$`)
 )
 
 func snsValidTopicName(name string) bool {
-	return snsTopicNameRE.MatchString(name) || snsFifoNameRE.MatchString(name)
+	return snsTopicNameRE().MatchString(name) || snsFifoNameRE().MatchString(name)
 }
 
 // snsSplitARN splits arn:aws:<service>:<region>:<account>:<resource>.
@@ -224,12 +223,12 @@ var snsTopicAttrs = []string{
 	"ContentBasedDeduplication", "FifoThroughputScope", "ArchivePolicy", "DataProtectionPolicy",
 }
 
-var snsFeedbackAttrRE = regexp.MustCompile(`^(HTTP|SQS|Lambda|Application|Firehose)(Success|Failure)Feedback(RoleArn|SampleRate)$`)
+var snsFeedbackAttrRE = lazyRegexp(`^(HTTP|SQS|Lambda|Application|Firehose)(Success|Failure)Feedback(RoleArn|SampleRate)$`)
 
 // snsCheckTopicAttr validates one settable topic attribute and returns its
 // stored form.
 func snsCheckTopicAttr(name, value string, fifo bool) (string, error) {
-	if !slices.Contains(snsTopicAttrs, name) && !snsFeedbackAttrRE.MatchString(name) {
+	if !slices.Contains(snsTopicAttrs, name) && !snsFeedbackAttrRE().MatchString(name) {
 		return "", snsInvalid("AttributeName")
 	}
 	switch name {
@@ -305,9 +304,9 @@ func (ts *Topics) CreateTopic(in CreateTopicInput) (string, error) {
 		fifo = b
 	}
 	switch {
-	case fifo && !snsFifoNameRE.MatchString(in.Name):
+	case fifo && !snsFifoNameRE().MatchString(in.Name):
 		return "", snsInvalid("Fifo Topic names must end with .fifo and must be made up of only uppercase and lowercase ASCII letters, numbers, underscores, and hyphens, and must be between 1 and 256 characters long.")
-	case !fifo && !snsTopicNameRE.MatchString(in.Name):
+	case !fifo && !snsTopicNameRE().MatchString(in.Name):
 		return "", snsInvalid("Topic Name")
 	}
 	attrs := map[string]string{}
@@ -604,15 +603,15 @@ func snsCheckSubAttrs(protocol string, current, updates map[string]string) (map[
 }
 
 var (
-	snsLambdaARNRE = regexp.MustCompile(`^arn:aws:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9_$-]+)?$`)
-	snsQueueARNRE  = regexp.MustCompile(`^arn:aws:sqs:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,80}(\.fifo)?$`)
+	snsLambdaARNRE = lazyRegexp(`^arn:aws:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9_$-]+)?$`)
+	snsQueueARNRE  = lazyRegexp(`^arn:aws:sqs:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,80}(\.fifo)?$`)
 )
 
 // snsCheckEndpoint validates a subscription endpoint for its protocol.
 func snsCheckEndpoint(t *snsTopic, protocol, endpoint string) error {
 	switch protocol {
 	case ProtocolSQS:
-		if !snsQueueARNRE.MatchString(endpoint) {
+		if !snsQueueARNRE().MatchString(endpoint) {
 			return snsInvalid("SQS endpoint ARN")
 		}
 		if strings.HasSuffix(endpoint, ".fifo") && !t.fifo {
@@ -624,7 +623,7 @@ func snsCheckEndpoint(t *snsTopic, protocol, endpoint string) error {
 			return snsInvalid("Endpoint must match the specified protocol")
 		}
 	case ProtocolLambda:
-		if !snsLambdaARNRE.MatchString(endpoint) {
+		if !snsLambdaARNRE().MatchString(endpoint) {
 			return snsInvalid("Lambda endpoint ARN")
 		}
 	case "email", "email-json", "sms", "application", "firehose":
