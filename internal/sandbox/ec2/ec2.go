@@ -219,22 +219,34 @@ func page[T any](p awsproto.Params, items []T, key func(T) string, limit int) ([
 	}
 	next := ""
 	if end < len(idx) && end > start {
-		next = base64.RawURLEncoding.EncodeToString([]byte(tokenPrefix + keys[idx[end-1]]))
+		next = encodeToken(keys[idx[end-1]])
 	}
 	return out, next, nil
+}
+
+// encodeToken is the NextToken of a page whose last item has key.
+func encodeToken(key string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(tokenPrefix + key))
 }
 
 func decodeToken(tok string) (string, error) {
 	b, err := base64.RawURLEncoding.DecodeString(tok)
 	if err != nil || !strings.HasPrefix(string(b), tokenPrefix) {
-		return "", awsproto.Errorf("InvalidParameterValue", "Value ( %s ) for parameter NextToken is invalid. The token is invalid.", tok)
+		return "", invalidToken(tok)
 	}
 	return strings.TrimPrefix(string(b), tokenPrefix), nil
 }
 
+func invalidToken(tok string) error {
+	return awsproto.Errorf("InvalidParameterValue", "Value ( %s ) for parameter NextToken is invalid. The token is invalid.", tok)
+}
+
+// sortableTimeLayout formats a time so that string order is time order.
+const sortableTimeLayout = "2006-01-02T15:04:05.000000000"
+
 // sortableTime formats t so that string order is time order.
 func sortableTime(t time.Time) string {
-	return t.UTC().Format("2006-01-02T15:04:05.000000000")
+	return t.UTC().Format(sortableTimeLayout)
 }
 
 // glob matches EC2 filter values: * any run, ? one character.

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"hash/fnv"
 	"strings"
+	"time"
 
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/awsproto"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/world"
@@ -115,6 +116,21 @@ type consoleResult struct {
 
 func instanceKey(in world.Instance) string { return sortableTime(in.LaunchTime) + "\x00" + in.ID }
 
+// instanceCursor reads a DescribeInstances NextToken: the instanceKey of
+// the last instance of the previous page.
+func instanceCursor(tok string) (world.InstanceCursor, error) {
+	key, err := decodeToken(tok)
+	if err != nil {
+		return world.InstanceCursor{}, err
+	}
+	at, id, ok := strings.Cut(key, "\x00")
+	t, terr := time.Parse(sortableTimeLayout, at)
+	if !ok || terr != nil || id == "" {
+		return world.InstanceCursor{}, invalidToken(tok)
+	}
+	return world.InstanceCursor{LaunchTime: t, ID: id}, nil
+}
+
 func (h *Handler) describeInstances(r request) (any, error) {
 	ids := r.FlatStrings("InstanceId")
 	fs, err := filters(r.Params)
@@ -133,13 +149,32 @@ func (h *Handler) describeInstances(r request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	ins, err := h.w.Instances(ids, fs)
-	if err != nil {
-		return nil, err
-	}
-	pg, next, err := page(r.Params, ins, instanceKey, limit)
-	if err != nil {
-		return nil, err
+	var pg []world.Instance
+	next := ""
+	if len(ids) > 0 {
+		ins, err := h.w.Instances(ids, fs)
+		if err != nil {
+			return nil, err
+		}
+		if pg, next, err = page(r.Params, ins, instanceKey, limit); err != nil {
+			return nil, err
+		}
+	} else {
+		// Paged in the world, which starts at the token: a page of 5 costs
+		// the same with 20 or 20,000 instances shown.
+		var after world.InstanceCursor
+		if tok := r.String("NextToken"); tok != "" {
+			if after, err = instanceCursor(tok); err != nil {
+				return nil, err
+			}
+		}
+		var more bool
+		if pg, more, err = h.w.InstancesPage(fs, after, limit); err != nil {
+			return nil, err
+		}
+		if more && len(pg) > 0 {
+			next = encodeToken(instanceKey(pg[len(pg)-1]))
+		}
 	}
 	// Every instance is its own reservation: each Auto Scaling launch is.
 	out := describeInstancesResult{Reservations: awsproto.Items[xmlReservation]{}, NextToken: next}

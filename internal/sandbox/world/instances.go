@@ -335,6 +335,63 @@ func (e *EC2) Instances(ids []string, filters []InstanceFilter) ([]Instance, err
 	return out, nil
 }
 
+// InstanceCursor is a place in EC2's listing order (launch time, then
+// id): a page starts after it. The zero cursor is before the first
+// instance.
+type InstanceCursor struct {
+	LaunchTime time.Time
+	ID         string
+}
+
+// InstancesPage returns the instances after the cursor, in EC2's listing
+// order, matching every filter: at most limit of them (all when limit is
+// 0), and whether more follow. Its cost follows the page, not the number
+// of instances EC2 shows: it starts at the cursor and stops at the first
+// match past the page.
+func (e *EC2) InstancesPage(filters []InstanceFilter, after InstanceCursor, limit int) ([]Instance, bool, error) {
+	w := e.w
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.forgetHistoryLocked()
+	start := 0
+	if after != (InstanceCursor{}) {
+		start, _ = slices.BinarySearchFunc(w.order, after, func(in *Instance, c InstanceCursor) int {
+			if x := in.LaunchTime.Compare(c.LaunchTime); x != 0 {
+				return x
+			}
+			if in.ID <= c.ID {
+				return -1
+			}
+			return 1
+		})
+	}
+	now := w.clock.Now()
+	var out []Instance
+	for _, in := range w.order[start:] {
+		// Not visibleLocked, which may forget an instance and so rewrite
+		// w.order under this loop; forgetHistoryLocked has just forgotten
+		// what is due.
+		if w.insts[in.ID] != in || (in.EC2State == EC2Terminated && !w.inGroupLocked(in) && now.Sub(in.terminatedAt) > terminatedVisibility) {
+			continue
+		}
+		ok := true
+		for _, f := range filters {
+			if !instanceMatches(in, f) {
+				ok = false
+				break
+			}
+		}
+		if !ok {
+			continue
+		}
+		if limit > 0 && len(out) == limit {
+			return out, true, nil
+		}
+		out = append(out, w.copyInstance(in))
+	}
+	return out, false, nil
+}
+
 // visibleLocked reports whether EC2 still lists an instance; instances
 // terminated longer than terminatedVisibility ago are forgotten here.
 func (w *World) visibleLocked(id string) bool {
