@@ -167,6 +167,7 @@ type Group struct {
 	// launch back-off after lifecycle-hook failures
 	failures     int
 	backoffUntil time.Time
+	launchMore   bool // a reconcile is queued to launch the rest of a large deficit (launchBatch)
 	backoffTimer simclock.Timer
 }
 

@@ -52,7 +52,12 @@ func (w *World) reconcileLocked(g *Group, cause string) {
 			return // a timer reconciles when the back-off ends
 		}
 		perZone := w.zoneCountsLocked(g)
-		for i := n; i < g.Desired; i++ {
+		end := g.Desired
+		if end-n > launchBatch {
+			end = n + launchBatch
+			w.launchRestLocked(g, cause)
+		}
+		for i := n; i < end; i++ {
 			w.launchLocked(g, perZone, cause+joinCause(fmt.Sprintf("At %s an instance was started in response to a difference between desired and actual capacity, increasing the capacity from %d to %d.", stamp(now), i, i+1)))
 		}
 	case n > g.Desired:
@@ -61,6 +66,29 @@ func (w *World) reconcileLocked(g *Group, cause string) {
 			w.startTerminationLocked(in, cause+joinCause(fmt.Sprintf("At %s an instance was taken out of service in response to a difference between desired and actual capacity, shrinking the capacity from %d to %d.  At %s instance %s was selected for termination.", stamp(now), n-i, n-i-1, stamp(now), in.ID)))
 		}
 	}
+}
+
+// launchBatch is how many instances one reconcile launches while holding
+// the world's lock. A larger deficit (a group created with 1,000) is
+// launched a batch at a time, the lock released in between, so that other
+// calls and the instances booting meanwhile do not wait for all of them.
+const launchBatch = 100
+
+// launchRestLocked queues a reconcile of g, in the background, to launch
+// the next batch; one at a time per group.
+func (w *World) launchRestLocked(g *Group, cause string) {
+	if g.launchMore {
+		return
+	}
+	g.launchMore = true
+	w.goHost(func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		g.launchMore = false
+		if w.groups[g.Name] == g {
+			w.reconcileLocked(g, cause)
+		}
+	})
 }
 
 func joinCause(s string) string { return "  " + s }
@@ -246,7 +274,13 @@ func (w *World) launchLocked(g *Group, perZone map[string]int, cause string) {
 	in.activity = w.newActivityLocked(g, in.ID, "Launching a new EC2 instance: "+in.ID, strings.TrimSpace(cause), "PreInService")
 	w.emitLocked(Event{Kind: EvInstanceLaunched, Group: g.Name, Instance: in.ID, State: in.State, Detail: fmt.Sprintf("%s %s", in.AZ, in.PrivateIP)})
 	boot := Boot{InstanceID: in.ID, Group: g.Name, PrivateIP: in.PrivateIP, UserData: in.UserData}
-	w.goHost(func() {
+	w.bootLater(func() {
+		w.mu.Lock()
+		closed := w.closed
+		w.mu.Unlock()
+		if closed {
+			return // Close stops what booted; this one never will
+		}
 		err := w.host.Boot(boot)
 		w.mu.Lock()
 		defer w.mu.Unlock()

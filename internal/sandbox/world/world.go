@@ -111,7 +111,8 @@ type World struct {
 	host  Host
 	log   *slog.Logger
 
-	wg sync.WaitGroup // host calls and timers in flight
+	wg    sync.WaitGroup // host calls and timers in flight
+	boots bootQueue      // instances waiting to boot, and their workers
 
 	events *eventlog.Log
 	msg    Messaging
@@ -216,6 +217,11 @@ func (w *World) Close() {
 	if w.healthTimer != nil {
 		w.healthTimer.Stop()
 	}
+	w.mu.Unlock()
+	// Boots in flight end (the queued ones are skipped), so that every
+	// instance booted is among those stopped below.
+	w.boots.idle.Wait()
+	w.mu.Lock()
 	var ids []string
 	for id, in := range w.insts {
 		if in.EC2State != EC2Terminated {
@@ -255,6 +261,55 @@ func (w *World) after(d time.Duration, f func()) simclock.Timer {
 
 // goHost runs a host call in the background, owned by the world's WaitGroup.
 func (w *World) goHost(f func()) { w.wg.Go(f) }
+
+// bootWorkers bounds the instances booting at once. A group of 1,000 is
+// booted by this many goroutines, not a thousand: the rest wait in order
+// in the queue rather than in the scheduler, on the world's lock and in
+// threads blocked on system calls (each boot creates files and ports and
+// may start a process).
+const bootWorkers = 16
+
+// bootQueue holds the boots waiting for a worker.
+type bootQueue struct {
+	mu      sync.Mutex
+	pending []func()
+	workers int
+	idle    sync.WaitGroup // one per worker running
+}
+
+// bootLater queues a boot; a worker runs it. It may be called under the
+// world's lock (world → boot queue).
+func (w *World) bootLater(f func()) {
+	q := &w.boots
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.pending = append(q.pending, f)
+	if q.workers < bootWorkers {
+		q.workers++
+		q.idle.Add(1)
+		w.wg.Go(w.bootWorker)
+	}
+}
+
+// bootWorker runs queued boots until none is left.
+func (w *World) bootWorker() {
+	q := &w.boots
+	defer q.idle.Done()
+	for {
+		q.mu.Lock()
+		if len(q.pending) == 0 {
+			q.pending = nil // the drained array goes
+			q.workers--
+			q.mu.Unlock()
+			return
+		}
+		f := q.pending[0]
+		q.pending[0] = nil
+		q.pending = q.pending[1:]
+		q.mu.Unlock()
+		f()
+	}
+}
 
 // noMessaging is the Messaging of a world wired to none: every target is
 // missing and events go nowhere.
