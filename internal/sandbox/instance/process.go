@@ -28,6 +28,10 @@ const (
 // consoleLimit is how much console output EC2's GetConsoleOutput returns.
 const consoleLimit = 64 << 10
 
+// shimMemoryLimit bounds a shim's heap (GOMEMLIMIT): it collects only
+// near it.
+const shimMemoryLimit = "32MiB"
+
 // stopMargin is how long Stop waits past the grace period for the shim to
 // finish its own cleanup before it kills the process group itself.
 const stopMargin = 2 * time.Second
@@ -129,6 +133,12 @@ func start(spec Spec, log *slog.Logger) (*Process, error) {
 		return nil, err
 	}
 	cmd.Dir = dir
+	// The shim is this whole program started for a small job: its heap is
+	// what package initialization left, and it allocates little after, so
+	// it does not collect (a thousand shims starting at once would each
+	// run a collection during their initialization) unless its heap nears
+	// shimMemoryLimit. The user data gets spec.Env, not these.
+	cmd.Env = append(cmd.Env, "GOGC=off", "GOMEMLIMIT="+shimMemoryLimit)
 	cmd.Stdout, cmd.Stderr = console, console
 	cmd.ExtraFiles = []*os.File{doneW} // fd 3 in the shim, doneFD
 	// The shim gets SIGTERM when the sandbox dies, and cleans up.
