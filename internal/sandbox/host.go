@@ -64,7 +64,7 @@ type hostInstance struct {
 	imdsURL string
 	memHost []string // hosts registered on host.mem
 	proc    *instance.Process
-	console []byte // kept after the process is gone
+	ran     bool // it had processes: its console output stays in dir
 	stopped bool
 }
 
@@ -171,9 +171,6 @@ func (h *host) Stop(id string, grace time.Duration) error {
 		cancel()
 	}
 	h.mu.Lock()
-	if hi.proc != nil {
-		hi.console = hi.proc.Console()
-	}
 	hi.stopped = true
 	h.mu.Unlock()
 	hi.close()
@@ -181,11 +178,13 @@ func (h *host) Stop(id string, grace time.Duration) error {
 		h.mem.remove(host)
 	}
 	// Only the console output outlives the instance (GetConsoleOutput of a
-	// terminated instance); its servers and process are let go, and an
-	// instance that printed nothing is forgotten altogether.
+	// terminated instance), in its directory until Forget; its servers and
+	// process are let go, and an instance that ran nothing is forgotten
+	// altogether.
 	h.mu.Lock()
+	hi.ran = hi.proc != nil
 	hi.imds, hi.apiSrv, hi.proc, hi.memHost = nil, nil, nil, nil
-	if len(hi.console) == 0 && h.insts[id] == hi {
+	if !hi.ran && h.insts[id] == hi {
 		delete(h.insts, id)
 	}
 	h.mu.Unlock()
@@ -207,8 +206,8 @@ func (hi *hostInstance) close() {
 }
 
 // Forget lets go of what the host still holds of an instance the world no
-// longer shows (a terminated instance aged out): its console output and
-// its call counts. The world calls it under its lock (world → host).
+// longer shows (a terminated instance aged out): the way to its console
+// output and its call counts. The world calls it under its lock (world → host).
 func (h *host) Forget(id string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -230,17 +229,16 @@ func (h *host) callCounts() map[string]CallCount {
 }
 
 // Console returns what the instance's user data printed.
+// It reads the file outside the host's lock.
 func (h *host) Console(id string) []byte {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	hi, ok := h.insts[id]
-	switch {
-	case !ok:
+	ran := ok && (hi.proc != nil || hi.ran)
+	h.mu.Unlock()
+	if !ran {
 		return nil
-	case hi.stopped || hi.proc == nil:
-		return hi.console
 	}
-	return hi.proc.Console()
+	return instance.Console(hi.dir)
 }
 
 // endpoints returns an instance's API and IMDS endpoints.

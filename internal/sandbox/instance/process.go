@@ -202,8 +202,13 @@ func (p *Process) watchUserData(r *os.File) {
 // Console returns the instance's console output so far: at most the last
 // 64 KiB, as EC2's GetConsoleOutput. It never returns nil: when the output
 // cannot be read, it returns an empty slice.
-func (p *Process) Console() []byte {
-	f, err := os.Open(filepath.Join(p.dir, consoleName))
+func (p *Process) Console() []byte { return Console(p.dir) }
+
+// Console returns the last 64 KiB of the console output of the instance
+// whose directory is dir, whether it runs or has stopped; empty when it
+// has none.
+func Console(dir string) []byte {
+	f, err := os.Open(filepath.Join(dir, consoleName))
 	if err != nil {
 		return []byte{}
 	}
