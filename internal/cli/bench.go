@@ -27,14 +27,15 @@ binary (real limits, real instance processes running this binary as their
 agent) and prints one table: each figure, its goal, whether it is met, and how
 it was measured. A live progress line goes to standard error.
 
-Scenarios, in run order: ` + strings.Join(bench.Names(), ", ") + `.
+Scenarios, in run order:
+` + scenarioList() + `
 The whole run takes a few minutes; --quick takes fewer samples (rough figures).
+See docs/bench.md for what each row measures.
 
 It exits 0 when the run went through, whether or not every goal is met (it is
 a measurement); 1 when a scenario could not run (its files are kept and
-named); 2 for a wrong flag or an unknown scenario.
-
-` + exitCodesHelp,
+named); 2 for a wrong flag or an unknown scenario (the valid names are
+printed).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			scenarios, err := bench.Select(only)
@@ -121,4 +122,14 @@ func (p *progress) done(msg string) {
 		fmt.Fprintln(p.w)
 		p.mu.Unlock()
 	}
+}
+
+// scenarioList is one line per scenario for the help: its name and what
+// it measures.
+func scenarioList() string {
+	var b strings.Builder
+	for _, s := range bench.All() {
+		fmt.Fprintf(&b, "  %-8s %s\n", s.Name, s.About)
+	}
+	return b.String()
 }
