@@ -31,8 +31,8 @@ const (
 	controllerFn  = "lifeguard-controller"
 )
 
-// webUserData starts the web app (the binary's hidden `demo app`), then
-// the agent, restarted by the shell whenever it exits as systemd's
+// webUserData starts the web app (the binary's hidden `demo app`) and the
+// agent, each restarted by the shell whenever it exits, as systemd's
 // Restart=always would; agent.pid holds the running agent's pid.
 func webUserData(bin, tgARN string) string {
 	return `#!/bin/sh
@@ -81,7 +81,11 @@ paths:
 status:
   listen: 127.0.0.1:0
 YAML
-` + bin + ` demo app > app.log 2>&1 &
+(while :; do
+  ` + bin + ` demo app
+  echo "user data: the app exited ($?); starting it again in 1s"
+  sleep 1
+done) > app.log 2>&1 &
 while :; do
   ` + bin + ` agent --config agent.yaml &
   echo $! > agent.pid

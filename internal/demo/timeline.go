@@ -199,7 +199,7 @@ func (d *demo) event(e eventlog.Event) {
 // instance's console and app log as they appear.
 func (d *demo) consoles(ctx context.Context) {
 	offsets := map[string]int64{}
-	read := func(key, path, id string) {
+	read := func(key, path, id string, app bool) {
 		f, err := os.Open(path)
 		if err != nil {
 			return
@@ -215,6 +215,9 @@ func (d *demo) consoles(ctx context.Context) {
 				return
 			}
 			offsets[key] += int64(len(l))
+			if l = strings.TrimSpace(l); app && !strings.HasPrefix(l, "app: ") && !strings.HasPrefix(l, "user data: ") {
+				l = "app: " + l // the app's own errors
+			}
 			if msg, at, ok := interesting(l); ok {
 				d.add(at, "%s  %s", id, msg)
 			}
@@ -222,8 +225,8 @@ func (d *demo) consoles(ctx context.Context) {
 	}
 	sweepAll := func() {
 		for _, in := range d.srv.Instances() {
-			read(in.ID+"/console", filepath.Join(in.Dir, "console.log"), in.ID)
-			read(in.ID+"/app", filepath.Join(in.Dir, "app.log"), in.ID)
+			read(in.ID+"/console", filepath.Join(in.Dir, "console.log"), in.ID, false)
+			read(in.ID+"/app", filepath.Join(in.Dir, "app.log"), in.ID, true)
 		}
 	}
 	tick := time.NewTicker(sweep)
