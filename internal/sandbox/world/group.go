@@ -2,7 +2,6 @@ package world
 
 import (
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -10,9 +9,9 @@ import (
 )
 
 var (
-	subnetPattern   = regexp.MustCompile(`^subnet-[0-9a-f]{8}([0-9a-f]{9})?$`)
-	roleARNPattern  = regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$`)
-	hookNamePattern = regexp.MustCompile(`^[A-Za-z0-9\-_/]+$`)
+	subnetPattern   = lazyPattern(`^subnet-[0-9a-f]{8}([0-9a-f]{9})?$`)
+	roleARNPattern  = lazyPattern(`^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$`)
+	hookNamePattern = lazyPattern(`^[A-Za-z0-9\-_/]+$`)
 )
 
 // termination policies Auto Scaling accepts.

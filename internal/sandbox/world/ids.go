@@ -4,7 +4,9 @@ import (
 	"encoding/base64"
 	"fmt"
 	"hash/fnv"
+	"regexp"
 	"strings"
+	"sync"
 )
 
 // hexID returns prefix + n random hex digits from the world's seeded source.
@@ -98,3 +100,15 @@ func (p *ipPool) release(ip string) {
 		p.free = append(p.free, n)
 	}
 }
+
+// pattern is a regular expression compiled on first use. The sandbox's
+// binary also runs every instance's supervisor, which never matches one:
+// a thousand instances starting at once would each compile them all.
+type pattern func() *regexp.Regexp
+
+func lazyPattern(expr string) pattern {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
+}
+
+// MatchString reports whether s matches.
+func (p pattern) MatchString(s string) bool { return p().MatchString(s) }

@@ -11,7 +11,7 @@ import (
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/awsproto"
 )
 
-var instanceIDPattern = regexp.MustCompile(`^i-[0-9a-f]{8}([0-9a-f]{9})?$`)
+var instanceIDPattern = lazyPattern(`^i-[0-9a-f]{8}([0-9a-f]{9})?$`)
 
 // terminatedVisibility is how long EC2 keeps listing a terminated instance.
 const terminatedVisibility = time.Hour

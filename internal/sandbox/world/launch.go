@@ -2,7 +2,6 @@ package world
 
 import (
 	"maps"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -11,8 +10,8 @@ import (
 )
 
 var (
-	amiPattern    = regexp.MustCompile(`^ami-[0-9a-f]{8}([0-9a-f]{9})?$`)
-	ltNamePattern = regexp.MustCompile(`^[a-zA-Z0-9().\-/_]{3,128}$`)
+	amiPattern    = lazyPattern(`^ami-[0-9a-f]{8}([0-9a-f]{9})?$`)
+	ltNamePattern = lazyPattern(`^[a-zA-Z0-9().\-/_]{3,128}$`)
 )
 
 // validMetadata checks IMDS options as both EC2 and Auto Scaling do.
