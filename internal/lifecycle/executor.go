@@ -187,7 +187,7 @@ func (e *Executor) Run(ctx context.Context, a Action, p Plan, confirmed <-chan s
 	defer release()
 
 	log := e.logger().With(keyInstance, a.InstanceID, keyGroup, a.Group, keyHook, a.Hook.Name, keyTransition, string(a.Hook.Transition))
-	rec, resumed, err := e.begin(log, a)
+	rec, resumed, saving, err := e.begin(log, a)
 	if err != nil {
 		return "", err
 	}
@@ -212,7 +212,7 @@ func (e *Executor) Run(ctx context.Context, a Action, p Plan, confirmed <-chan s
 			msg = "lifecycle action resumed"
 		}
 		log.Info(msg, keyReason, string(a.Reason), keyDeadline, Deadline(a), "step_count", len(p.Steps))
-		result, err = e.runPlan(ctx, log, a, p, &rec, confirmed)
+		result, err = e.runPlan(ctx, log, a, p, &rec, confirmed, saving)
 		switch {
 		case errors.Is(err, ErrNoActiveAction):
 			return e.gone(&rec, "", err)
@@ -310,20 +310,29 @@ func (e *Executor) lock(ctx context.Context, k Key) (release func(), err error) 
 
 // begin loads a's record, or journals a fresh one; resumed says a record of
 // this action was found.
-func (e *Executor) begin(log *slog.Logger, a Action) (rec Record, resumed bool, err error) {
+//
+// The fresh record of an Unverified action is saved in the background
+// (saving delivers the outcome, once): the action's first heartbeat,
+// which its first step waits for, goes out meanwhile, so that the step
+// waits for the longer of the two rather than for both. Nothing is lost
+// by it: until the step is journaled started (after the save, see
+// runPlan) nothing has run, and an agent that stops before the save lands
+// finds no record and takes the action as new from its notification,
+// which is not deleted before the action ends.
+func (e *Executor) begin(log *slog.Logger, a Action) (rec Record, resumed bool, saving <-chan error, err error) {
 	k := a.Key()
 	rec, ok, err := e.Journal.Load(k)
 	if err != nil {
-		return Record{}, false, err
+		return Record{}, false, nil, err
 	}
 	if ok && (a.Token == "" || rec.Token == "" || a.Token == rec.Token) {
 		if rec.Token == "" && a.Token != "" && !rec.Completed {
 			rec.Token = a.Token
 			if err := e.Journal.Save(rec); err != nil {
-				return Record{}, false, err
+				return Record{}, false, nil, err
 			}
 		}
-		return rec, true, nil
+		return rec, true, nil, nil
 	}
 	if ok {
 		log.Info("journaled lifecycle action replaced by a new one", "old_token", rec.Token, "old_completed", rec.Completed)
@@ -333,10 +342,15 @@ func (e *Executor) begin(log *slog.Logger, a Action) (rec Record, resumed bool, 
 		seen = time.Now()
 	}
 	rec = Record{Key: k, ID: rand.Text(), Token: a.Token, Seen: seen}
-	if err := e.Journal.Save(rec); err != nil {
-		return Record{}, false, err
+	if a.Unverified {
+		saved := make(chan error, 1)
+		go func(r Record) { saved <- e.Journal.Save(r) }(rec)
+		return rec, false, saved, nil
 	}
-	return rec, false, nil
+	if err := e.Journal.Save(rec); err != nil {
+		return Record{}, false, nil, err
+	}
+	return rec, false, nil, nil
 }
 
 // finished returns the outcome of a completed record.
@@ -362,9 +376,21 @@ func (e *Executor) gone(rec *Record, decided Result, cause error) (Result, error
 // returns the result to send, or an error wrapping ErrNoActiveAction when a
 // heartbeat found the action gone. Heartbeats start with the first step
 // that runs (or is adopted), so a plan already done sends none.
-func (e *Executor) runPlan(ctx context.Context, log *slog.Logger, a Action, p Plan, rec *Record, confirmed <-chan struct{}) (Result, error) {
+//
+// saving, when not nil, delivers the outcome of the save of the fresh
+// record that begin started: it is waited for before any other write of
+// the record (the first step's, or Run's after runPlan), so that the two
+// writes cannot land out of order.
+func (e *Executor) runPlan(ctx context.Context, log *slog.Logger, a Action, p Plan, rec *Record, confirmed <-chan struct{}, saving <-chan error) (Result, error) {
 	planCtx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
+	var saveErr error
+	saved := func() error {
+		if saving != nil {
+			saveErr, saving = <-saving, nil
+		}
+		return saveErr
+	}
 	interval := HeartbeatInterval(a.Hook, p.HeartbeatInterval)
 	var (
 		gone      error
@@ -394,6 +420,9 @@ func (e *Executor) runPlan(ctx context.Context, log *slog.Logger, a Action, p Pl
 		startHeartbeats() // the first step waits for its answer
 	}
 	ready := func() error {
+		if err := saved(); err != nil {
+			return err
+		}
 		select {
 		case <-verified:
 			return nil
@@ -410,6 +439,9 @@ func (e *Executor) runPlan(ctx context.Context, log *slog.Logger, a Action, p Pl
 	result, err := e.runSteps(planCtx, log, a, p, rec, startHeartbeats, ready, confirmed)
 	stop(nil)
 	wg.Wait()
+	if err := saved(); err != nil {
+		return "", err // nothing ran: the step waits for the save
+	}
 	switch {
 	case gone != nil:
 		return "", gone

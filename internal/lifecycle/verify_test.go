@@ -3,6 +3,7 @@ package lifecycle_test
 import (
 	"context"
 	"errors"
+	"os"
 	"reflect"
 	"sync"
 	"testing"
@@ -115,6 +116,40 @@ func TestHeartbeatsFollowTheHooksLatestDefinition(t *testing.T) {
 		}
 		if got, want := offsets(start, aws.Heartbeats()), []time.Duration{0, 10*time.Minute + time.Second, 20*time.Minute + time.Second, 30*time.Minute + time.Second, 40*time.Minute + time.Second}; !reflect.DeepEqual(got, want) {
 			t.Errorf("heartbeats at %v, want %v", got, want)
+		}
+	})
+}
+
+// The fresh record of an action only a notification told of is saved while
+// its first heartbeat goes out; a save that fails runs nothing, whatever
+// the heartbeat says, and a later Run starts the action afresh.
+func TestUnverifiedActionRunsNothingUnjournaled(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		aws := &lifecycletest.Completer{T: t, OnHeartbeat: lifecycletest.HeartbeatOK, OnComplete: lifecycletest.CompleteOK}
+		steps := &lifecycletest.StepRunner{T: t, Steps: map[string]lifecycletest.Behavior{"drain": {Duration: time.Minute}}}
+		j := openJournal(t)
+		if err := os.RemoveAll(j.Dir()); err != nil { // every save fails
+			t.Fatal(err)
+		}
+		a := newAction(time.Hour)
+		a.Unverified = true
+		plan := lifecycle.Plan{Steps: []lifecycle.Step{step("drain")}}
+		got, err := newExecutor(t, j, aws, steps).Run(t.Context(), a, plan, closed())
+		if err == nil || got != "" {
+			t.Fatalf("Run = %q, %v; want the journal's error", got, err)
+		}
+		if len(steps.Calls()) != 0 || len(aws.Completions()) != 0 {
+			t.Fatalf("step calls %+v, completions %+v; want none before the action is journaled", steps.Calls(), aws.Completions())
+		}
+		if err := os.MkdirAll(j.Dir(), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		got, err = newExecutor(t, j, aws, steps).Run(t.Context(), a, plan, closed())
+		if err != nil || got != lifecycle.Continue {
+			t.Fatalf("second Run = %q, %v; want CONTINUE", got, err)
+		}
+		if calls, done := steps.Calls(), aws.Completions(); len(calls) != 1 || len(done) != 1 {
+			t.Errorf("step calls %+v, completions %+v; want one each", calls, done)
 		}
 	})
 }
