@@ -56,16 +56,17 @@ func counted(n *atomic.Int64, h http.Handler) http.Handler {
 }
 
 type hostInstance struct {
-	dir     string
-	imds    *imds.Server
-	apiSrv  *http.Server
-	apiDone chan struct{}
-	apiURL  string
-	imdsURL string
-	memHost []string // hosts registered on host.mem
-	proc    *instance.Process
-	ran     bool // it had processes: its console output stays in dir
-	stopped bool
+	dir      string
+	imds     *imds.Server
+	apiSrv   *http.Server
+	apiDone  chan struct{}
+	apiURL   string
+	imdsURL  string
+	memHost  []string // hosts registered on host.mem
+	proc     *instance.Process
+	ran      bool // it had processes: its console output stays in dir
+	stopped  bool
+	stopDone chan struct{} // made by the first Stop, closed when it returns
 }
 
 var _ world.Host = (*host)(nil)
@@ -157,13 +158,24 @@ func (h *host) instanceEnv(hi *hostInstance) []string {
 }
 
 // Stop terminates an instance's processes, then closes its ports.
+//
+// It may be called again for the same instance (the sandbox closing while
+// the instance terminates): a later call waits for the first to finish.
 func (h *host) Stop(id string, grace time.Duration) error {
 	h.mu.Lock()
 	hi, ok := h.insts[id]
-	h.mu.Unlock()
 	if !ok {
+		h.mu.Unlock()
 		return nil
 	}
+	if done := hi.stopDone; done != nil {
+		h.mu.Unlock()
+		<-done
+		return nil
+	}
+	hi.stopDone = make(chan struct{})
+	h.mu.Unlock()
+	defer close(hi.stopDone)
 	var err error
 	if hi.proc != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), grace+10*time.Second)
