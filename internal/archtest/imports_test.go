@@ -97,6 +97,12 @@ var (
 // and import neither.
 var neutral = []string{"internal/proc", "internal/simclock"}
 
+// drivers play the user: they start a sandbox, drive it with the AWS SDK
+// as a user's scripts would, and run the client side against it (the
+// demo, the benchmark scenarios, and the CLI that offers both). Nothing
+// but the CLI and main may import a driver.
+var drivers = []string{"internal/cli", "internal/demo", "internal/bench"}
+
 // sandboxOnly packages serve the sandbox and no client-side package.
 var sandboxOnly = []string{"internal/simclock"}
 
@@ -164,19 +170,22 @@ func violations(pkgs []pkg) []string {
 			}
 		}
 		for _, imp := range p.Imports {
-			if isSDK(imp) && !under(p.ImportPath, "internal/awscloud") {
-				add("%s imports the AWS SDK (%s) directly: only internal/awscloud may", rel(p.ImportPath), imp)
+			if isSDK(imp) && !under(p.ImportPath, "internal/awscloud") && !anyUnder(p.ImportPath, drivers) {
+				add("%s imports the AWS SDK (%s) directly: only internal/awscloud (and the drivers: cli, demo, bench) may", rel(p.ImportPath), imp)
+			}
+			if anyUnder(imp, drivers) && !under(p.ImportPath, "internal/cli") && p.ImportPath != module+"/cmd/lifeguard" && !under(imp, p.ImportPath) {
+				add("%s imports the driver %s: only internal/cli may", rel(p.ImportPath), rel(imp))
 			}
 		}
-		// Only cli (and main) wire the client side and the sandbox together.
-		if !under(p.ImportPath, "internal/cli") && p.ImportPath != module+"/cmd/lifeguard" {
+		// Only the drivers (and main) wire the client side and the sandbox together.
+		if !anyUnder(p.ImportPath, drivers) && p.ImportPath != module+"/cmd/lifeguard" {
 			client, sb := false, false
 			for _, dep := range p.Deps {
 				client = client || anyUnder(dep, clientSide)
 				sb = sb || under(dep, "internal/sandbox")
 			}
 			if client && sb {
-				add("%s wires the client side and the sandbox together: only internal/cli may", rel(p.ImportPath))
+				add("%s wires the client side and the sandbox together: only the drivers (cli, demo, bench) may", rel(p.ImportPath))
 			}
 		}
 	}
@@ -219,6 +228,8 @@ func TestImportRulesCatchViolations(t *testing.T) {
 		{"proc uses the client side", pkg{ImportPath: module + "/internal/proc", Deps: []string{module + "/internal/jobs"}}},
 		{"proc uses the sandbox", pkg{ImportPath: module + "/internal/proc", Deps: []string{module + "/internal/sandbox/instance"}}},
 		{"simclock uses the sandbox", pkg{ImportPath: module + "/internal/simclock", Deps: []string{module + "/internal/sandbox/world"}}},
+		{"a client-side package uses a driver", pkg{ImportPath: module + "/internal/agent", Imports: []string{module + "/internal/bench"}}},
+		{"the sandbox uses a driver", pkg{ImportPath: module + "/internal/sandbox/world", Imports: []string{module + "/internal/demo"}}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -231,6 +242,9 @@ func TestImportRulesCatchViolations(t *testing.T) {
 		name string
 		p    pkg
 	}{
+		{"bench drives both sides", pkg{ImportPath: module + "/internal/bench", Imports: []string{"github.com/aws/aws-sdk-go-v2/aws"}, Deps: []string{module + "/internal/sandbox", module + "/internal/awscloud"}}},
+		{"the demo drives both sides", pkg{ImportPath: module + "/internal/demo", Imports: []string{"github.com/aws/aws-sdk-go-v2/service/autoscaling"}, Deps: []string{module + "/internal/sandbox", module + "/internal/agent"}}},
+		{"cli runs the drivers", pkg{ImportPath: module + "/internal/cli", Imports: []string{module + "/internal/bench", module + "/internal/demo"}}},
 		{"cli wires everything", pkg{ImportPath: module + "/internal/cli", Deps: []string{module + "/internal/sandbox", module + "/internal/agent", module + "/internal/simclock"}}},
 		{"the server wires owners and services", pkg{ImportPath: module + "/internal/sandbox", Deps: []string{module + "/internal/sandbox/world", module + "/internal/sandbox/messaging", module + "/internal/sandbox/sqs", module + "/internal/sandbox/autoscaling"}}},
 		{"a service uses its owner and the core", pkg{ImportPath: module + "/internal/sandbox/sqs", Deps: []string{module + "/internal/sandbox/messaging", module + "/internal/sandbox/awsproto", module + "/internal/sandbox/eventlog", module + "/internal/simclock"}}},
