@@ -78,6 +78,9 @@ type snsTopic struct {
 	deleted   int       // SubscriptionsDeleted
 	seq       uint64    // FIFO sequence numbers
 	dedup     map[string]snsDedup
+	// dedupOrder holds the deduplication ids in the order they were
+	// recorded, which is the order they expire in.
+	dedupOrder []string
 }
 
 type snsDedup struct {

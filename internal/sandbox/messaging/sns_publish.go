@@ -302,10 +302,14 @@ func (ts *Topics) snsPublishLocked(t *snsTopic, r PublishRequest) (PublishResult
 			sum := sha256.Sum256([]byte(r.Message))
 			dedupID = hex.EncodeToString(sum[:])
 		}
-		for k, d := range t.dedup {
-			if now.Sub(d.at) >= snsDedupWindow {
-				delete(t.dedup, k)
+		for len(t.dedupOrder) > 0 {
+			k := t.dedupOrder[0]
+			if d, ok := t.dedup[k]; ok && now.Sub(d.at) < snsDedupWindow {
+				break
 			}
+			delete(t.dedup, k)
+			t.dedupOrder[0] = ""
+			t.dedupOrder = t.dedupOrder[1:]
 		}
 		if d, ok := t.dedup[dedupID]; ok {
 			ts.dataLocked(eventlog.Event{Service: "sns", Kind: EvSNSDuplicate, Resource: t.arn, Detail: fmt.Sprintf("duplicate of %s on %s (deduplication id %s) not delivered", d.id, t.arn, dedupID)})
@@ -324,6 +328,7 @@ func (ts *Topics) snsPublishLocked(t *snsTopic, r PublishRequest) (PublishResult
 	res.MessageID = ts.uuidLocked()
 	if t.fifo {
 		t.dedup[dedupID] = snsDedup{at: now, id: res.MessageID, sequenceNo: res.SequenceNumber}
+		t.dedupOrder = append(t.dedupOrder, dedupID)
 	}
 	ts.dataLocked(eventlog.Event{Service: "sns", Kind: EvPublished, Resource: t.arn, Detail: fmt.Sprintf("published %s to %s (%d subscriptions)", res.MessageID, t.arn, len(t.subs))})
 	n := snsNotification{

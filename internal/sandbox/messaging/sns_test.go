@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/eventlog"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/messaging"
@@ -109,5 +110,41 @@ func TestSNSPublishToMissingQueueIsRecorded(t *testing.T) {
 	})
 	if !strings.Contains(e.Detail, "NonExistentQueue") {
 		t.Errorf("event %q does not name SQS's error", e.Detail)
+	}
+}
+
+// TestSNSFifoDeduplicationWindow publishes to a FIFO topic with ids
+// recorded at different times: each is a duplicate for exactly five
+// minutes from its own first publish, and a republish after that is a new
+// message whose window starts again.
+func TestSNSFifoDeduplicationWindow(t *testing.T) {
+	f := sqsNewFixture(t, world.Config{})
+	topic, err := f.w.CreateTopic(messaging.CreateTopicInput{Name: "t.fifo", Attributes: map[string]string{"FifoTopic": "true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish := func(dedup string) string {
+		t.Helper()
+		res, err := f.w.Publish(messaging.PublishRequest{TopicARN: topic, Message: "m", GroupID: "g", DedupID: dedup})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.MessageID
+	}
+	a := publish("a")
+	f.clock.Advance(2 * time.Minute)
+	b := publish("b")
+	f.clock.Advance(3*time.Minute - time.Second) // a: 4:59 old, b: 2:59
+	if publish("a") != a || publish("b") != b {
+		t.Fatal("duplicates within the window got new message ids")
+	}
+	f.clock.Advance(time.Second) // a: 5:00, b: 3:00
+	a2 := publish("a")
+	if a2 == a || publish("b") != b {
+		t.Fatalf("at 5:00 a got %s (first %s); b must still be a duplicate", a2, a)
+	}
+	f.clock.Advance(2 * time.Minute) // b: 5:00, a2: 2:00
+	if publish("b") == b || publish("a") != a2 {
+		t.Fatal("b's window did not end at 5:00, or a's new window ended early")
 	}
 }
