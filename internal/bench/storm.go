@@ -202,13 +202,14 @@ func stormOnce(ctx context.Context, env Env, processes bool) (rows []Row, err er
 	return rows, nil
 }
 
-// countAttempts counts SDK operations and their HTTP attempts: the retry
-// middleware calls what follows it once per attempt.
+// countAttempts counts SDK operations that reach the retry middleware and
+// their HTTP attempts: the retry middleware calls what follows it once per
+// attempt. (A call cancelled before it is sent counts for neither.)
 func (r *stormRun) countAttempts(st *middleware.Stack) error {
-	if err := st.Initialize.Add(middleware.InitializeMiddlewareFunc("StormCountCalls", func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+	if err := st.Finalize.Insert(middleware.FinalizeMiddlewareFunc("StormCountCalls", func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
 		r.calls.Add(1)
-		return next.HandleInitialize(ctx, in)
-	}), middleware.Before); err != nil {
+		return next.HandleFinalize(ctx, in)
+	}), "Retry", middleware.Before); err != nil {
 		return err
 	}
 	return st.Finalize.Insert(middleware.FinalizeMiddlewareFunc("StormCountAttempts", func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
