@@ -138,13 +138,13 @@ func TestSNSFifoDeduplicationWindow(t *testing.T) {
 	if publish("a") != a || publish("b") != b {
 		t.Fatal("duplicates within the window got new message ids")
 	}
-	f.clock.Advance(time.Second) // a: 5:00, b: 3:00
+	f.clock.Advance(2 * time.Second) // a: 5:01, b: 3:01
 	a2 := publish("a")
 	if a2 == a || publish("b") != b {
-		t.Fatalf("at 5:00 a got %s (first %s); b must still be a duplicate", a2, a)
+		t.Fatalf("at 5:01 a got %s (first %s); b must still be a duplicate", a2, a)
 	}
-	f.clock.Advance(2 * time.Minute) // b: 5:00, a2: 2:00
+	f.clock.Advance(2 * time.Minute) // b: 5:01, a2: 2:00
 	if publish("b") == b || publish("a") != a2 {
-		t.Fatal("b's window did not end at 5:00, or a's new window ended early")
+		t.Fatal("b's window did not end by 5:01, or a's new window ended early")
 	}
 }
