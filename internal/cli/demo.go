@@ -45,14 +45,20 @@ nothing but this binary and leaves no process behind.
 	cmd.Flags().BoolVar(&keep, "keep", false, "keep the sandbox running afterwards and print how to reach it (Ctrl-C stops it)")
 	cmd.Flags().StringVar(&scenario, "scenario", "", "run one part alone: lifecycle, leader, traffic or tag")
 	cmd.Flags().StringVar(&stateDir, "state-dir", "", "keep the instances' directories (consoles, agents' journals) and the Lambda function's in this new or empty directory, instead of a temporary one removed at exit")
-	cmd.AddCommand(&cobra.Command{
+	var port int
+	app := &cobra.Command{
 		Use:    "app",
 		Short:  "The demo's web app, as the demo's instances run it",
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return demo.ServeApp(cmd.Context(), stdout)
+			if port < 1 || port > 65535 {
+				return usageError(fmt.Errorf("--port: %d is not a TCP port; use 1 to 65535", port))
+			}
+			return demo.ServeApp(cmd.Context(), stdout, port)
 		},
-	})
+	}
+	app.Flags().IntVar(&port, "port", 8080, "the port to serve on, on the instance's private IP")
+	cmd.AddCommand(app)
 	return cmd
 }

@@ -20,10 +20,10 @@ const AppWarmUp = 2 * time.Second
 // (`lifeguard demo app`, hidden): it reads the instance's id and private
 // IP from instance metadata (IMDSv2, at AWS_EC2_METADATA_SERVICE_ENDPOINT),
 // warms up for AppWarmUp, then answers every request on the private IP and
-// port 8080 with 200 and the instance's id, and touches app.ready in the
+// port with 200 and the instance's id, and touches app.ready in the
 // working directory (the agent's launch probe). It has no graceful
 // shutdown: only the load balancer's draining protects its requests.
-func ServeApp(ctx context.Context, log io.Writer) error {
+func ServeApp(ctx context.Context, log io.Writer, port int) error {
 	imds := strings.TrimSuffix(os.Getenv("AWS_EC2_METADATA_SERVICE_ENDPOINT"), "/")
 	if imds == "" {
 		return errors.New("AWS_EC2_METADATA_SERVICE_ENDPOINT is not set: the demo's app runs on a sandbox instance")
@@ -42,7 +42,7 @@ func ServeApp(ctx context.Context, log io.Writer) error {
 		return nil
 	case <-time.After(AppWarmUp):
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(ip, fmt.Sprint(appPort)))
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip, fmt.Sprint(port)))
 	if err != nil {
 		return err
 	}

@@ -159,6 +159,9 @@ func Run(ctx context.Context, opts Options) error {
 	wg.Go(func() { d.printer(watchCtx) })
 
 	runErr := d.story(ctx, watchCtx, &wg, p)
+	if runErr != nil && ctx.Err() != nil {
+		runErr = errors.New("interrupted: the sandbox stops, and its instances and Lambda environments with it")
+	}
 	if d.load != nil {
 		d.load.end()
 	}

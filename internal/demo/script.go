@@ -558,7 +558,7 @@ func (d *demo) keepHelp(p plan) {
 		fmt.Fprintf(d.out, "  aws dynamodb get-item --table-name %s --key '{\"pk\":{\"S\":\"%s\"},\"sk\":{\"S\":\"lease\"}}' --endpoint-url %s\n", leaseTable, webGroup, e)
 		fmt.Fprintf(d.out, "  aws elbv2 describe-target-health --target-group-arn %s --endpoint-url %s\n", d.tgARN, e)
 		fmt.Fprintf(d.out, "  aws autoscaling set-desired-capacity --auto-scaling-group-name %s --desired-capacity 4 --endpoint-url %s\n", webGroup, e)
-		fmt.Fprintf(d.out, "  while :; do wget -qO- http://%s/; sleep 0.5; done   # the load balancer\n", d.lbAddr)
+		fmt.Fprintf(d.out, "  while :; do curl -s http://%s/; sleep 0.5; done   # requests through the load balancer\n", d.lbAddr)
 	}
 	if p.tag {
 		fmt.Fprintf(d.out, "  aws ec2 describe-tags --filters Name=key,Values=%s --endpoint-url %s\n", leaderTagKey, e)

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -24,7 +25,6 @@ const (
 	leaseTable    = "leases"
 	launchHook    = "wait-until-healthy"
 	terminateHook = "drain-before-terminate"
-	appPort       = 8080
 	webSize       = 3
 	tagSize       = 2
 	leaderTagKey  = "app:isLeader"
@@ -34,7 +34,7 @@ const (
 // webUserData starts the web app (the binary's hidden `demo app`) and the
 // agent, each restarted by the shell whenever it exits, as systemd's
 // Restart=always would; agent.pid holds the running agent's pid.
-func webUserData(bin, tgARN string) string {
+func webUserData(bin, tgARN string, port int) string {
 	return `#!/bin/sh
 cat > agent.yaml <<YAML
 source: imds
@@ -72,7 +72,7 @@ traffic:
   mode: self
   target_groups:
     - arn: ` + tgARN + `
-      port: ` + fmt.Sprint(appPort) + `
+      port: ` + fmt.Sprint(port) + `
   poll_interval: 1s
   wait_healthy_timeout: 1m
   wait_drained_timeout: 1m
@@ -82,7 +82,7 @@ status:
   listen: 127.0.0.1:0
 YAML
 (while :; do
-  ` + bin + ` demo app
+  ` + bin + ` demo app --port ` + fmt.Sprint(port) + `
   echo "user data: the app exited ($?); starting it again in 1s"
   sleep 1
 done) > app.log 2>&1 &
@@ -128,6 +128,11 @@ func intp(n int) *int { return &n }
 // listener, and the web group with its hooks, launching webSize
 // instances. It returns the listener's address.
 func (d *demo) createWeb() (string, error) {
+	port, err := freePort()
+	if err != nil {
+		return "", err
+	}
+	d.appPort = port
 	cmd := exec.Command(d.bin, "leader", "create-table", "--table", leaseTable)
 	cmd.Env = append(os.Environ(), d.clientEnv()...)
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -141,7 +146,7 @@ func (d *demo) createWeb() (string, error) {
 		return "", err
 	}
 	tg, err := lbs.CreateTargetGroup(balancers.CreateTargetGroupInput{
-		Name: webGroup, Protocol: "HTTP", Port: appPort, VPCID: "vpc-sandbox",
+		Name: webGroup, Protocol: "HTTP", Port: d.appPort, VPCID: "vpc-sandbox",
 		HealthCheck: balancers.HealthCheck{Path: "/", Interval: 5, Timeout: 2, HealthyThreshold: 2, UnhealthyThreshold: 2},
 		Set:         map[string]bool{"HealthCheckPath": true, "HealthCheckIntervalSeconds": true, "HealthCheckTimeoutSeconds": true, "HealthyThresholdCount": true, "UnhealthyThresholdCount": true},
 	})
@@ -160,7 +165,7 @@ func (d *demo) createWeb() (string, error) {
 
 	w := d.srv.World()
 	if err := w.CreateLaunchConfiguration(world.LaunchConfiguration{
-		Name: webGroup, ImageID: "ami-0abcdef1234567890", InstanceType: "t3.micro", UserData: b64(webUserData(d.bin, tg.ARN)),
+		Name: webGroup, ImageID: "ami-0abcdef1234567890", InstanceType: "t3.micro", UserData: b64(webUserData(d.bin, tg.ARN, d.appPort)),
 	}); err != nil {
 		return "", err
 	}
@@ -269,6 +274,19 @@ func zipBootstrap(path string) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// freePort returns a TCP port free on the loopback interface, for the web
+// app: every sandbox numbers its instances' private IPs from 127.0.0.2, so
+// two sandboxes on one host (two demos, or a demo and a test) would
+// collide on a fixed port.
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free port for the web app: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // clientEnv points an AWS SDK or CLI at the sandbox.

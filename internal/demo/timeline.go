@@ -27,6 +27,7 @@ type demo struct {
 	bin      string
 	start    time.Time
 	tgARN    string
+	appPort  int // the web app's port on each instance's private IP
 	lbAddr   string
 	load     *load
 
