@@ -20,15 +20,16 @@ import (
 // page cache, shared with every other process running the binary; a page
 // used again is mapped again on its next access, with a minor fault and no
 // I/O. Writable mappings (the data segment, which holds written copies of
-// pages) are left alone, so nothing the process wrote is lost: dropping a
-// read-only private file mapping only forgets which cached pages it
+// pages) are left alone, and so is a read-only one holding a written page
+// (a debugger's breakpoint), so nothing written is lost: dropping a
+// private file mapping of cached pages only forgets which of them it
 // mapped (madvise MADV_DONTNEED).
 func ReleaseProgramPages() (int64, error) {
 	exe, err := os.Readlink("/proc/self/exe")
 	if err != nil {
 		return 0, fmt.Errorf("release program pages: %w", err)
 	}
-	maps, err := os.ReadFile("/proc/self/maps")
+	maps, err := os.ReadFile("/proc/self/smaps")
 	if err != nil {
 		return 0, fmt.Errorf("release program pages: %w", err)
 	}
@@ -47,13 +48,33 @@ func ReleaseProgramPages() (int64, error) {
 type mapping struct{ start, end uintptr }
 
 // programMappings returns the private, non-writable mappings of the file
-// path in a /proc/PID/maps listing.
-func programMappings(maps []byte, path string) []mapping {
+// path that hold no written (anonymous) page, from a /proc/PID/smaps
+// listing (a /proc/PID/maps listing has no Anonymous lines: none is
+// taken for written).
+func programMappings(smaps []byte, path string) []mapping {
 	var out []mapping
-	sc := bufio.NewScanner(bytes.NewReader(maps))
+	var cur mapping
+	take := false
+	flush := func() {
+		if take {
+			out = append(out, cur)
+		}
+		take = false
+	}
+	sc := bufio.NewScanner(bytes.NewReader(smaps))
 	for sc.Scan() {
-		// address perms offset dev inode pathname
 		f := bytes.Fields(sc.Bytes())
+		if len(f) == 0 {
+			continue
+		}
+		if bytes.HasSuffix(f[0], []byte(":")) { // a field of the mapping above
+			if take && string(f[0]) == "Anonymous:" && (len(f) < 2 || string(f[1]) != "0") {
+				take = false
+			}
+			continue
+		}
+		// address perms offset dev inode pathname
+		flush()
 		if len(f) < 6 || string(bytes.Join(f[5:], []byte(" "))) != path {
 			continue
 		}
@@ -70,7 +91,8 @@ func programMappings(maps []byte, path string) []mapping {
 		if err1 != nil || err2 != nil || end <= start {
 			continue
 		}
-		out = append(out, mapping{uintptr(start), uintptr(end)})
+		cur, take = mapping{uintptr(start), uintptr(end)}, true
 	}
+	flush()
 	return out
 }

@@ -20,13 +20,21 @@ func TestProgramMappings(t *testing.T) {
 		"7f0000002000-7f0000003000 r--s 00000000 fd:00 123 /opt/lifeguard/bin/lifeguard",
 		"7f0000004000-7f0000005000 r--p 00000000 fd:00 124 /opt/lifeguard/bin/lifeguard (deleted)",
 		"7f0000006000-7f0000007000 r--p 00000000 fd:00 125 /opt/my dir/lifeguard",
+		"Rss:                   4 kB",
+		"Anonymous:             0 kB",
+		"7f0000008000-7f0000009000 r-xp 00000000 fd:00 123 /opt/lifeguard/bin/lifeguard",
+		"Rss:                   4 kB",
+		"Anonymous:             4 kB",
+		"VmFlags: rd ex mr mw me",
+		"7f000000a000-7f000000b000 r--p 00000000 fd:00 125 /opt/my dir/lifeguard",
+		"Anonymous:             4 kB",
 		"garbage",
 		"",
 	}, "\n")
 	got := programMappings([]byte(maps), "/opt/lifeguard/bin/lifeguard")
 	want := []mapping{{0x400000, 0x2661000}, {0x2661000, 0x3e95000}}
 	if !slices.Equal(got, want) {
-		t.Errorf("programMappings = %x, want %x (the private read-only and executable mappings of the file, not its writable or shared ones, nor other files')", got, want)
+		t.Errorf("programMappings = %x, want %x (the private read-only and executable mappings of the file, not its writable or shared ones, nor one holding a written page, nor other files')", got, want)
 	}
 	if got := programMappings([]byte(maps), "/opt/my dir/lifeguard"); !slices.Equal(got, []mapping{{0x7f0000006000, 0x7f0000007000}}) {
 		t.Errorf("a path with a space: %x", got)
@@ -40,7 +48,7 @@ func TestReleaseProgramPages(t *testing.T) {
 	if err != nil {
 		t.Skipf("no /proc/self/exe: %v", err)
 	}
-	maps, err := os.ReadFile("/proc/self/maps")
+	maps, err := os.ReadFile("/proc/self/smaps")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +57,7 @@ func TestReleaseProgramPages(t *testing.T) {
 		want += int64(r.end - r.start)
 	}
 	if want == 0 {
-		t.Fatalf("no read-only mapping of %s in /proc/self/maps:\n%s", exe, maps)
+		t.Fatalf("no read-only mapping of %s in /proc/self/smaps:\n%s", exe, maps)
 	}
 	before := programRSS(t, exe)
 	n, err := ReleaseProgramPages()
