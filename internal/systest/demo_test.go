@@ -123,7 +123,7 @@ func TestDemoScenarios(t *testing.T) {
 				t.Errorf("output lacks %q:\n%s", want, text)
 			}
 		}
-		if strings.Contains(text, "LAMBDA") || strings.Contains(text, "spot interruption") {
+		if strings.Contains(text, "s  LAMBDA  ") || strings.Contains(text, "SCRIPT  spot interruption") {
 			t.Errorf("the lifecycle scenario ran other parts:\n%s", text)
 		}
 		checkSummary(t, text, 100)
