@@ -159,6 +159,9 @@ type sqsQueue struct {
 	dedup      map[string]sqsDedup  // FIFO: by deduplication key
 	dedupOrder []sqsDedupExpiry     // FIFO: the records by expiry
 	seq        uint64               // FIFO: last sequence number issued
+	// FIFO: receives by ReceiveRequestAttemptId, and their ids by expiry.
+	attempts     map[string]*sqsAttempt
+	attemptOrder []sqsDedupExpiry
 
 	lastPurge time.Time
 	// changed is closed and replaced whenever a receiver waiting on the
@@ -407,9 +410,10 @@ func (qs *Queues) CreateQueue(in CreateQueueInput) error {
 			sqsAttrManagedSSE: "true",
 		},
 		created: now, modified: now,
-		tags:    maps.Clone(in.Tags),
-		dedup:   map[string]sqsDedup{},
-		changed: make(chan struct{}),
+		tags:     maps.Clone(in.Tags),
+		dedup:    map[string]sqsDedup{},
+		attempts: map[string]*sqsAttempt{},
+		changed:  make(chan struct{}),
 	}
 	q.resetStoreLocked()
 	if q.tags == nil {

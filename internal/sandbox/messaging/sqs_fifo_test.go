@@ -226,3 +226,83 @@ func (f *sqsFixture) delay(t *testing.T) time.Duration {
 	fmt.Sscan(a["DelaySeconds"], &n)
 	return time.Duration(n) * time.Second
 }
+
+// TestSQSFifoReceiveRequestAttemptId retries FIFO receives with their
+// ReceiveRequestAttemptId: the same messages and handles come back, with
+// their visibility timeout restarted, until one of them is changed or
+// five minutes have passed; then the id starts a new receive.
+func TestSQSFifoReceiveRequestAttemptId(t *testing.T) {
+	f := sqsNewFixture(t, world.Config{})
+	f.create(t, "q.fifo", map[string]string{"FifoQueue": "true", "ContentBasedDeduplication": "true", "VisibilityTimeout": "30"})
+	for _, b := range []string{"a1", "a2", "b1"} {
+		f.send(t, "q.fifo", messaging.SendMessageInput{Body: b, GroupID: b[:1]})
+	}
+	receive := func(attempt string) []messaging.ReceivedMessage {
+		t.Helper()
+		msgs, err := f.w.ReceiveMessage(t.Context(), "q.fifo", messaging.ReceiveMessageInput{
+			MaxNumberOfMessages: sqsInt(10), WaitTimeSeconds: sqsInt(0), AttributeNames: []string{"All"}, AttemptID: attempt,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return msgs
+	}
+	handles := func(ms []messaging.ReceivedMessage) string {
+		var hs []string
+		for _, m := range ms {
+			hs = append(hs, m.Body+"="+m.ReceiptHandle+"#"+m.Attributes["ApproximateReceiveCount"])
+		}
+		return strings.Join(hs, ",")
+	}
+
+	first := receive("x")
+	if strings.Join(sqsBodies(first), ",") != "a1,a2,b1" {
+		t.Fatalf("first receive %v", sqsBodies(first))
+	}
+	if got := receive("other"); len(got) != 0 {
+		t.Fatalf("another attempt id received %v while every group is in flight", sqsBodies(got))
+	}
+	f.clock.Advance(20 * time.Second)
+	if got := receive("x"); handles(got) != handles(first) {
+		t.Fatalf("retry got %s, want the same messages and handles %s", handles(got), handles(first))
+	}
+	// The retry at 20 s restarted the 30 s timeout: still in flight at 40 s.
+	f.clock.Advance(20 * time.Second)
+	if got := f.counts(t, "q.fifo"); got != "0/3/0" {
+		t.Fatalf("counts at 40 s = %s, want the 3 in flight", got)
+	}
+
+	// Changing one message's visibility ends the retries: the id now
+	// receives anew (nothing: a and b are in flight).
+	if err := f.w.ChangeMessageVisibility("q.fifo", first[2].ReceiptHandle, 100); err != nil {
+		t.Fatal(err)
+	}
+	if got := receive("x"); len(got) != 0 {
+		t.Fatalf("retry after a visibility change got %s, want a new, empty receive", handles(got))
+	}
+	if err := f.w.DeleteMessage("q.fifo", first[0].ReceiptHandle); err != nil {
+		t.Fatal(err)
+	}
+
+	// Five minutes after a receive its id is forgotten.
+	f.clock.Advance(30 * time.Second) // a2 visible again, b1 still in flight
+	y := receive("y")
+	if strings.Join(sqsBodies(y), ",") != "a2" || y[0].Attributes["ApproximateReceiveCount"] != "2" {
+		t.Fatalf("receive y got %s", handles(y))
+	}
+	f.clock.Advance(4*time.Minute + 59*time.Second)
+	if got := receive("y"); handles(got) != handles(y) {
+		t.Fatalf("retry at 4:59 got %s, want %s", handles(got), handles(y))
+	}
+	f.clock.Advance(2 * time.Second)
+	// A new receive: a2 is in flight (the retry at 4:59 restarted its
+	// timeout), b1 visible again since its 100 s ran out.
+	if got := receive("y"); strings.Join(sqsBodies(got), ",") != "b1" || got[0].ReceiptHandle == first[2].ReceiptHandle {
+		t.Fatalf("retry at 5:01 got %s, want b1 received anew", handles(got))
+	}
+
+	_, err := f.w.ReceiveMessage(t.Context(), "q.fifo", messaging.ReceiveMessageInput{AttemptID: "no spaces"})
+	if got := sqsCode(err); got != "InvalidParameterValue" {
+		t.Errorf("attempt id with a space: %q", got)
+	}
+}

@@ -54,6 +54,7 @@ type sqsMessage struct {
 	// Positions in the queue's structures (-1 when not in one).
 	readyIdx, waitIdx, ageIdx int
 	order                     uint64 // when it was added to its queue
+	changes                   int    // ChangeMessageVisibility calls
 	// FIFO: its group, and its neighbours there in send order.
 	group      *sqsGroup
 	prev, next *sqsMessage
@@ -134,6 +135,12 @@ type ReceiveMessageInput struct {
 	// MessageAttributeNames select message attributes: a name, All or .*
 	// for every one, or "prefix.*".
 	MessageAttributeNames []string
+	// AttemptID is ReceiveRequestAttemptId (FIFO queues only): a receive
+	// retried with the same id within five minutes returns the same
+	// messages and receipt handles, and restarts their visibility timeout,
+	// as long as none of them was deleted, received again or had its
+	// visibility changed since; otherwise it is a new receive.
+	AttemptID string
 }
 
 // ReceivedMessage is a message as ReceiveMessage returns it.
@@ -669,6 +676,7 @@ func (qs *Queues) sqsChangeVisibilityLocked(q *sqsQueue, handle string, timeout 
 		return sqsInvalidValue("VisibilityTimeout", timeout, fmt.Sprintf("Total VisibilityTimeout for the message is beyond the limit [%d seconds]", sqsMaxVisibility))
 	}
 	q.setVisibleAtLocked(m, until)
+	m.changes++
 	q.notifyLocked()
 	return nil
 }

@@ -36,6 +36,9 @@ func (qs *Queues) ReceiveMessage(ctx context.Context, queue string, in ReceiveMe
 	if v := in.WaitTimeSeconds; v != nil && (*v < 0 || *v > sqsMaxWait) {
 		return nil, sqsInvalidValue("WaitTimeSeconds", *v, "Must be >= 0 and <= 20, if provided.")
 	}
+	if in.AttemptID != "" && !sqsValidFifoID(in.AttemptID) {
+		return nil, sqsInvalidValue("ReceiveRequestAttemptId", in.AttemptID, "ReceiveRequestAttemptId can only include alphanumeric and punctuation characters. 1 to 128 in length.")
+	}
 	var deadline time.Time
 	for first := true; ; first = false {
 		qs.mu.Lock()
@@ -106,7 +109,61 @@ func (qs *Queues) sqsReceiveLocked(q *sqsQueue, now time.Time, max int, in Recei
 	if !q.fifo {
 		return qs.sqsReceiveStandardLocked(q, now, max, visibility, in)
 	}
-	return qs.sqsReceiveFifoLocked(q, now, max, visibility, in)
+	if in.AttemptID == "" {
+		out, _ := qs.sqsReceiveFifoLocked(q, now, max, visibility, in)
+		return out, q.nextVisibleLocked()
+	}
+	if out, ok := q.retryAttemptLocked(now, visibility, in); ok {
+		return out, q.nextVisibleLocked()
+	}
+	out, taken := qs.sqsReceiveFifoLocked(q, now, max, visibility, in)
+	if len(taken) > 0 {
+		q.recordAttemptLocked(in.AttemptID, taken, now)
+	}
+	return out, q.nextVisibleLocked()
+}
+
+// sqsAttempt is what one FIFO receive with a ReceiveRequestAttemptId
+// took: its messages, with the handle and visibility-change count each
+// had after it.
+type sqsAttempt struct {
+	msgs    []*sqsMessage
+	handles []string
+	changes []int
+	expires time.Time
+}
+
+// recordAttemptLocked remembers a receive for retries with its attempt id
+// during the deduplication window.
+func (q *sqsQueue) recordAttemptLocked(id string, taken []*sqsMessage, now time.Time) {
+	a := &sqsAttempt{msgs: taken, expires: now.Add(sqsDedupWindow)}
+	for _, m := range taken {
+		a.handles = append(a.handles, m.handle)
+		a.changes = append(a.changes, m.changes)
+	}
+	q.attempts[id] = a
+	q.attemptOrder = append(q.attemptOrder, sqsDedupExpiry{key: id, expires: a.expires})
+}
+
+// retryAttemptLocked answers a receive retried with an attempt id: the
+// same messages and handles, their visibility timeout restarted, when
+// none of them changed since.
+func (q *sqsQueue) retryAttemptLocked(now time.Time, visibility time.Duration, in ReceiveMessageInput) ([]ReceivedMessage, bool) {
+	a, ok := q.attempts[in.AttemptID]
+	if !ok {
+		return nil, false
+	}
+	for i, m := range a.msgs {
+		if q.byID[m.id] != m || m.handle != a.handles[i] || m.changes != a.changes[i] {
+			return nil, false
+		}
+	}
+	out := make([]ReceivedMessage, 0, len(a.msgs))
+	for _, m := range a.msgs {
+		q.setVisibleAtLocked(m, now.Add(visibility))
+		out = append(out, q.view(m, in))
+	}
+	return out, true
 }
 
 // sqsReceiveFifoLocked receives from a FIFO queue: the oldest messages
@@ -115,10 +172,11 @@ func (qs *Queues) sqsReceiveLocked(q *sqsQueue, now time.Time, max int, in Recei
 // several messages of one group, in order. The groups come from the
 // queue's heads, oldest next message first, so the cost is that of the
 // messages taken, not of the queue's depth.
-func (qs *Queues) sqsReceiveFifoLocked(q *sqsQueue, now time.Time, max int, visibility time.Duration, in ReceiveMessageInput) ([]ReceivedMessage, time.Time) {
+func (qs *Queues) sqsReceiveFifoLocked(q *sqsQueue, now time.Time, max int, visibility time.Duration, in ReceiveMessageInput) ([]ReceivedMessage, []*sqsMessage) {
 	q.promoteLocked(now)
 	var (
 		out   []ReceivedMessage
+		taken []*sqsMessage
 		moved []*sqsMessage
 		// The groups taken from heads, and in each the next message this
 		// receive may take (nil once the group has no more to give).
@@ -150,14 +208,14 @@ func (qs *Queues) sqsReceiveFifoLocked(q *sqsQueue, now time.Time, max int, visi
 			moved = append(moved, m)
 			continue
 		}
-		out = append(out, qs.sqsTakeLocked(q, m, now, visibility, in))
+		out, taken = append(out, qs.sqsTakeLocked(q, m, now, visibility, in)), append(taken, m)
 	}
 	qs.sqsMoveAllLocked(q, moved, now)
 	for _, g := range groups {
 		g.receiving = false
 		q.fixGroupLocked(g)
 	}
-	return out, q.nextVisibleLocked()
+	return out, taken
 }
 
 // sqsReceiveStandardLocked receives from a standard queue. A standard

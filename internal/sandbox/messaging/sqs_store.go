@@ -300,6 +300,14 @@ func (q *sqsQueue) expireLocked(now time.Time) {
 			delete(q.dedup, key)
 		}
 	}
+	for len(q.attemptOrder) > 0 && !now.Before(q.attemptOrder[0].expires) {
+		// An attempt id recorded again since expires later.
+		if a, ok := q.attempts[q.attemptOrder[0].key]; ok && !now.Before(a.expires) {
+			delete(q.attempts, q.attemptOrder[0].key)
+		}
+		q.attemptOrder[0] = sqsDedupExpiry{}
+		q.attemptOrder = q.attemptOrder[1:]
+	}
 }
 
 // recordDedupLocked remembers a FIFO message for its deduplication window.

@@ -483,6 +483,7 @@ func (h *Handler) receiveMessage(c call, in receiveMessageIn) (output, error) {
 		WaitTimeSeconds:       in.WaitTimeSeconds,
 		AttributeNames:        append(append([]string{}, in.AttributeNames...), in.MessageSystemAttributeNames...),
 		MessageAttributeNames: in.MessageAttributeNames,
+		AttemptID:             in.ReceiveRequestAttemptId,
 	})
 	if err != nil {
 		return nil, err
