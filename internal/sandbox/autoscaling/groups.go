@@ -324,9 +324,16 @@ func (h *Handler) group(v world.GroupView, withInstances bool) xmlGroup {
 		ServiceLinkedRoleARN:             fmt.Sprintf("arn:aws:iam::%s:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling", h.w.Account()),
 	}
 	if withInstances {
-		members := slices.Clone(v.Members)
-		slices.SortFunc(members, func(a, b world.Instance) int { return strings.Compare(a.ID, b.ID) })
-		for _, in := range members {
+		// In id order, as AWS lists them; sorting indices, not the
+		// instances, which are large to move.
+		order := make([]int, len(v.Members))
+		for i := range order {
+			order[i] = i
+		}
+		slices.SortFunc(order, func(a, b int) int { return strings.Compare(v.Members[a].ID, v.Members[b].ID) })
+		x.Instances = make(awsproto.Members[xmlGroupInstance], 0, len(order))
+		for _, i := range order {
+			in := &v.Members[i]
 			x.Instances = append(x.Instances, xmlGroupInstance{
 				InstanceID:              in.ID,
 				InstanceType:            in.InstanceType,
