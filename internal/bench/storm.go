@@ -84,7 +84,7 @@ type stormRun struct {
 	transport *http.Transport
 	queueURL  string
 
-	calls, attempts  atomic.Int64 // SDK operations, and their HTTP attempts
+	calls, retries   atomic.Int64 // SDK operations sent, and their attempts past the first
 	lostOrDuplicated int          // notifications, once the storm is over
 
 	mu        sync.Mutex
@@ -197,23 +197,34 @@ func stormOnce(ctx context.Context, env Env, processes bool) (rows []Row, err er
 		row(fmt.Sprintf("shutdown with %d instances", n-victims), shutdown.Seconds(), "s", "", 3),
 		row("notifications lost or duplicated", float64(r.lostOrDuplicated), "", fmt.Sprintf("of %d terminations (any fails the run)", victims), 0),
 		row("supervisor warnings", float64(warns.supervisor.Load()), "", "during the whole run", 0),
-		row("client retries", float64(r.attempts.Load()-r.calls.Load()), "", fmt.Sprintf("of %d SDK calls", r.calls.Load()), 0),
+		row("client retries", float64(r.retries.Load()), "", fmt.Sprintf("of %d SDK calls", r.calls.Load()), 0),
 	)
 	return rows, nil
 }
 
-// countAttempts counts SDK operations that reach the retry middleware and
-// their HTTP attempts: the retry middleware calls what follows it once per
-// attempt. (A call cancelled before it is sent counts for neither.)
+// attemptsKey holds, in a call's stack values, how many HTTP attempts it
+// made.
+type attemptsKey struct{}
+
+// countAttempts counts SDK operations and their retries: the retry
+// middleware calls what follows it once per attempt. A call cancelled
+// before its first attempt counts as neither.
 func (r *stormRun) countAttempts(st *middleware.Stack) error {
 	if err := st.Finalize.Insert(middleware.FinalizeMiddlewareFunc("StormCountCalls", func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
-		r.calls.Add(1)
-		return next.HandleFinalize(ctx, in)
+		n := new(atomic.Int64)
+		out, md, err := next.HandleFinalize(middleware.WithStackValue(ctx, attemptsKey{}, n), in)
+		if a := n.Load(); a > 0 {
+			r.calls.Add(1)
+			r.retries.Add(a - 1)
+		}
+		return out, md, err
 	}), "Retry", middleware.Before); err != nil {
 		return err
 	}
 	return st.Finalize.Insert(middleware.FinalizeMiddlewareFunc("StormCountAttempts", func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
-		r.attempts.Add(1)
+		if n, ok := middleware.GetStackValue(ctx, attemptsKey{}).(*atomic.Int64); ok {
+			n.Add(1)
+		}
 		return next.HandleFinalize(ctx, in)
 	}), "Retry", middleware.After)
 }
