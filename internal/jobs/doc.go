@@ -57,10 +57,28 @@
 //	output.log      the command's standard output and error
 //	supervisor.log  the launcher's and supervisor's own messages
 //
-// supervisor.pid and status.json are written atomically (a temporary file,
-// fsync, rename, fsync of the directory). Start returns once status.json
-// records the running command (or its outcome, when it could not be
-// executed), so Adopt after an agent crash right after Start finds it.
+// status.json is written atomically and durably (a temporary file, fsync,
+// rename, fsync of the directory). supervisor.pid is written atomically
+// (renamed into place) but not fsynced: it only says which process of this
+// boot supervises the run, a power loss ends that process too, and a pid
+// file that does not decode (one a power loss cut short) is read as no pid
+// file, the lock then saying whether a supervisor runs. Start returns once
+// status.json records the running command (or its outcome, when it could
+// not be executed), so Adopt after an agent crash right after Start finds
+// it.
+//
+// # Prepare and Go
+//
+// Start is Prepare, then Go. Prepare claims the directory and launches the
+// supervisor, which initialises, writes supervisor.pid and then blocks
+// reading a "go" pipe whose only writer is the Prepared; Go writes one byte
+// to it and waits for the supervisor's ready byte, as Start does. The
+// caller can so overlap the supervisor's start-up with its own work (the
+// agent journals the step started meanwhile) and start the command only
+// once that work is done. EOF on the go pipe (Release, or the caller's
+// process died) makes the supervisor exit without running anything,
+// leaving a claimed directory without status.json: Adopt reports it not
+// adoptable, and Start refuses it.
 //
 // # Liveness
 //

@@ -70,6 +70,10 @@ func (o outcomeRecord) outcome() Outcome {
 	return Outcome{ExitCode: o.ExitCode, Signal: o.Signal, TimedOut: o.TimedOut, Started: o.Started, Ended: o.Ended}
 }
 
+// errDecode is wrapped by readJSON's errors for a file that is not the
+// JSON expected (empty, cut short, or garbage).
+var errDecode = errors.New("decode")
+
 // readJSON decodes a file; a missing file's error satisfies
 // errors.Is(err, fs.ErrNotExist).
 func readJSON(path string, v any) error {
@@ -78,7 +82,7 @@ func readJSON(path string, v any) error {
 		return err
 	}
 	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("decode %s: %w", path, err)
+		return fmt.Errorf("%w %s: %w", errDecode, path, err)
 	}
 	return nil
 }
@@ -124,6 +128,36 @@ func writeAtomic(path string, v any) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return syncDir(dir)
+}
+
+// writeVolatile replaces path with a file holding v as JSON, atomically
+// but not durably: a temporary file in the same directory is written and
+// renamed over path, without fsync. Readers within one boot see the old
+// file or the new one, never a mix; after a power loss the file may be
+// missing, empty or cut short. For supervisor.pid, which only says which
+// process of this boot supervises the run.
+func writeVolatile(path string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", filepath.Base(path), err)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
 }
 
 // createExclusive creates path holding v as JSON, durably; it fails with

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -90,8 +91,39 @@ type Handle struct {
 // durably recorded the running command, so Adopt after a crash right after
 // Start finds it. It fails with ErrAlreadyStarted when a run was already
 // started in s.Dir, and, without claiming the directory, when s is invalid
-// or Argv[0] is not an executable file.
+// or Argv[0] is not an executable file. Start is Prepare, then Go.
 func Start(s Spec) (*Handle, error) {
+	p, err := Prepare(s)
+	if err != nil {
+		return nil, err
+	}
+	return p.Go()
+}
+
+// Prepared is a run whose supervisor is being started, or waits, and will
+// start the command only when Go tells it to. Its methods may be called
+// from any goroutine.
+type Prepared struct {
+	h       *Handle
+	logPath string
+
+	mu     sync.Mutex
+	goW    *os.File // the agent's end of the go pipe; nil once used or released
+	readyR *os.File
+}
+
+// Prepare does what Start does up to the command: it claims s.Dir (spec.json,
+// the lock) and launches the supervisor, which initialises, writes its pid
+// file and then waits, without running anything, for Go. It returns as soon
+// as the supervisor is launched, so that its start-up (a re-execution of the
+// whole binary) overlaps whatever the caller does meanwhile.
+//
+// The supervisor waits on a pipe whose only writer is the Prepared: if Go
+// is never called (Release, or the caller's process dies), it reads EOF and
+// exits without running the command, leaving the directory claimed, with no
+// status.json, so that Adopt reports the run not adoptable (ok=false) and
+// Start refuses the directory (ErrAlreadyStarted). Errors are Start's.
+func Prepare(s Spec) (*Prepared, error) {
 	if s.Dir == "" {
 		return nil, errors.New("start job: empty directory")
 	}
@@ -103,10 +135,57 @@ func Start(s Spec) (*Handle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start job in %s: %w", dir, err)
 	}
-	if err := start(dir, rec); err != nil {
+	goW, readyR, err := prepare(dir, rec)
+	if err != nil {
 		return nil, fmt.Errorf("start job in %s: %w", dir, err)
 	}
-	return &Handle{dir: dir}, nil
+	return &Prepared{h: &Handle{dir: dir}, logPath: filepath.Join(dir, supervisorFile), goW: goW, readyR: readyR}, nil
+}
+
+// Dir returns the run's directory (absolute).
+func (p *Prepared) Dir() string { return p.h.dir }
+
+// Go tells the supervisor to start the command and returns, as Start does,
+// once the supervisor has durably recorded the running command (or its
+// outcome, when it could not be executed). It fails when the supervisor
+// exited before (it could not initialise, or was killed), and when Go or
+// Release was called before; whether the command started is then unknown
+// only if the supervisor died after Go's byte reached it, as with Start.
+func (p *Prepared) Go() (*Handle, error) {
+	p.mu.Lock()
+	goW, readyR := p.goW, p.readyR
+	p.goW, p.readyR = nil, nil
+	p.mu.Unlock()
+	if goW == nil {
+		return nil, fmt.Errorf("start job in %s: already started or released", p.h.dir)
+	}
+	defer readyR.Close()
+	_, err := goW.Write([]byte{'g'})
+	goW.Close()
+	if err != nil {
+		// EPIPE: the supervisor is gone, and nothing was started.
+		return nil, fmt.Errorf("start job in %s: start supervisor: it exited before the command was started: %w%s", p.h.dir, err, quoteLog(p.logPath))
+	}
+	// The supervisor writes one byte once status.json is durable; EOF
+	// means it exited first.
+	var b [1]byte
+	if n, _ := readyR.Read(b[:]); n == 0 {
+		return nil, fmt.Errorf("start job in %s: start supervisor: it exited before recording the command%s", p.h.dir, quoteLog(p.logPath))
+	}
+	return p.h, nil
+}
+
+// Release tells the supervisor to exit without starting the command; the
+// directory stays claimed. It does nothing after Go or a first Release.
+func (p *Prepared) Release() {
+	p.mu.Lock()
+	goW, readyR := p.goW, p.readyR
+	p.goW, p.readyR = nil, nil
+	p.mu.Unlock()
+	if goW != nil {
+		goW.Close()
+		readyR.Close()
+	}
 }
 
 // newSpecRecord checks s and resolves what Start decides for the command.
@@ -211,54 +290,59 @@ func executable(path string) error {
 	return nil
 }
 
-// start claims dir and launches the supervisor (spawn).
-func start(dir string, rec specRecord) error {
+// prepare claims dir and launches the supervisor (spawn). It returns the
+// agent's ends of the go pipe (written by Go) and of the ready pipe.
+func prepare(dir string, rec specRecord) (goW, readyR *os.File, err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("create directory: %w", err)
+		return nil, nil, fmt.Errorf("create directory: %w", err)
 	}
 	// The lock is held from here until the supervisor exits: this open
 	// file description passes to the launcher and on to the supervisor.
 	lock, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return fmt.Errorf("open lock: %w", err)
+		return nil, nil, fmt.Errorf("open lock: %w", err)
 	}
 	defer lock.Close()
 	if err := flock(lock, syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return ErrAlreadyStarted
+			return nil, nil, ErrAlreadyStarted
 		}
-		return fmt.Errorf("lock: %w", err)
+		return nil, nil, fmt.Errorf("lock: %w", err)
 	}
 	if err := createExclusive(filepath.Join(dir, specFile), rec); err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return ErrAlreadyStarted
+			return nil, nil, ErrAlreadyStarted
 		}
-		return fmt.Errorf("write spec: %w", err)
+		return nil, nil, fmt.Errorf("write spec: %w", err)
 	}
 	logPath := filepath.Join(dir, supervisorFile)
 	log, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
-		return fmt.Errorf("open supervisor log: %w", err)
+		return nil, nil, fmt.Errorf("open supervisor log: %w", err)
 	}
 	defer log.Close()
+	// Both pipes are close-on-exec here (os.Pipe), so no other process the
+	// agent starts holds an end: the supervisor reads EOF on the go pipe
+	// as soon as the agent closes its end or dies.
 	readyR, readyW, err := os.Pipe()
 	if err != nil {
-		return fmt.Errorf("create pipe: %w", err)
+		return nil, nil, fmt.Errorf("create pipe: %w", err)
 	}
-	defer readyR.Close()
-
-	err = spawn(dir, log, readyW, lock)
-	readyW.Close() // the supervisor has its own
+	goR, goW, err := os.Pipe()
 	if err != nil {
-		return fmt.Errorf("start supervisor: %w%s", err, quoteLog(logPath))
+		readyR.Close()
+		readyW.Close()
+		return nil, nil, fmt.Errorf("create pipe: %w", err)
 	}
-	// The supervisor writes one byte once status.json is durable; EOF
-	// means it exited first.
-	var b [1]byte
-	if n, _ := readyR.Read(b[:]); n == 0 {
-		return fmt.Errorf("start supervisor: it exited before recording the command%s", quoteLog(logPath))
+	err = spawn(dir, log, readyW, lock, goR)
+	readyW.Close() // the supervisor has its own
+	goR.Close()
+	if err != nil {
+		readyR.Close()
+		goW.Close()
+		return nil, nil, fmt.Errorf("start supervisor: %w%s", err, quoteLog(logPath))
 	}
-	return nil
+	return goW, readyR, nil
 }
 
 // siblingFlags are the clone flags that make the supervisor the agent's
@@ -272,13 +356,13 @@ var siblingFlags uintptr = syscall.CLONE_PARENT
 // be done (the agent is the init of its PID namespace, which has no parent
 // to share), the launcher starts it instead, at the cost of one more
 // process start, and init or the nearest child subreaper reaps it.
-func spawn(dir string, log, readyW, lock *os.File) error {
+func spawn(dir string, log, readyW, lock, goR *os.File) error {
 	cmd, err := proc.Command(roleSupervisor, dir)
 	if err != nil {
 		return err
 	}
 	cmd.Stdout, cmd.Stderr = log, log
-	cmd.ExtraFiles = []*os.File{readyW, lock} // readyFD, lockFD
+	cmd.ExtraFiles = []*os.File{readyW, lock, goR} // readyFD, lockFD, goFD
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Cloneflags: siblingFlags}
 	switch err := cmd.Start(); {
 	case err == nil:
@@ -290,7 +374,7 @@ func spawn(dir string, log, readyW, lock *os.File) error {
 		return err
 	}
 	cmd.Stdout, cmd.Stderr = log, log
-	cmd.ExtraFiles = []*os.File{readyW, lock}
+	cmd.ExtraFiles = []*os.File{readyW, lock, goR}
 	if err := cmd.Start(); err != nil {
 		return err
 	}
@@ -420,12 +504,15 @@ func (h *Handle) check() (supervision, error) {
 	var rec pidRecord
 	err := readJSON(filepath.Join(h.dir, pidFile), &rec)
 	switch {
-	case err == nil:
+	case err == nil && rec.PID > 0:
 		if rec.id().Alive() {
 			return supervision{pid: &rec}, nil
 		}
-	case errors.Is(err, fs.ErrNotExist):
-		// Start, the launcher or the supervisor may be on its way.
+	case err == nil, errors.Is(err, fs.ErrNotExist), errors.Is(err, errDecode):
+		// Start, the launcher or the supervisor may be on its way. A pid
+		// file that does not decode is one a power loss cut short
+		// (supervisor.pid is written without fsync): no process of this
+		// boot wrote it, and the lock says whether one runs.
 		held, err := lockHeld(h.dir)
 		if err != nil {
 			return supervision{}, err

@@ -20,10 +20,12 @@ const (
 	roleSupervisor = "lifeguard-jobs-supervisor"
 
 	// readyFD is the supervisor's end of the pipe on which it tells Start
-	// that status.json records the command; lockFD is the run's lock,
-	// held until the supervisor exits.
+	// (Go) that status.json records the command; lockFD is the run's lock,
+	// held until the supervisor exits; goFD is the end of the pipe on which
+	// Go tells it to start the command (one byte; EOF: exit, run nothing).
 	readyFD = 3
 	lockFD  = 4
+	goFD    = 5
 
 	// marker starts every line the supervisor writes to output.log.
 	marker = "lifeguard-jobs: "
@@ -67,7 +69,7 @@ func launch(dir string) int {
 		return 1
 	}
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	cmd.ExtraFiles = []*os.File{os.NewFile(readyFD, "ready"), os.NewFile(lockFD, "lock")}
+	cmd.ExtraFiles = []*os.File{os.NewFile(readyFD, "ready"), os.NewFile(lockFD, "lock"), os.NewFile(goFD, "go")}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		say("start supervisor: %v", err)
@@ -89,8 +91,11 @@ func supervise(dir string) int {
 	// finalizer closes, until the process exits; the command gets neither.
 	syscall.CloseOnExec(readyFD)
 	syscall.CloseOnExec(lockFD)
+	syscall.CloseOnExec(goFD)
 	ready := os.NewFile(readyFD, "ready")
 	defer ready.Close()
+	goPipe := os.NewFile(goFD, "go")
+	defer goPipe.Close()
 
 	// Descendants that daemonize (double fork, setsid) are re-parented to
 	// us rather than to init, so we can find them, and we reap them.
@@ -103,6 +108,14 @@ func supervise(dir string) int {
 		say("%v", err)
 		return 1
 	}
+	// Wait for Go. Its only writer is the agent's Prepared: EOF means it
+	// was released, or the agent died, before the command was to start.
+	var b [1]byte
+	if n, _ := goPipe.Read(b[:]); n == 0 {
+		say("released before the command was started; nothing was run")
+		return 0
+	}
+	_ = goPipe.Close()
 	if err := s.start(); err != nil {
 		say("%v", err)
 		return 1
@@ -154,7 +167,11 @@ func newSupervisor(dir string) (*supervisor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read own start time: %w", err)
 	}
-	if err := writeAtomic(filepath.Join(dir, pidFile), pidRecord{PID: me.PID, StartTime: me.Start}); err != nil {
+	// Not fsynced: the pid file is a liveness check within one boot (a
+	// power loss ends the supervisor too, and a pid file it cut short is
+	// read as no supervisor, see Handle.check); renamed into place, it is
+	// never seen half written.
+	if err := writeVolatile(filepath.Join(dir, pidFile), pidRecord{PID: me.PID, StartTime: me.Start}); err != nil {
 		return nil, err
 	}
 	s.devnull, err = os.Open(os.DevNull)
