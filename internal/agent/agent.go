@@ -289,7 +289,7 @@ func newAgent(cfg config.Agent, deps Deps, log *slog.Logger) (*Agent, error) {
 		}
 		a.plan.Steps = slices.Insert(a.plan.Steps, at, a.traffic.deregisterStep())
 	}
-	runner := meteredSteps{next: steps, m: m}
+	runner := metered(steps, m)
 	a.exec = &lifecycle.Executor{Completer: a.completer, Steps: runner, Journal: j, Log: log, Env: a.stepEnv, Heartbeated: m.heartbeat, Hooks: a.hookDefs.lookup}
 	a.noHook = &lifecycle.Executor{Completer: nopCompleter{}, Steps: runner, Journal: j, Log: log, Env: a.stepEnv}
 	return a, nil

@@ -138,6 +138,49 @@ func (w meteredSteps) Start(ctx context.Context, id lifecycle.StepID, s lifecycl
 	return meteredHandle{next: h, m: w.m}, nil
 }
 
+// metered wraps next to count how its steps end; the result prepares
+// steps (lifecycle.StepPreparer) when next does.
+func metered(next lifecycle.StepRunner, m *metrics) lifecycle.StepRunner {
+	w := meteredSteps{next: next, m: m}
+	if sp, ok := next.(lifecycle.StepPreparer); ok {
+		return meteredPreparer{meteredSteps: w, prep: sp}
+	}
+	return w
+}
+
+// meteredPreparer is meteredSteps of a StepRunner that prepares steps.
+type meteredPreparer struct {
+	meteredSteps
+	prep lifecycle.StepPreparer
+}
+
+func (w meteredPreparer) Prepare(ctx context.Context, id lifecycle.StepID, s lifecycle.Step, env []string) (lifecycle.PreparedStep, error) {
+	p, err := w.prep.Prepare(ctx, id, s, env)
+	if err != nil {
+		return nil, err
+	}
+	return meteredPrepared{next: p, m: w.m}, nil
+}
+
+// meteredPrepared counts how a prepared step ends, as meteredSteps does.
+type meteredPrepared struct {
+	next lifecycle.PreparedStep
+	m    *metrics
+}
+
+func (p meteredPrepared) Go(ctx context.Context) (lifecycle.StepHandle, error) {
+	h, err := p.next.Go(ctx)
+	if err != nil {
+		if ctx.Err() == nil { // else whether it started is unknown
+			p.m.steps.WithLabelValues(resultStartError).Inc()
+		}
+		return nil, err
+	}
+	return meteredHandle{next: h, m: p.m}, nil
+}
+
+func (p meteredPrepared) Release() { p.next.Release() }
+
 func (w meteredSteps) Adopt(ctx context.Context, id lifecycle.StepID) (lifecycle.StepHandle, bool, error) {
 	h, ok, err := w.next.Adopt(ctx, id)
 	if !ok || err != nil {

@@ -75,22 +75,65 @@ func (r *jobsRunner) base(id lifecycle.StepID) string {
 
 // Start starts the step's next attempt under a new supervisor.
 func (r *jobsRunner) Start(_ context.Context, id lifecycle.StepID, s lifecycle.Step, env []string) (lifecycle.StepHandle, error) {
-	base := r.base(id)
-	n, err := lastAttempt(base)
+	spec, err := r.spec(id, s, env)
 	if err != nil {
-		return nil, fmt.Errorf("start step %s of %v: %w", id.Step, id.Key, err)
+		return nil, err
 	}
-	h, err := jobs.Start(jobs.Spec{
-		Dir:     filepath.Join(base, strconv.Itoa(n+1)),
-		Argv:    s.Argv,
-		Env:     append(os.Environ(), env...),
-		Timeout: s.Timeout,
-	})
+	h, err := jobs.Start(spec)
 	if err != nil {
 		return nil, fmt.Errorf("start step %s of %v: %w", id.Step, id.Key, err)
 	}
 	return &jobsHandle{h: h, id: id, log: r.log}, nil
 }
+
+// Prepare claims the step's next attempt and launches its supervisor,
+// which waits for Go before it starts the step (jobs.Prepare): the
+// supervisor's start-up overlaps the step's journal write.
+func (r *jobsRunner) Prepare(_ context.Context, id lifecycle.StepID, s lifecycle.Step, env []string) (lifecycle.PreparedStep, error) {
+	spec, err := r.spec(id, s, env)
+	if err != nil {
+		return nil, err
+	}
+	p, err := jobs.Prepare(spec)
+	if err != nil {
+		return nil, fmt.Errorf("prepare step %s of %v: %w", id.Step, id.Key, err)
+	}
+	return &jobsPrepared{p: p, id: id, log: r.log}, nil
+}
+
+// spec is the jobs.Spec of the step's next attempt.
+func (r *jobsRunner) spec(id lifecycle.StepID, s lifecycle.Step, env []string) (jobs.Spec, error) {
+	base := r.base(id)
+	n, err := lastAttempt(base)
+	if err != nil {
+		return jobs.Spec{}, fmt.Errorf("start step %s of %v: %w", id.Step, id.Key, err)
+	}
+	return jobs.Spec{
+		Dir:     filepath.Join(base, strconv.Itoa(n+1)),
+		Argv:    s.Argv,
+		Env:     append(os.Environ(), env...),
+		Timeout: s.Timeout,
+	}, nil
+}
+
+// jobsPrepared is a step whose supervisor waits for Go.
+type jobsPrepared struct {
+	p   *jobs.Prepared
+	id  lifecycle.StepID
+	log *slog.Logger
+}
+
+// Go starts the prepared step; jobs.Prepared.Go takes no context.
+func (p *jobsPrepared) Go(context.Context) (lifecycle.StepHandle, error) {
+	h, err := p.p.Go()
+	if err != nil {
+		return nil, fmt.Errorf("start step %s of %v: %w", p.id.Step, p.id.Key, err)
+	}
+	return &jobsHandle{h: h, id: p.id, log: p.log}, nil
+}
+
+// Release makes the waiting supervisor exit without starting the step.
+func (p *jobsPrepared) Release() { p.p.Release() }
 
 // Adopt reattaches to the step's last attempt.
 func (r *jobsRunner) Adopt(_ context.Context, id lifecycle.StepID) (lifecycle.StepHandle, bool, error) {

@@ -41,11 +41,38 @@ type StepRunner interface {
 	Adopt(ctx context.Context, id StepID) (StepHandle, bool, error)
 }
 
+// StepPreparer is implemented by a StepRunner that can do the slow part of
+// starting a step (starting its supervisor) ahead of the step itself. The
+// Executor prepares a step while it sends the action's first heartbeat and
+// journals it started, and starts it (PreparedStep.Go) only once the
+// journal records it started: a step is never run before that record is
+// durable.
+type StepPreparer interface {
+	// Prepare does what Start does for s, but run it. An error means
+	// nothing was prepared; the Executor then calls Start. ctx bounds the
+	// call.
+	Prepare(ctx context.Context, id StepID, s Step, env []string) (PreparedStep, error)
+}
+
+// PreparedStep is a step prepared by a StepPreparer, which runs only once
+// Go is called. A step prepared but never started (Release, or the agent
+// died first) never runs: Adopt then reports it not adoptable, and Start
+// may start it anew, as after a crash between the journal write and Start.
+type PreparedStep interface {
+	// Go starts the step, as StepRunner.Start would.
+	Go(ctx context.Context) (StepHandle, error)
+	// Release gives the step up without running it; after Go it does
+	// nothing.
+	Release()
+}
+
 // StepHandle is a started or adopted step.
 type StepHandle interface {
 	// Wait blocks until the step ends (exit, timeout or kill) and returns
 	// how; it returns ctx's error if ctx ends first, leaving the step
-	// running.
+	// running. The outcome it returns is durably recorded by the step's
+	// supervisor: Adopt finds it after any crash (the Executor relies on
+	// it to complete the action before it journals the step's end).
 	Wait(ctx context.Context) (StepOutcome, error)
 }
 
@@ -148,15 +175,24 @@ type Executor struct {
 //     action was completed elsewhere or timed out: Run stops waiting for
 //     the plan, starts no further step, journals the action as gone and
 //     returns without calling Complete.
-//  4. Waits for confirmed, journals the decided result (Completing: in the
-//     same write as the step that ended the plan when confirmed was
-//     closed by then), then
+//  4. Waits for confirmed, journals the decided result (Completing), then
 //     calls Complete on a context detached from ctx and bounded per call,
 //     retrying transient errors with exponential backoff until
 //     Deadline(a) or a bounded number of attempts, and journals the action
 //     completed. A record found with Completing set but not completed (the
 //     previous agent stopped while completing) skips straight to this step
-//     and calls Complete again.
+//     and calls Complete again. When the plan ended with a step run under
+//     a supervisor and confirmed was closed by then, the step's end and
+//     the result are not journaled before the first Complete call but with
+//     its outcome (success, ErrNoActiveAction), or right after a failed
+//     attempt, or when Run stops: the supervisor has durably recorded the
+//     step's exit status, so an agent that stops in between adopts the
+//     step, finds that status, decides the same result and completes
+//     again (and learns that Auto Scaling no longer has the action).
+//
+// A StepRunner that implements StepPreparer has each new step prepared
+// while its first heartbeat is sent and its record written, and started
+// (PreparedStep.Go) only once the record says it started.
 //
 // Outcomes:
 //   - (r, nil): the action was completed with r, now or by an earlier Run.
@@ -217,7 +253,7 @@ func (e *Executor) Run(ctx context.Context, a Action, p Plan, confirmed <-chan s
 		case errors.Is(err, ErrNoActiveAction):
 			return e.gone(&rec, "", err)
 		case err != nil:
-			return "", err
+			return "", e.stopped(&rec, err)
 		}
 	}
 
@@ -226,7 +262,7 @@ func (e *Executor) Run(ctx context.Context, a Action, p Plan, confirmed <-chan s
 	case <-ctx.Done():
 	}
 	if err := ctx.Err(); err != nil {
-		return "", err
+		return "", e.stopped(&rec, err)
 	}
 	if rec.Completing == "" {
 		rec.Completing = result
@@ -234,7 +270,7 @@ func (e *Executor) Run(ctx context.Context, a Action, p Plan, confirmed <-chan s
 			return "", err
 		}
 	}
-	err = e.complete(ctx, log, a, result)
+	err = e.complete(ctx, log, a, result, func() error { return e.savePending(&rec) })
 	switch {
 	case errors.Is(err, ErrNoActiveAction):
 		return e.gone(&rec, result, err)
@@ -351,6 +387,28 @@ func (e *Executor) begin(log *slog.Logger, a Action) (rec Record, resumed bool, 
 		return Record{}, false, nil, err
 	}
 	return rec, false, nil, nil
+}
+
+// savePending journals the end of the step that ended the plan, and the
+// decided result, if that was left for the completion (Record.pending).
+func (e *Executor) savePending(rec *Record) error {
+	if !rec.pending {
+		return nil
+	}
+	if err := e.Journal.Save(*rec); err != nil {
+		return err
+	}
+	rec.pending = false
+	return nil
+}
+
+// stopped returns err, Run's reason to stop before completing, after
+// journaling what savePending would.
+func (e *Executor) stopped(rec *Record, err error) error {
+	if serr := e.savePending(rec); serr != nil {
+		return errors.Join(err, serr)
+	}
+	return err
 }
 
 // finished returns the outcome of a completed record.
@@ -495,10 +553,12 @@ func (e *Executor) runSteps(ctx context.Context, log *slog.Logger, a Action, p P
 			sr, err = e.runBuiltin(ctx, stepLog, a, s, rec, conclude)
 		case sr.State == "":
 			startHeartbeats()
+			prep := e.prepare(ctx, a, s, id)
 			if err := ready(); err != nil {
+				prep.release(stepLog)
 				return "", err
 			}
-			sr, err = e.start(ctx, stepLog, a, s, id, rec, conclude)
+			sr, err = e.start(ctx, stepLog, a, s, id, rec, conclude, prep.get(stepLog))
 		case sr.State == StepStarted:
 			startHeartbeats()
 			sr, err = e.resume(ctx, stepLog, a, s, id, rec, conclude)
@@ -518,16 +578,70 @@ func (e *Executor) runSteps(ctx context.Context, log *slog.Logger, a Action, p P
 	return p.result(), nil
 }
 
-// start journals s as started, starts it and waits for it. conclude is
-// called with how the step ended just before that is journaled, and may
-// add to the record.
-func (e *Executor) start(ctx context.Context, log *slog.Logger, a Action, s Step, id StepID, rec *Record, conclude func(StepRecord)) (StepRecord, error) {
+// preparing is a step being prepared in the background (StepPreparer),
+// from prepare until get or release, which wait for it.
+type preparing struct {
+	done chan struct{}
+	p    PreparedStep
+	err  error
+}
+
+// prepare starts preparing s when the StepRunner can; nil when it cannot.
+func (e *Executor) prepare(ctx context.Context, a Action, s Step, id StepID) *preparing {
+	sp, ok := e.Steps.(StepPreparer)
+	if !ok {
+		return nil
+	}
+	pr := &preparing{done: make(chan struct{})}
+	env := e.env(a, s)
+	go func() {
+		defer close(pr.done)
+		pr.p, pr.err = sp.Prepare(ctx, id, s, env)
+	}()
+	return pr
+}
+
+// get waits for the preparation and returns the prepared step; nil when
+// there is none (the step is then started with Start).
+func (pr *preparing) get(log *slog.Logger) PreparedStep {
+	if pr == nil {
+		return nil
+	}
+	<-pr.done
+	if pr.err != nil {
+		log.Debug("step not prepared; starting it without", keyErr, pr.err)
+		return nil
+	}
+	return pr.p
+}
+
+// release waits for the preparation and gives the prepared step up.
+func (pr *preparing) release(log *slog.Logger) {
+	if p := pr.get(log); p != nil {
+		p.Release()
+	}
+}
+
+// start journals s as started, starts it (prep, when not nil, is s
+// prepared: it is started with Go, or released) and waits for it.
+// conclude is called with how the step ended just before that is
+// journaled, and may add to the record.
+func (e *Executor) start(ctx context.Context, log *slog.Logger, a Action, s Step, id StepID, rec *Record, conclude func(StepRecord), prep PreparedStep) (StepRecord, error) {
 	sr := StepRecord{Name: s.Name, State: StepStarted, Started: time.Now()}
 	rec.setStep(sr)
 	if err := e.Journal.Save(*rec); err != nil {
+		if prep != nil {
+			prep.Release()
+		}
 		return sr, err
 	}
-	h, err := e.Steps.Start(ctx, id, s, e.env(a, s))
+	var h StepHandle
+	var err error
+	if prep != nil {
+		h, err = prep.Go(ctx)
+	} else {
+		h, err = e.Steps.Start(ctx, id, s, e.env(a, s))
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			// Whether it started is unknown: the next Run adopts it or
@@ -596,7 +710,7 @@ func (e *Executor) resume(ctx context.Context, log *slog.Logger, a Action, s Ste
 		return e.wait(ctx, log, h, sr, rec, conclude)
 	case s.OnInterrupt == InterruptRerun:
 		log.Warn("step interrupted", "policy", string(InterruptRerun))
-		return e.start(ctx, log, a, s, id, rec, conclude)
+		return e.start(ctx, log, a, s, id, rec, conclude, nil)
 	default:
 		log.Warn("step interrupted", "policy", string(InterruptSkip))
 		sr.State, sr.Ended = StepSkipped, time.Now()
@@ -617,7 +731,16 @@ func (e *Executor) wait(ctx context.Context, log *slog.Logger, h StepHandle, sr 
 	sr.State, sr.ExitCode, sr.TimedOut, sr.Ended = StepFinished, out.ExitCode, out.TimedOut, time.Now()
 	rec.setStep(sr)
 	conclude(sr)
-	if err := e.Journal.Save(*rec); err != nil {
+	// The step that ends the plan, with the action confirmed (conclude
+	// decided the result), is journaled together with the completion,
+	// after CompleteLifecycleAction: its supervisor has durably recorded
+	// the outcome, so an agent that stops in between adopts the step,
+	// finds the same outcome, decides the same result and completes again
+	// (Auto Scaling then has no active action: done). Any other step's end
+	// is journaled now.
+	if rec.Completing != "" {
+		rec.pending = true
+	} else if err := e.Journal.Save(*rec); err != nil {
 		return sr, err
 	}
 	level := slog.LevelInfo
@@ -644,8 +767,9 @@ func (e *Executor) env(a Action, s Step) []string {
 // complete calls Complete until it succeeds, reports ErrNoActiveAction, or
 // the attempts or the action's deadline run out. Each call runs on a fresh
 // context bounded by completeTimeout and detached from ctx; ctx only cuts
-// short the waits between attempts.
-func (e *Executor) complete(ctx context.Context, log *slog.Logger, a Action, r Result) error {
+// short the waits between attempts. failed is called after each failed
+// attempt, before the wait; its error ends complete.
+func (e *Executor) complete(ctx context.Context, log *slog.Logger, a Action, r Result, failed func() error) error {
 	deadline := Deadline(a)
 	backoff := completeBackoff
 	for attempt := 1; ; attempt++ {
@@ -657,6 +781,9 @@ func (e *Executor) complete(ctx context.Context, log *slog.Logger, a Action, r R
 				return fmt.Errorf("complete lifecycle action %v with %s: %w", a.Key(), r, err)
 			}
 			return nil
+		}
+		if ferr := failed(); ferr != nil {
+			return errors.Join(fmt.Errorf("complete lifecycle action %v with %s: %w", a.Key(), r, err), ferr)
 		}
 		if attempt == completeAttempts || !time.Now().Add(backoff).Before(deadline) {
 			return fmt.Errorf("complete lifecycle action %v with %s (%d attempts): %w", a.Key(), r, attempt, err)

@@ -58,6 +58,11 @@ type Record struct {
 	// it was completed elsewhere or timed out.
 	Gone        bool      `json:"gone,omitempty"`
 	CompletedAt time.Time `json:"completed_at,omitzero"`
+
+	// pending says that the end of the step that ended the plan (and
+	// Completing) is not journaled yet: the Executor journals it with the
+	// completion, or as soon as the completion is delayed. Never saved.
+	pending bool
 }
 
 // step returns the index of the step named name in r.Steps, or -1.

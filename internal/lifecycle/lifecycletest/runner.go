@@ -34,7 +34,7 @@ type Supervisor struct {
 
 // StepCall is one call to a fake StepRunner.
 type StepCall struct {
-	Op  string // "start" or "adopt"
+	Op  string // "start" or "adopt" (and "prepare", "release": PreparingStepRunner)
 	At  time.Time
 	ID  lifecycle.StepID
 	Env []string // for "start"
@@ -172,4 +172,78 @@ func (r *StepRunner) Running(id lifecycle.StepID) bool {
 	defer r.mu.Unlock()
 	p, ok := r.procs[id]
 	return ok && !p.dead && time.Now().Before(p.end)
+}
+
+// PreparingStepRunner is a StepRunner that also prepares steps
+// (lifecycle.StepPreparer). A prepared step runs only once Go is called;
+// until then, and for good once released or dropped (its agent died),
+// Adopt reports it not adoptable and Start may start it. Prepare calls
+// are listed as "prepare", Go as "start", Release as "release".
+type PreparingStepRunner struct {
+	*StepRunner
+	// BeforeGo, when set, is called by Go before the step starts; an
+	// error makes Go fail with it, without starting the step (a crash
+	// between the journal write and the start when ctx ended).
+	BeforeGo func(ctx context.Context, id lifecycle.StepID) error
+}
+
+var _ lifecycle.StepPreparer = PreparingStepRunner{}
+
+// Prepare prepares the step.
+func (r PreparingStepRunner) Prepare(_ context.Context, id lifecycle.StepID, s lifecycle.Step, env []string) (lifecycle.PreparedStep, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, StepCall{Op: "prepare", At: time.Now(), ID: id, Env: slices.Clone(env)})
+	if p, ok := r.procsLocked()[id]; ok && !p.dead {
+		r.T.Errorf("step %v prepared while its supervisor runs or has recorded an exit status", id)
+		return nil, fmt.Errorf("step %v: %w", id, errUnexpected)
+	}
+	// Adopt finds a supervisor that has run nothing: not adoptable.
+	r.procs[id] = &proc{dead: true}
+	return &prepared{r: r, id: id, s: s, env: env}, nil
+}
+
+// Prepared returns the names of the steps prepared so far, in order.
+func (r *StepRunner) Prepared() []string { return r.names("prepare") }
+
+type prepared struct {
+	r   PreparingStepRunner
+	id  lifecycle.StepID
+	s   lifecycle.Step
+	env []string
+
+	mu   sync.Mutex
+	used bool
+}
+
+func (p *prepared) use() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	used := p.used
+	p.used = true
+	return !used
+}
+
+// Go starts the prepared step, as Start.
+func (p *prepared) Go(ctx context.Context) (lifecycle.StepHandle, error) {
+	if !p.use() {
+		p.r.T.Errorf("Go of step %v after Go or Release", p.id)
+		return nil, errUnexpected
+	}
+	if p.r.BeforeGo != nil {
+		if err := p.r.BeforeGo(ctx, p.id); err != nil {
+			return nil, err
+		}
+	}
+	return p.r.Start(ctx, p.id, p.s, p.env)
+}
+
+// Release gives the step up; it never runs. Listed as "release".
+func (p *prepared) Release() {
+	if !p.use() {
+		return
+	}
+	p.r.mu.Lock()
+	defer p.r.mu.Unlock()
+	p.r.calls = append(p.r.calls, StepCall{Op: "release", At: time.Now(), ID: p.id})
 }
