@@ -32,7 +32,9 @@ var (
 	buildErr  error
 )
 
-// lifeguardBinary builds cmd/lifeguard once per test run.
+// lifeguardBinary builds cmd/lifeguard once per test run, static
+// (CGO_ENABLED=0) and with -trimpath as scripts/release builds what ships,
+// so that what the tests and benchmarks measure is that binary.
 func lifeguardBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -42,7 +44,9 @@ func lifeguardBinary(t testing.TB) string {
 			return
 		}
 		binPath = filepath.Join(dir, "lifeguard")
-		out, err := exec.Command("go", "build", "-o", binPath, "../../cmd/lifeguard").CombinedOutput()
+		cmd := exec.Command("go", "build", "-trimpath", "-o", binPath, "../../cmd/lifeguard")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		out, err := cmd.CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
