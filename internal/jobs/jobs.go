@@ -309,11 +309,9 @@ func prepare(dir string, rec specRecord) (goW, readyR *os.File, err error) {
 		}
 		return nil, nil, fmt.Errorf("lock: %w", err)
 	}
-	if err := createExclusive(filepath.Join(dir, specFile), rec); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return nil, nil, ErrAlreadyStarted
-		}
-		return nil, nil, fmt.Errorf("write spec: %w", err)
+	specPath := filepath.Join(dir, specFile)
+	if _, err := os.Lstat(specPath); err == nil {
+		return nil, nil, ErrAlreadyStarted
 	}
 	logPath := filepath.Join(dir, supervisorFile)
 	log, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
@@ -341,6 +339,17 @@ func prepare(dir string, rec specRecord) (goW, readyR *os.File, err error) {
 		readyR.Close()
 		goW.Close()
 		return nil, nil, fmt.Errorf("start supervisor: %w%s", err, quoteLog(logPath))
+	}
+	// The spec is written while the supervisor starts up; it reads it
+	// only once Go has told it to start the command, which is after this.
+	// Created exclusively, it claims the directory for this run.
+	if err := createExclusive(specPath, rec); err != nil {
+		readyR.Close()
+		goW.Close() // the supervisor exits, having run nothing
+		if errors.Is(err, fs.ErrExist) {
+			return nil, nil, ErrAlreadyStarted
+		}
+		return nil, nil, fmt.Errorf("write spec: %w", err)
 	}
 	return goW, readyR, nil
 }

@@ -116,6 +116,12 @@ func supervise(dir string) int {
 		return 0
 	}
 	_ = goPipe.Close()
+	// Prepare writes the spec after launching the supervisor, and before
+	// Go can be called.
+	if err := readJSON(filepath.Join(dir, specFile), &s.spec); err != nil {
+		say("read spec: %v", err)
+		return 1
+	}
 	if err := s.start(); err != nil {
 		say("%v", err)
 		return 1
@@ -156,13 +162,10 @@ type supervisor struct {
 	sweep    proc.Sweep
 }
 
-// newSupervisor reads the spec, records the supervisor's identity and opens
-// the command's files.
+// newSupervisor records the supervisor's identity and opens the command's
+// files; the spec is read once Go has been received.
 func newSupervisor(dir string) (*supervisor, error) {
 	s := &supervisor{dir: dir, self: os.Getpid()}
-	if err := readJSON(filepath.Join(dir, specFile), &s.spec); err != nil {
-		return nil, fmt.Errorf("read spec: %w", err)
-	}
 	me, err := proc.Identify(s.self)
 	if err != nil {
 		return nil, fmt.Errorf("read own start time: %w", err)
