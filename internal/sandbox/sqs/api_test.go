@@ -472,6 +472,26 @@ func TestFifo(t *testing.T) {
 	if code, _ := apiError(t, err); code != "MissingParameter" {
 		t.Errorf("no group id: %s", code)
 	}
+
+	// A receive retried with its ReceiveRequestAttemptId (as after a lost
+	// response) gets the same message and receipt handle.
+	send("c", "c1")
+	attempt := func() *awssqs.ReceiveMessageOutput {
+		t.Helper()
+		out, err := e.client.ReceiveMessage(ctx, &awssqs.ReceiveMessageInput{QueueUrl: url, MaxNumberOfMessages: 10, ReceiveRequestAttemptId: aws.String("attempt-1")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	first, again := attempt(), attempt()
+	if len(first.Messages) != 1 || len(again.Messages) != 1 || aws.ToString(again.Messages[0].ReceiptHandle) != aws.ToString(first.Messages[0].ReceiptHandle) {
+		t.Errorf("retried receive got %+v, first %+v", again.Messages, first.Messages)
+	}
+	_, err = e.client.ReceiveMessage(ctx, &awssqs.ReceiveMessageInput{QueueUrl: url, ReceiveRequestAttemptId: aws.String(strings.Repeat("x", 129))})
+	if code, _ := apiError(t, err); code != "InvalidParameterValue" {
+		t.Errorf("attempt id of 129 characters: %s", code)
+	}
 }
 
 func TestBatches(t *testing.T) {
