@@ -3,6 +3,7 @@ package systest_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -134,6 +135,7 @@ var vmRows = []vmRow{
 	{"SQS delete p99", "ms", false},
 	{"SQS messages received twice", "", false},
 	{"SQS messages never received", "", false},
+	{"SQS receive calls failed", "", false},
 	{"launch → 1,000 InService", "s", false},
 	{"DescribeAutoScalingGroups (1,000) p50", "ms", false},
 	{"DescribeAutoScalingGroups (1,000) p99", "ms", false},
@@ -157,11 +159,15 @@ func vmTable(results map[string][]vmResult, rounds int) string {
 	for _, row := range vmRows {
 		s, m := vmMedian(results["sandbox"], row.name), vmMedian(results["moto"], row.name)
 		ratio := "-"
-		if m != 0 {
+		if m != 0 && !math.IsNaN(m) && !math.IsNaN(s) {
 			ratio = fmt.Sprintf("%.3f", s/m)
 		}
 		verdict := "ahead"
 		switch {
+		case math.IsNaN(s):
+			verdict = "BEHIND (did not finish)"
+		case math.IsNaN(m):
+			verdict = "ahead (moto did not finish)"
 		case s == m:
 			verdict = "even"
 		case row.higher && s < m || !row.higher && s > m:
@@ -171,20 +177,33 @@ func vmTable(results map[string][]vmResult, rounds int) string {
 		if row.unit != "" {
 			name += " (" + row.unit + ")"
 		}
-		fmt.Fprintf(&sb, "| %-46s | %10.2f | %10.2f | %13s | %s |\n", name, s, m, ratio, verdict)
+		fmt.Fprintf(&sb, "| %-46s | %10s | %10s | %13s | %s |\n", name, vmCell(s), vmCell(m), ratio, verdict)
 	}
 	return sb.String()
+}
+
+// vmCell shows a figure, or n/a for a row a side did not finish.
+func vmCell(v float64) string {
+	if math.IsNaN(v) {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.2f", v)
 }
 
 func vmMedian(rs []vmResult, row string) float64 {
 	var vs []float64
 	for _, r := range rs {
-		vs = append(vs, r[row])
+		if v, ok := r[row]; ok {
+			vs = append(vs, v)
+		}
 	}
 	if len(vs) == 0 {
-		return 0
+		return math.NaN()
 	}
 	slices.Sort(vs)
+	if n := len(vs); n%2 == 0 {
+		return (vs[n/2-1] + vs[n/2]) / 2
+	}
 	return vs[len(vs)/2]
 }
 
@@ -246,8 +265,6 @@ const (
 
 // vmRun runs the workload against one server and returns its figures.
 func vmRun(b *testing.B, side, endpoint string, pid int) (vmResult, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
 	cfg := aws.Config{
 		Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
 		Credentials: credentials.NewStaticCredentialsProvider("testing", "testing", ""),
@@ -262,8 +279,17 @@ func vmRun(b *testing.B, side, endpoint string, pid int) (vmResult, error) {
 	}{{"sqs", vmSQS}, {"autoscaling", vmAutoScaling}, {"sns", vmSNS}, {"dynamodb", vmDynamoDB}}
 	for _, s := range steps {
 		t0 := time.Now()
-		if err := s.run(ctx, cfg, r); err != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		err := s.run(ctx, cfg, r)
+		cancel()
+		if err != nil && side == "sandbox" {
 			return nil, fmt.Errorf("%s: %w", s.name, err)
+		}
+		if err != nil {
+			// moto fails some workloads (500s on concurrent receives, or
+			// no answer): the rows it did not finish show as n/a.
+			b.Logf("%s: %s did not finish: %v", side, s.name, err)
+			continue
 		}
 		b.Logf("%s: %s done in %v", side, s.name, time.Since(t0).Round(time.Millisecond))
 		if testing.Verbose() {
@@ -328,6 +354,7 @@ func vmSQS(ctx context.Context, cfg aws.Config, r vmResult) error {
 	var mu sync.Mutex
 	handles := map[string]string{} // message id → its latest receipt handle
 	twice := 0                     // messages received again within their visibility timeout
+	failed := 0                    // receive calls that failed, after the SDK's retries
 	t0 = time.Now()
 	g, gctx := errgroup.WithContext(ctx)
 	for range vmWorkers {
@@ -339,7 +366,16 @@ func vmSQS(ctx context.Context, cfg aws.Config, r vmResult) error {
 					return err
 				})
 				if err != nil {
-					return err
+					// A server that fails a receive (moto answers 500 to
+					// some concurrent receives) is counted, and asked again.
+					mu.Lock()
+					failed++
+					tooMany := failed > 50
+					mu.Unlock()
+					if gctx.Err() != nil || tooMany {
+						return err
+					}
+					continue
 				}
 				if len(out.Messages) == 0 {
 					return nil
@@ -366,6 +402,7 @@ func vmSQS(ctx context.Context, cfg aws.Config, r vmResult) error {
 	vmProgress("sqs received")
 	r["SQS messages received twice"] = float64(twice)
 	r["SQS messages never received"] = float64(vmMessages - len(handles))
+	r["SQS receive calls failed"] = float64(failed)
 
 	hs := slices.Collect(func(yield func(string) bool) {
 		for _, h := range handles {
