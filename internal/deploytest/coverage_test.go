@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -115,7 +116,7 @@ func (imdsEndpoint) GetEC2IMDSClientEnableState() (sdkimds.ClientEnableState, bo
 func TestAgentCallsAreExactlyItsPolicy(t *testing.T) {
 	kitEnv(t)
 	yaml := userDataConfig(t)
-	runAgentScenario(t, func(ctx context.Context, setup aws.Config) (string, []byte) {
+	runAgentScenario(t, func(ctx context.Context, setup aws.Config) scenario {
 		q, err := sqs.NewFromConfig(setup).CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("web-lifecycle")})
 		if err != nil {
 			t.Fatal(err)
@@ -127,7 +128,7 @@ func TestAgentCallsAreExactlyItsPolicy(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Setenv("LIFEGUARD_QUEUE_URL", aws.ToString(q.QueueUrl))
-		return attrs.Attributes["QueueArn"], yaml
+		return scenario{targetARN: attrs.Attributes["QueueArn"], yaml: yaml}
 	})
 }
 
@@ -136,27 +137,40 @@ func TestAgentCallsAreExactlyItsPolicy(t *testing.T) {
 // subscribed, deleted after the termination) and a lease without the tag
 // mirror.
 func TestAgentPerInstanceQueueCallsAreExactlyItsPolicy(t *testing.T) {
-	runAgentScenario(t, func(ctx context.Context, setup aws.Config) (string, []byte) {
+	runAgentScenario(t, func(ctx context.Context, setup aws.Config) scenario {
 		topic, err := sns.NewFromConfig(setup).CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("web-lifecycle")})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return aws.ToString(topic.TopicArn), []byte(`source: sqs
+		return scenario{targetARN: aws.ToString(topic.TopicArn), yaml: []byte(`source: sqs
 sqs: {topic_arn: "` + aws.ToString(topic.TopicArn) + `", queue_prefix: web-}
 launch: {hook: launch}
 terminate:
   hook: terminate
   steps: [{name: drain, command: [drain], timeout: 5m}]
 leader: {mode: lease, table: leases}
-`)
+`)}
 	})
+}
+
+// scenario is what a coverage test sets up around the agent.
+type scenario struct {
+	// targetARN is what the hooks notify ("" for none).
+	targetARN string
+	// yaml is the agent's configuration (its hooks, its steps).
+	yaml []byte
+	// groupTags are the group's tags, propagated to the instance at launch.
+	groupTags []astypes.Tag
+	// appPort, when set, is the port the instance's app answers health
+	// checks on (200 to every request), served on the in-memory network.
+	appPort int
 }
 
 // runAgentScenario runs one instance's agent through a launch, an hour in
 // service and a termination; target creates what the hooks notify and
-// returns its ARN and the agent's configuration (its hooks, its steps).
-// The calls the agent made must be exactly its policy's.
-func runAgentScenario(t *testing.T, target func(ctx context.Context, setup aws.Config) (string, []byte)) {
+// returns the scenario. The calls the agent made must be exactly its
+// policy's.
+func runAgentScenario(t *testing.T, target func(ctx context.Context, setup aws.Config) scenario) {
 	t.Helper()
 	synctest.Test(t, func(t *testing.T) {
 		ctx := t.Context()
@@ -183,8 +197,9 @@ func runAgentScenario(t *testing.T, target func(ctx context.Context, setup aws.C
 		agentCfg.HTTPClient = &http.Client{Transport: rec}
 
 		// What the hooks notify, the table, the group.
-		targetARN, yaml := target(ctx, setup)
-		cfg, err := config.ParseAgent(yaml)
+		sc := target(ctx, setup)
+		targetARN := sc.targetARN
+		cfg, err := config.ParseAgent(sc.yaml)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -214,6 +229,7 @@ func runAgentScenario(t *testing.T, target func(ctx context.Context, setup aws.C
 		if _, err := asg.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
 			AutoScalingGroupName: aws.String("web"), LaunchConfigurationName: aws.String("lc"),
 			MinSize: aws.Int32(0), MaxSize: aws.Int32(1), DesiredCapacity: aws.Int32(1), AvailabilityZones: []string{"us-east-1a"},
+			Tags: sc.groupTags,
 			LifecycleHookSpecificationList: []astypes.LifecycleHookSpecification{
 				hook(cfg.Launch.Hook, "autoscaling:EC2_INSTANCE_LAUNCHING"), hook(cfg.Terminate.Hook, "autoscaling:EC2_INSTANCE_TERMINATING"),
 			},
@@ -244,8 +260,15 @@ func runAgentScenario(t *testing.T, target func(ctx context.Context, setup aws.C
 		}).Instance
 		mdCfg := aws.Config{Region: "us-east-1", HTTPClient: &http.Client{Transport: rec}}
 		for _, in := range srv.Instances() {
-			if in.ID == id {
-				mdCfg.ConfigSources = []any{imdsEndpoint(in.IMDS)}
+			if in.ID != id {
+				continue
+			}
+			mdCfg.ConfigSources = []any{imdsEndpoint(in.IMDS)}
+			if sc.appPort != 0 {
+				ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+				if err := srv.ServeInMemory(in.PrivateIP+":"+strconv.Itoa(sc.appPort), ok); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}
 
@@ -269,6 +292,9 @@ func runAgentScenario(t *testing.T, target func(ctx context.Context, setup aws.C
 			}
 			if cfg.Leader.Tag.Enabled {
 				deps.Leader.Tags = awscloud.NewInstanceTags(agentCfg)
+			}
+			if cfg.Leader.Mode == config.LeaderByTag {
+				deps.Leader.TagDescriber = awscloud.NewInstanceTags(agentCfg)
 			}
 		}
 		if cfg.Traffic.On() {

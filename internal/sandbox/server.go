@@ -294,6 +294,19 @@ func (s *Server) Transport() http.RoundTripper {
 	return s.mem
 }
 
+// ServeInMemory makes h answer the requests for host ("10.0.0.5:8080",
+// an instance's private address and port) on an in-memory sandbox's
+// network (Config.InMemory): a test stands in for an instance's app, so
+// that load balancer health checks find it. It fails on a sandbox that
+// listens, whose instances serve on real sockets.
+func (s *Server) ServeInMemory(host string, h http.Handler) error {
+	if s.mem == nil {
+		return errors.New("ServeInMemory needs an in-memory sandbox (Config.InMemory)")
+	}
+	s.mem.handle(host, h)
+	return nil
+}
+
 // Handler returns the sandbox's HTTP handler (every service and /_sandbox/).
 func (s *Server) Handler() http.Handler { return s.handler }
 
