@@ -49,13 +49,13 @@ func TestBenchCLI(t *testing.T) {
 		if r.Goal != nil && r.Met != (r.AtMost && r.Value <= *r.Goal || !r.AtMost && r.Value >= *r.Goal) {
 			t.Errorf("row %+v: met does not follow from its value and goal", r)
 		}
-		if strings.HasPrefix(r.Figure, "idle RSS") && r.Value <= 0 {
-			t.Errorf("row %+v: an agent's resident memory is more than nothing", r)
+		if (strings.HasPrefix(r.Figure, "idle RSS") || strings.HasPrefix(r.Figure, "idle CPU")) && r.Value <= 0 {
+			t.Errorf("row %+v: an agent's resident memory and CPU time are more than nothing", r)
 		}
 	}
 	var want []string
 	for _, src := range []string{"sqs", "imds"} {
-		want = append(want, "idle RSS ("+src+"), median", "idle CPU ("+src+") per instance-hour",
+		want = append(want, "idle RSS ("+src+"), median", "idle RSS anonymous ("+src+"), median", "idle CPU ("+src+") per instance-hour",
 			"idle AWS calls ("+src+") per instance-hour", "idle IMDS calls ("+src+") per instance-hour")
 	}
 	if !slices.Equal(figures, want) {
