@@ -88,8 +88,11 @@
 // Start), the supervisor, or the launcher about to start it, is alive while
 // the lock is held: the lock's open file description is shared by Start,
 // the launcher and the supervisor, so it is released only when all of them
-// are gone. Waiting needs no child relationship: Wait polls status.json
-// and the supervisor's liveness every 25 ms.
+// are gone. Waiting needs no child relationship: Wait sleeps on a pidfd
+// of the supervisor (through the runtime's poller) and reads status.json
+// when it exits; it polls status.json and the supervisor's liveness every
+// 25 ms only where the kernel has no pidfd_open or before the supervisor's
+// PID is known.
 //
 // When the supervisor is found dead without an outcome (it was killed),
 // Adopt and Wait first SIGKILL what is left of the command's process group
