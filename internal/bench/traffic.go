@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 
+	"github.com/lifeguardhq/lifeguard/internal/loadgen"
 	"github.com/lifeguardhq/lifeguard/internal/proc"
 )
 
@@ -155,8 +155,8 @@ status:
 		ids = append(ids, e.Instance)
 	}
 
-	l := startLoad(addr, trafficRPS)
-	defer l.end()
+	l := loadgen.Start("http://"+addr+"/", trafficRPS)
+	defer l.Stop()
 	if err := sleep(ctx, 2*time.Second); err != nil { // a steady load first
 		return nil, err
 	}
@@ -191,10 +191,10 @@ status:
 		return nil, err
 	}
 	restartedAt := time.Now()
-	l.end()
+	l.Stop()
 
-	sentIn, lostIn := l.between(scaleIn, scaledIn)
-	sentRe, lostRe := l.between(restart, restartedAt)
+	sentIn, lostIn := l.Between(scaleIn, scaledIn)
+	sentRe, lostRe := l.Between(restart, restartedAt)
 	if sentIn == 0 || sentRe == 0 {
 		return nil, fmt.Errorf("the load did not run (%d and %d requests sent)", sentIn, sentRe)
 	}
@@ -288,94 +288,6 @@ func (s *sandbox) restartApp(ctx context.Context, bin, id, tgARN string) error {
 		return fmt.Errorf("the app of %s did not start again: %w", id, err)
 	}
 	return traffic("register")
-}
-
-// load is a steady client load through a load balancer: rps requests a
-// second, each on a fresh connection; a request is lost unless it is
-// answered 200.
-type load struct {
-	stop context.CancelFunc
-	once sync.Once
-	wg   sync.WaitGroup
-
-	mu   sync.Mutex
-	sent []time.Time // when each request was sent
-	lost []time.Time // when each lost request was sent
-}
-
-func startLoad(addr string, rps int) *load {
-	ctx, cancel := context.WithCancel(context.Background())
-	l := &load{stop: cancel}
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	l.wg.Go(func() {
-		tick := time.NewTicker(time.Second / time.Duration(rps))
-		defer tick.Stop()
-		var reqs sync.WaitGroup
-		defer reqs.Wait()
-		start, n := time.Now(), 0
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			// A ticker drops the ticks a busy machine misses: send what is
-			// due by now, so that the rate holds on average.
-			due := int(time.Since(start) * time.Duration(rps) / time.Second)
-			for ; n < due; n++ {
-				l.send(&reqs, client, addr)
-			}
-		}
-	})
-	return l
-}
-
-// send sends one request in a goroutine of reqs.
-func (l *load) send(reqs *sync.WaitGroup, client *http.Client, addr string) {
-	at := time.Now()
-	l.mu.Lock()
-	l.sent = append(l.sent, at)
-	l.mu.Unlock()
-	reqs.Go(func() {
-		resp, err := client.Get("http://" + addr + "/")
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		l.mu.Lock()
-		l.lost = append(l.lost, at)
-		l.mu.Unlock()
-	})
-}
-
-// end stops the load and waits for the requests in flight.
-func (l *load) end() {
-	l.once.Do(func() {
-		l.stop()
-		l.wg.Wait()
-	})
-}
-
-// between returns the requests sent in [from, to) and how many of them
-// were lost.
-func (l *load) between(from, to time.Time) (sent, lost int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	in := func(t time.Time) bool { return !t.Before(from) && t.Before(to) }
-	for _, t := range l.sent {
-		if in(t) {
-			sent++
-		}
-	}
-	for _, t := range l.lost {
-		if in(t) {
-			lost++
-		}
-	}
-	return sent, lost
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

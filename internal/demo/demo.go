@@ -163,7 +163,7 @@ func Run(ctx context.Context, opts Options) error {
 		runErr = errors.New("interrupted: the sandbox stops, and its instances and Lambda environments with it")
 	}
 	if d.load != nil {
-		d.load.end()
+		d.load.Stop()
 	}
 	var final finalState
 	if runErr == nil {

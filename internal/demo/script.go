@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/lifeguardhq/lifeguard/internal/loadgen"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/tables"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/world"
 )
@@ -174,9 +175,9 @@ func (d *demo) story(ctx, watchCtx context.Context, wg *sync.WaitGroup, p plan) 
 		if _, err := d.waitLeader(ctx, 0); err != nil {
 			return err
 		}
-		d.load = startLoad(addr, 20*time.Millisecond)
+		d.load = loadgen.Start("http://"+addr+"/", webRate)
 		wg.Go(func() { d.reportLoad(watchCtx) })
-		d.printf("TRAFFIC a client starts sending 50 requests/s through the load balancer %s", addr)
+		d.printf("TRAFFIC a client starts sending %d requests/s through the load balancer %s", webRate, addr)
 	}
 	if p.tag {
 		if err := d.waitGroup(ctx, tagGroup, "the seed group in service", func(v world.GroupView) bool { return inService(v) == tagSize }); err != nil {
@@ -191,14 +192,15 @@ func (d *demo) story(ctx, watchCtx context.Context, wg *sync.WaitGroup, p plan) 
 		start := time.Now()
 		var served0, failed0 int64
 		if d.load != nil {
-			served0, failed0 = d.load.served.Load(), d.load.failed.Load()
+			served0, failed0 = d.loadCounts()
 		}
 		if err := s.run(ctx, d); err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
 		var served, failed int64
 		if d.load != nil {
-			served, failed = d.load.served.Load()-served0, d.load.failed.Load()-failed0
+			s, f := d.loadCounts()
+			served, failed = s-served0, f-failed0
 		}
 		d.addRow(s.name, time.Since(start), served, failed)
 		d.printf("SCRIPT  %s: done in %.1fs", s.name, time.Since(start).Seconds())

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lifeguardhq/lifeguard/internal/loadgen"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/eventlog"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/functions"
@@ -29,7 +30,7 @@ type demo struct {
 	tgARN    string
 	appPort  int // the web app's port on each instance's private IP
 	lbAddr   string
-	load     *load
+	load     *loadgen.Load
 
 	mu sync.Mutex
 	// pending holds the timeline's lines until they are old enough to be

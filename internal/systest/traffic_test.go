@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -25,6 +24,8 @@ import (
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing/types"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+
+	"github.com/lifeguardhq/lifeguard/internal/loadgen"
 )
 
 // appPort is where each instance's app listens, on its private IP.
@@ -139,70 +140,21 @@ func balancerStats(t *testing.T, endpoint string) []balancerStat {
 	return body.Balancers
 }
 
-// load is a steady client load through a load balancer: one request every
-// interval, each on a fresh connection, counting the ones that did not
-// answer 200.
-type load struct {
-	served, failed atomic.Int64
-	mu             sync.Mutex
-	failures       []string // the first few
-	stop           context.CancelFunc
-	wg             sync.WaitGroup
+// endLoad stops l and returns its requests served and failed, and the
+// first failures.
+func endLoad(l *loadgen.Load) (served, failed int, failures []string) {
+	l.Stop()
+	served, failed = l.Counts()
+	return served, failed, l.Failures()
 }
 
-// loadInterval is the time between two requests of the steady load: 50
-// requests/s, or LIFEGUARD_TRAFFIC_RPS per second (the closing figures use
-// 500).
-func loadInterval() time.Duration {
+// loadRate is the steady load's requests a second: 50, or
+// LIFEGUARD_TRAFFIC_RPS.
+func loadRate() int {
 	if rps, err := strconv.Atoi(os.Getenv("LIFEGUARD_TRAFFIC_RPS")); err == nil && rps > 0 {
-		return time.Second / time.Duration(rps)
+		return rps
 	}
-	return 20 * time.Millisecond
-}
-
-func startLoad(addr string, interval time.Duration) *load {
-	ctx, cancel := context.WithCancel(context.Background())
-	l := &load{stop: cancel}
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	l.wg.Go(func() {
-		tick := time.NewTicker(interval)
-		defer tick.Stop()
-		var reqs sync.WaitGroup
-		defer reqs.Wait()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			reqs.Go(func() {
-				resp, err := client.Get("http://" + addr + "/")
-				if err == nil {
-					_, _ = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode == http.StatusOK {
-						l.served.Add(1)
-						return
-					}
-					err = fmt.Errorf("%s", resp.Status)
-				}
-				l.failed.Add(1)
-				l.mu.Lock()
-				if len(l.failures) < 10 {
-					l.failures = append(l.failures, time.Now().Format("15:04:05.000")+" "+err.Error())
-				}
-				l.mu.Unlock()
-			})
-		}
-	})
-	return l
-}
-
-// end stops the load and waits for the requests in flight.
-func (l *load) end() (served, failed int64, failures []string) {
-	l.stop()
-	l.wg.Wait()
-	return l.served.Load(), l.failed.Load(), l.failures
+	return 50
 }
 
 // TestTrafficLosesNoRequest runs three instances, each an HTTP app and
@@ -279,14 +231,15 @@ func TestTrafficLosesNoRequest(t *testing.T) {
 		break
 	}
 
-	l := startLoad(addr, loadInterval())
+	l := loadgen.Start("http://"+addr+"/", loadRate())
 	time.Sleep(2 * time.Second) // a steady load before the scale-in
 	scaleIn := time.Now()
 	setDesired(t, c, "web", 2)
 	gone := ev.waitFor(t, "an instance terminated", func(e event) bool {
 		return e.Kind == "instance-state" && e.State == "Terminated" && launched[e.Instance]
 	})
-	t.Logf("%s terminated %v after the scale-in; %d requests failed so far", gone.Instance, time.Since(scaleIn).Round(time.Millisecond), l.failed.Load())
+	_, failedSoFar := l.Counts()
+	t.Logf("%s terminated %v after the scale-in; %d requests failed so far", gone.Instance, time.Since(scaleIn).Round(time.Millisecond), failedSoFar)
 	delete(launched, gone.Instance)
 
 	// A rolling restart of one app, without a termination.
@@ -319,13 +272,15 @@ func TestTrafficLosesNoRequest(t *testing.T) {
 		}
 	}
 	trafficCmd(t, bin, "register", "--wait", "--instance", restarted, "--target-group", fmt.Sprintf("%s=%d", tgARN, appPort))
-	t.Logf("%s restarted and healthy again in %v; %d requests failed so far", restarted, time.Since(restart).Round(time.Millisecond), l.failed.Load())
+	_, failedSoFar = l.Counts()
+	t.Logf("%s restarted and healthy again in %v; %d requests failed so far", restarted, time.Since(restart).Round(time.Millisecond), failedSoFar)
 
 	// A spot interruption, and the group's replacement.
 	spot := time.Now()
 	admin(t, sb.endpoint, "/_sandbox/faults", map[string]string{"instance": spotted, "spot": "20s"})
 	ev.waitFor(t, spotted+" terminated after its spot notice", stateIs(spotted, "Terminated"))
-	t.Logf("%s reclaimed %v after its spot notice; %d requests failed so far", spotted, time.Since(spot).Round(time.Millisecond), l.failed.Load())
+	_, failedSoFar = l.Counts()
+	t.Logf("%s reclaimed %v after its spot notice; %d requests failed so far", spotted, time.Since(spot).Round(time.Millisecond), failedSoFar)
 	repl := ev.waitFor(t, "a replacement launched", func(e event) bool {
 		return e.Kind == "action-completed" && e.Hook == launchHook && !launched[e.Instance] && e.Instance != gone.Instance && e.Instance != spotted
 	})
@@ -336,7 +291,7 @@ func TestTrafficLosesNoRequest(t *testing.T) {
 	t.Logf("replacement %s healthy %v after the spot notice", repl.Instance, time.Since(spot).Round(time.Millisecond))
 
 	time.Sleep(2 * time.Second) // and after it all
-	served, failed, failures := l.end()
+	served, failed, failures := endLoad(l)
 	t.Logf("through the load balancer: %d requests served, %d failed", served, failed)
 	if failed != 0 {
 		t.Errorf("%d requests failed, want none; first: %q", failed, failures)
@@ -421,12 +376,12 @@ func TestTrafficWithoutTheAgentLosesRequests(t *testing.T) {
 			t.Fatalf("%d of 3 targets healthy after 90 s", healthy)
 		}
 	}
-	l := startLoad(addr, loadInterval())
+	l := loadgen.Start("http://"+addr+"/", loadRate())
 	time.Sleep(2 * time.Second)
 	setDesired(t, c, "web", 2)
 	gone := ev.waitFor(t, "an instance terminated", func(e event) bool { return e.Kind == "instance-state" && e.State == "Terminated" })
 	time.Sleep(15 * time.Second) // past the health checks' detection: 2 failures 5 s apart
-	served, failed, failures := l.end()
+	served, failed, failures := endLoad(l)
 	t.Logf("without the agent's traffic section, scale-in of %s: %d requests served, %d failed (first: %q)", gone.Instance, served, failed, failures)
 	if served < 500 {
 		t.Errorf("only %d requests served; the load did not run", served)
@@ -512,14 +467,14 @@ func TestTrafficScaleInOtherOwners(t *testing.T) {
 			}
 			waitHealthyTargets(t, sb.endpoint, 2)
 			t.Logf("two instances in service and healthy in %v", time.Since(start).Round(time.Millisecond))
-			l := startLoad(addr, loadInterval())
+			l := loadgen.Start("http://"+addr+"/", loadRate())
 			time.Sleep(2 * time.Second)
 			scaleIn := time.Now()
 			setDesired(t, cl, "web", 1)
 			gone := ev.waitFor(t, "an instance terminated", func(e event) bool { return e.Kind == "instance-state" && e.State == "Terminated" })
 			t.Logf("%s terminated %v after the scale-in", gone.Instance, time.Since(scaleIn).Round(time.Millisecond))
 			time.Sleep(2 * time.Second)
-			served, failed, failures := l.end()
+			served, failed, failures := endLoad(l)
 			t.Logf("through the load balancer: %d requests served, %d failed", served, failed)
 			if failed != 0 {
 				t.Errorf("%d requests failed, want none; first: %q", failed, failures)
