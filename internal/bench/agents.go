@@ -74,6 +74,22 @@ var (
 	agentReceiving = regexp.MustCompile(`msg="receiving lifecycle notifications"`)
 )
 
+// agentGroups creates one group of n agents for each source, named
+// prefix + source, and waits until every agent has started; it returns
+// their instance ids by group.
+func (s *sandbox) agentGroups(ctx context.Context, env Env, prefix string, n int) (map[string][]string, error) {
+	sourceOf := map[string]string{}
+	for _, src := range sources {
+		group := prefix + src
+		sourceOf[group] = src
+		if err := s.agentGroup(ctx, env.Binary, group, src, n); err != nil {
+			return nil, err
+		}
+	}
+	env.Progress("starting %d agents", n*len(sources))
+	return s.waitAgents(ctx, n*len(sources), sourceOf)
+}
+
 // waitAgents waits for n instances of the groups InService whose agents
 // have seen it (and, with source sqs, opened their queues), and returns
 // their ids by group.

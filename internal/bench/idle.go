@@ -36,16 +36,7 @@ func runIdle(ctx context.Context, env Env) ([]Row, error) {
 		return nil, err
 	}
 	defer sb.close()
-	sourceOf := map[string]string{}
-	for _, src := range sources {
-		group := "idle-" + src
-		sourceOf[group] = src
-		if err := sb.agentGroup(ctx, env.Binary, group, src, agents); err != nil {
-			return nil, err
-		}
-	}
-	env.Progress("starting %d agents", agents*len(sources))
-	ids, err := sb.waitAgents(ctx, agents*len(sources), sourceOf)
+	ids, err := sb.agentGroups(ctx, env, "idle-", agents)
 	if err != nil {
 		return nil, err
 	}

@@ -43,16 +43,7 @@ func runNotice(ctx context.Context, env Env) ([]Row, error) {
 		return nil, err
 	}
 	defer sb.close()
-	sourceOf := map[string]string{}
-	for _, src := range sources {
-		group := "notice-" + src
-		sourceOf[group] = src
-		if err := sb.agentGroup(ctx, env.Binary, group, src, turns); err != nil {
-			return nil, err
-		}
-	}
-	env.Progress("starting %d agents", turns*len(sources))
-	ids, err := sb.waitAgents(ctx, turns*len(sources), sourceOf)
+	ids, err := sb.agentGroups(ctx, env, "notice-", turns)
 	if err != nil {
 		return nil, err
 	}
