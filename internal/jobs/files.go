@@ -102,7 +102,18 @@ func readStatus(dir string) (st statusRecord, ok bool, err error) {
 // writeAtomic replaces path with a file holding v as JSON, durably: a
 // temporary file in the same directory is written and fsynced, renamed
 // over path, and the directory is fsynced.
-func writeAtomic(path string, v any) error {
+func writeAtomic(path string, v any) error { return writeJSON(path, v, true) }
+
+// writeVolatile replaces path with a file holding v as JSON, atomically
+// but not durably: the same without fsync. Readers within one boot see
+// the old file or the new one, never a mix; after a power loss the file
+// may be missing, empty or cut short. For supervisor.pid, which only says
+// which process of this boot supervises the run.
+func writeVolatile(path string, v any) error { return writeJSON(path, v, false) }
+
+// writeJSON writes v to a temporary file beside path and renames it over
+// path; durable fsyncs the file before the rename and the directory after.
+func writeJSON(path string, v any, durable bool) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", filepath.Base(path), err)
@@ -114,7 +125,7 @@ func writeAtomic(path string, v any) error {
 	}
 	tmp := f.Name()
 	_, err = f.Write(b)
-	if err == nil {
+	if err == nil && durable {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
@@ -127,37 +138,10 @@ func writeAtomic(path string, v any) error {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("write %s: %w", path, err)
 	}
+	if !durable {
+		return nil
+	}
 	return syncDir(dir)
-}
-
-// writeVolatile replaces path with a file holding v as JSON, atomically
-// but not durably: a temporary file in the same directory is written and
-// renamed over path, without fsync. Readers within one boot see the old
-// file or the new one, never a mix; after a power loss the file may be
-// missing, empty or cut short. For supervisor.pid, which only says which
-// process of this boot supervises the run.
-func writeVolatile(path string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", filepath.Base(path), err)
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(b)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }
 
 // createExclusive creates path holding v as JSON, durably; it fails with
