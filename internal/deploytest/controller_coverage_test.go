@@ -4,13 +4,11 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net/http"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -22,7 +20,6 @@ import (
 	"github.com/lifeguardhq/lifeguard/internal/awscloud"
 	"github.com/lifeguardhq/lifeguard/internal/controller"
 	"github.com/lifeguardhq/lifeguard/internal/iampolicy"
-	"github.com/lifeguardhq/lifeguard/internal/sandbox"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/world"
 )
 
@@ -98,27 +95,7 @@ type controllerEnv struct {
 func newControllerEnv(t *testing.T) controllerEnv {
 	t.Helper()
 	ctx := t.Context()
-	srv, err := sandbox.New(sandbox.Config{InMemory: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	endpoint, stop, err := srv.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := stop(); err != nil {
-			t.Errorf("sandbox: %v", err)
-		}
-	})
-	setup := aws.Config{
-		Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
-		Credentials: credentials.NewStaticCredentialsProvider("sandbox", "sandbox", ""),
-		HTTPClient:  &http.Client{Transport: srv.Transport()},
-	}
-	rec := &recorder{next: srv.Transport(), actions: map[string]int{}}
-	ctlCfg := setup.Copy()
-	ctlCfg.HTTPClient = &http.Client{Transport: rec}
+	srv, setup, rec, ctlCfg := recordedSandbox(t)
 	asg := autoscaling.NewFromConfig(setup)
 	if _, err := asg.CreateLaunchConfiguration(ctx, &autoscaling.CreateLaunchConfigurationInput{
 		LaunchConfigurationName: aws.String("lc"), ImageId: aws.String("ami-0abcdef1234567890"), InstanceType: aws.String("t3.micro"),

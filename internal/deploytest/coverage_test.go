@@ -166,6 +166,35 @@ type scenario struct {
 	appPort int
 }
 
+// recordedSandbox starts an in-memory sandbox and returns it, the
+// configuration that sets the scene (not recorded) and the recorder and
+// configuration of the client under test, whose every call is recorded.
+func recordedSandbox(t *testing.T) (srv *sandbox.Server, setup aws.Config, rec *recorder, recorded aws.Config) {
+	t.Helper()
+	srv, err := sandbox.New(sandbox.Config{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	endpoint, stop, err := srv.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Errorf("sandbox: %v", err)
+		}
+	})
+	setup = aws.Config{
+		Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
+		Credentials: credentials.NewStaticCredentialsProvider("sandbox", "sandbox", ""),
+		HTTPClient:  &http.Client{Transport: srv.Transport()},
+	}
+	rec = &recorder{next: srv.Transport(), actions: map[string]int{}}
+	recorded = setup.Copy()
+	recorded.HTTPClient = &http.Client{Transport: rec}
+	return srv, setup, rec, recorded
+}
+
 // runAgentScenario runs one instance's agent through a launch, an hour in
 // service and a termination; target creates what the hooks notify and
 // returns the scenario. The calls the agent made must be exactly its
@@ -174,27 +203,7 @@ func runAgentScenario(t *testing.T, target func(ctx context.Context, setup aws.C
 	t.Helper()
 	synctest.Test(t, func(t *testing.T) {
 		ctx := t.Context()
-		srv, err := sandbox.New(sandbox.Config{InMemory: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		endpoint, stop, err := srv.Start()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if err := stop(); err != nil {
-				t.Errorf("sandbox: %v", err)
-			}
-		})
-		setup := aws.Config{
-			Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
-			Credentials: credentials.NewStaticCredentialsProvider("sandbox", "sandbox", ""),
-			HTTPClient:  &http.Client{Transport: srv.Transport()},
-		}
-		rec := &recorder{next: srv.Transport(), actions: map[string]int{}}
-		agentCfg := setup.Copy()
-		agentCfg.HTTPClient = &http.Client{Transport: rec}
+		srv, setup, rec, agentCfg := recordedSandbox(t)
 
 		// What the hooks notify, the table, the group.
 		sc := target(ctx, setup)
