@@ -59,20 +59,29 @@ func TestLoadCountsServedAndFailed(t *testing.T) {
 	}
 }
 
-// TestLoadCountsRefusedConnections: a request nobody answers fails.
-func TestLoadCountsRefusedConnections(t *testing.T) {
-	srv := httptest.NewServer(http.NotFoundHandler())
-	url := srv.URL + "/"
-	srv.Close() // nothing listens there now
-	l := loadgen.Start(url, 100)
-	for {
-		if _, failed := l.Counts(); failed >= 3 {
-			break
+// TestLoadCountsBrokenConnections: a request whose connection is closed
+// without an answer fails, and is described by its error.
+func TestLoadCountsBrokenConnections(t *testing.T) {
+	var n atomic.Int64
+	enough := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) == 3 {
+			close(enough)
 		}
-		time.Sleep(time.Millisecond) // polling the counts of a running load
-	}
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			_ = conn.Close() // no answer at all
+		}
+	}))
+	defer srv.Close()
+	l := loadgen.Start(srv.URL+"/", 100)
+	<-enough
 	l.Stop()
-	if served, _ := l.Counts(); served != 0 {
-		t.Errorf("served = %d with nothing listening", served)
+	served, failed := l.Counts()
+	if served != 0 || failed != int(n.Load()) {
+		t.Errorf("served %d, failed %d; want 0 and the %d requests the server broke", served, failed, n.Load())
+	}
+	if fs := l.Failures(); len(fs) == 0 || strings.Contains(fs[0], "200") {
+		t.Errorf("Failures = %q, want the errors", fs)
 	}
 }
