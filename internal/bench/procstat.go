@@ -63,19 +63,18 @@ func cpuTicks(pid int) (int64, error) {
 // uses in a minute; falls back to them where the kernel keeps no
 // schedstat.
 func cpuTime(pid int) (time.Duration, error) {
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d/schedstat", pid)); os.IsNotExist(err) {
+		ticks, err := cpuTicks(pid)
+		return time.Duration(float64(ticks) / clockTicks() * float64(time.Second)), err
+	}
 	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
 	if err != nil {
 		return 0, err
 	}
 	var sum time.Duration
-	read := 0
 	for _, t := range tasks {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
 		if err != nil {
-			if os.IsNotExist(err) && read == 0 && t.Name() == strconv.Itoa(pid) {
-				ticks, err := cpuTicks(pid)
-				return time.Duration(float64(ticks) / clockTicks() * float64(time.Second)), err
-			}
 			continue // the thread exited meanwhile
 		}
 		f := strings.Fields(string(b))
@@ -87,7 +86,6 @@ func cpuTime(pid int) (time.Duration, error) {
 			return 0, fmt.Errorf("/proc/%d/task/%s/schedstat: %q", pid, t.Name(), b)
 		}
 		sum += time.Duration(ns)
-		read++
 	}
 	return sum, nil
 }
