@@ -300,17 +300,26 @@ type instanceInfo struct {
 	Dir      string `json:"dir"`
 }
 
-func sandboxInstances(t *testing.T, endpoint string) map[string]instanceInfo {
+// getAdmin decodes the JSON the sandbox's admin API answers at path into v.
+func getAdmin(t *testing.T, endpoint, path string, v any) {
 	t.Helper()
-	resp, err := http.Get(endpoint + "/_sandbox/instances")
+	resp, err := http.Get(endpoint + path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var body struct{ Instances []instanceInfo }
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		t.Fatal(err)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", path, resp.Status)
 	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+}
+
+func sandboxInstances(t *testing.T, endpoint string) map[string]instanceInfo {
+	t.Helper()
+	var body struct{ Instances []instanceInfo }
+	getAdmin(t, endpoint, "/_sandbox/instances", &body)
 	out := map[string]instanceInfo{}
 	for _, in := range body.Instances {
 		out[in.ID] = in

@@ -2,7 +2,6 @@ package systest_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -128,15 +127,8 @@ type balancerStat struct {
 
 func balancerStats(t *testing.T, endpoint string) []balancerStat {
 	t.Helper()
-	resp, err := http.Get(endpoint + "/_sandbox/balancers")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
 	var body struct{ Balancers []balancerStat }
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		t.Fatal(err)
-	}
+	getAdmin(t, endpoint, "/_sandbox/balancers", &body)
 	return body.Balancers
 }
 
