@@ -25,9 +25,10 @@ type host struct {
 	dir       string
 	region    string
 	log       *slog.Logger
-	api       http.Handler // the sandbox router, served on every instance's API port
-	processes bool         // false: instances get IMDS and API ports but run nothing
-	mem       *memNet      // in memory: instances' API and IMDS are hosts of it, not ports
+	api       http.Handler         // the sandbox router, served on every instance's API port
+	processes bool                 // false: instances get IMDS and API ports but run nothing
+	mem       *memNet              // in memory: instances' API and IMDS are hosts of it, not ports
+	sup       *instance.Supervisor // runs every instance's user data; nil without processes
 
 	mu    sync.Mutex
 	src   imds.Source
@@ -122,12 +123,12 @@ func (h *host) Boot(b world.Boot) (err error) {
 		}()
 	}
 	if h.processes && len(b.UserData) > 0 {
-		hi.proc, err = instance.Start(instance.Spec{
+		hi.proc, err = h.sup.Start(instance.Spec{
 			ID:       b.InstanceID,
 			UserData: b.UserData,
 			Dir:      hi.dir,
 			Env:      h.instanceEnv(hi),
-		}, h.log)
+		})
 		if err != nil {
 			return fmt.Errorf("start user data: %w", err)
 		}
@@ -201,6 +202,19 @@ func (h *host) Stop(id string, grace time.Duration) error {
 	}
 	h.mu.Unlock()
 	return err
+}
+
+// close stops the process that ran the instances' user data, once the
+// world has stopped them.
+func (h *host) close() {
+	if h.sup == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.sup.Close(ctx); err != nil {
+		h.log.Warn("close the instance supervisor", "err", err)
+	}
 }
 
 func (hi *hostInstance) close() {

@@ -39,6 +39,7 @@ import (
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/eventlog"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/events"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/functions"
+	"github.com/lifeguardhq/lifeguard/internal/sandbox/instance"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/lambda"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/lbproxy"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/messaging"
@@ -219,6 +220,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("state directory %s: %w", cfg.StateDir, err)
 	}
 	s.host = &host{dir: s.cfg.StateDir, region: cfg.Region, log: log, processes: !cfg.NoProcesses && !cfg.InMemory}
+	if s.host.processes {
+		s.host.sup = instance.NewSupervisor(log)
+	}
 	if cfg.InMemory {
 		s.mem = &memNet{}
 		s.host.mem = s.mem
@@ -486,6 +490,7 @@ func (s *Server) Start() (endpoint string, stop func() error, err error) {
 func (s *Server) Close() {
 	s.closeOnce.Do(func() {
 		s.world.Close()
+		s.host.close()     // after the world, which stops every instance
 		s.closeBalancers() // after the world, which registers instances
 		s.msg.Close()
 		s.fns.Close() // after the broker, which invokes functions

@@ -5,10 +5,12 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -37,7 +39,8 @@ func start(t *testing.T, userData []byte, env ...string) (*instance.Process, str
 	t.Helper()
 	dir := t.TempDir()
 	log := slog.New(slog.NewTextHandler(t.Output(), nil))
-	p, err := instance.Start(instance.Spec{ID: testID, UserData: userData, Dir: dir, Env: env}, log)
+	sup := supervisor(t, log)
+	p, err := sup.Start(instance.Spec{ID: testID, UserData: userData, Dir: dir, Env: env})
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
@@ -49,6 +52,44 @@ func start(t *testing.T, userData []byte, env ...string) (*instance.Process, str
 		}
 	})
 	return p, dir
+}
+
+// supervisor returns a Supervisor closed when the test ends, after the
+// test's own cleanups (which stop its instances).
+func supervisor(t *testing.T, log *slog.Logger) *instance.Supervisor {
+	t.Helper()
+	sup := instance.NewSupervisor(log)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+		defer cancel()
+		if err := sup.Close(ctx); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return sup
+}
+
+// marked lists the processes of the host started with env entry kv.
+func marked(t *testing.T, kv string) []int {
+	t.Helper()
+	all, err := proc.Scan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []int
+	for _, st := range all {
+		if st.Exited() {
+			continue
+		}
+		env, err := proc.Environ(st.PID)
+		if err != nil {
+			continue
+		}
+		if slices.Contains(env, kv) {
+			out = append(out, st.PID)
+		}
+	}
+	return out
 }
 
 // waitUserData waits for the user data to finish.
@@ -408,7 +449,7 @@ func TestStartRejectsBadSpecs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := instance.Start(tt.spec, nil)
+			p, err := supervisor(t, nil).Start(tt.spec)
 			if err == nil {
 				_ = p.Stop(context.Background(), 0)
 				t.Fatal("Start succeeded, want an error")
@@ -503,8 +544,8 @@ while :; do sleep 1; done
 					t.Errorf("process %d (%s) still exists after Stop: kill 0 = %v", pid, name, err)
 				}
 			}
-			if err := syscall.Kill(-p.Pid(), 0); !errors.Is(err, syscall.ESRCH) {
-				t.Errorf("process group %d still exists after Stop: kill 0 = %v", p.Pid(), err)
+			if left := marked(t, "LIFEGUARD_SANDBOX_ROOT="+p.RootDir()); len(left) > 0 {
+				t.Errorf("processes %v of the instance still exist after Stop", left)
 			}
 			if err := p.Stop(ctx, tt.grace); err != nil {
 				t.Errorf("second Stop: %v", err)
@@ -532,20 +573,54 @@ func TestStopReturnsWhenContextEnds(t *testing.T) {
 
 func TestExitedClosesWhenTheSupervisorDies(t *testing.T) {
 	t.Parallel()
-	p, _ := start(t, []byte("#!/bin/sh\necho hi\n"))
-	waitUserData(t, p)
-	if err := syscall.Kill(p.Pid(), syscall.SIGKILL); err != nil {
+	sup := supervisor(t, nil)
+	dirs := []string{t.TempDir(), t.TempDir()}
+	var procs []*instance.Process
+	pids := map[string]int{}
+	for i, dir := range dirs {
+		p, err := sup.Start(instance.Spec{ID: fmt.Sprintf("i-%017d", i), UserData: []byte(daemons), Dir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		procs = append(procs, p)
+		for name, pid := range readPIDs(t, dir, daemonPIDFiles) {
+			pids[fmt.Sprint(i, name)] = pid
+		}
+	}
+	if err := syscall.Kill(sup.Pid(), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	timer := time.NewTimer(waitLimit)
 	defer timer.Stop()
-	select {
-	case <-p.Exited():
-	case <-timer.C:
-		t.Fatal("Exited not closed after the supervisor was killed")
+	for _, p := range procs {
+		select {
+		case <-p.Exited():
+		case <-timer.C:
+			t.Fatal("Exited not closed after the supervisor was killed")
+		}
+		if err := p.Stop(context.Background(), time.Second); err != nil {
+			t.Errorf("Stop after the supervisor died: %v", err)
+		}
 	}
+	// Its stages went with its process group; the daemons that left it
+	// were found by their mark.
+	deadline := time.Now().Add(waitLimit)
+	for name, pid := range pids {
+		for !gone(pid) {
+			if time.Now().After(deadline) {
+				t.Fatalf("process %d (%s) still exists after the supervisor was killed", pid, name)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	// The next instance gets a new supervisor.
+	p, err := sup.Start(instance.Spec{ID: "i-00000000000000009", UserData: []byte("#!/bin/sh\necho again\n"), Dir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("Start after the supervisor died: %v", err)
+	}
+	waitUserData(t, p)
 	if err := p.Stop(context.Background(), time.Second); err != nil {
-		t.Errorf("Stop after the supervisor died: %v", err)
+		t.Errorf("Stop: %v", err)
 	}
 }
 
@@ -559,11 +634,12 @@ func TestHelperSandboxParent(t *testing.T) {
 	if dir == "" {
 		t.Skip("helper process for TestSandboxDeathStopsInstance")
 	}
-	p, err := instance.Start(instance.Spec{ID: testID, UserData: []byte(daemons), Dir: filepath.Join(dir, "instance")}, nil)
+	sup := instance.NewSupervisor(nil)
+	p, err := sup.Start(instance.Spec{ID: testID, UserData: []byte(daemons), Dir: filepath.Join(dir, "instance")})
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "shim.pid"), []byte(strconv.Itoa(p.Pid())+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "shim.pid"), []byte(strconv.Itoa(sup.Pid())+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	// Wait to be killed; should the test that runs us be gone, give up.
@@ -574,6 +650,7 @@ func TestHelperSandboxParent(t *testing.T) {
 	case <-timer.C:
 	}
 	_ = p.Stop(context.Background(), 0)
+	_ = sup.Close(context.Background())
 }
 
 func TestSandboxDeathStopsInstance(t *testing.T) {

@@ -1,6 +1,7 @@
 package instance
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -28,12 +30,12 @@ const (
 // consoleLimit is how much console output EC2's GetConsoleOutput returns.
 const consoleLimit = 64 << 10
 
-// shimMemoryLimit bounds a shim's heap (GOMEMLIMIT): it collects only
-// near it.
-const shimMemoryLimit = "32MiB"
+// supervisorMemoryLimit bounds the supervisor's heap (GOMEMLIMIT).
+const supervisorMemoryLimit = "64MiB"
 
-// stopMargin is how long Stop waits past the grace period for the shim to
-// finish its own cleanup before it kills the process group itself.
+// stopMargin is how long Stop waits past the grace period for the
+// supervisor to report the instance gone before it kills the instance's
+// processes itself.
 const stopMargin = 2 * time.Second
 
 // Spec describes one instance to start.
@@ -44,13 +46,45 @@ type Spec struct {
 	Env      []string // extra "K=V" entries appended to the sandbox's own environment (AWS_ENDPOINT_URL etc.)
 }
 
+// Supervisor runs instances: one supervising process, started with the
+// first instance, runs the user data of them all. Safe for concurrent
+// use. Close it once its instances are stopped.
+type Supervisor struct {
+	log *slog.Logger
+
+	wmu     sync.Mutex // held while a command is written
+	closed  bool
+	grp     *proc.Group // nil until the first Start, and after the process died
+	cmds    *os.File
+	life    *supervisorLife
+	started int // processes started, for tests and logs
+
+	mu    sync.Mutex
+	procs map[string]*Process // running instances, by ID
+}
+
+// supervisorLife is one supervising process, from its start until its
+// events end.
+type supervisorLife struct {
+	grp  *proc.Group
+	done chan struct{} // closed when its events have been read to the end and it exited
+}
+
+// NewSupervisor returns a Supervisor; it starts no process until Start.
+func NewSupervisor(log *slog.Logger) *Supervisor {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Supervisor{log: log, procs: map[string]*Process{}}
+}
+
 // Process is a running instance. Safe for concurrent use.
 type Process struct {
 	id   string
 	dir  string
 	root string
-	pid  int
-	grp  *proc.Group
+	mark string // rootEnv=root, in the environment of every process of the instance
+	sup  *Supervisor
 	log  *slog.Logger
 
 	userDataDone chan struct{}
@@ -58,16 +92,15 @@ type Process struct {
 
 	mu       sync.Mutex
 	stopping bool
+	udClosed bool
+	exClosed bool
 }
 
-// Start launches the instance: it returns once the supervising process has
-// started; the user data runs asynchronously. The instance's files
-// (console.log, scripts, the root of write_files) live in spec.Dir, which
-// Start creates if missing. The caller must Stop the instance.
-func Start(spec Spec, log *slog.Logger) (*Process, error) {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+// Start launches an instance: it returns once the supervisor has been
+// asked to start it; the user data runs asynchronously. The instance's
+// files (console.log, scripts, the root of write_files) live in spec.Dir,
+// which Start creates if missing. The caller must Stop the instance.
+func (s *Supervisor) Start(spec Spec) (*Process, error) {
 	if spec.ID == "" {
 		return nil, errors.New("start instance: empty id")
 	}
@@ -79,15 +112,15 @@ func Start(spec Spec, log *slog.Logger) (*Process, error) {
 			return nil, fmt.Errorf("start instance %s: environment entry %q is not K=V", spec.ID, kv)
 		}
 	}
-	p, err := start(spec, log)
+	p, err := s.start(spec)
 	if err != nil {
 		return nil, fmt.Errorf("start instance %s: %w", spec.ID, err)
 	}
-	log.Info("instance started", keyInstance, spec.ID, keyPID, p.pid)
+	s.log.Info("instance started", keyInstance, spec.ID)
 	return p, nil
 }
 
-func start(spec Spec, log *slog.Logger) (*Process, error) {
+func (s *Supervisor) start(spec Spec) (*Process, error) {
 	dir, err := filepath.Abs(spec.Dir)
 	if err != nil {
 		return nil, fmt.Errorf("directory: %w", err)
@@ -95,107 +128,268 @@ func start(spec Spec, log *slog.Logger) (*Process, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create directory: %w", err)
 	}
-	// A stop request left by an earlier instance in the same directory
-	// must not set this one's grace.
-	if err := os.Remove(filepath.Join(dir, stopName)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("remove old stop request: %w", err)
-	}
-	root := filepath.Join(dir, rootName)
-	specPath := filepath.Join(dir, specName)
-	b, err := json.Marshal(shimSpec{
-		ID:        spec.ID,
-		UserData:  spec.UserData,
-		Dir:       dir,
-		Env:       mergeEnv(withoutAWS(os.Environ()), spec.Env, []string{rootEnv + "=" + root}),
-		Grace:     defaultGrace,
-		ParentPID: os.Getpid(),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("encode spec: %w", err)
-	}
-	if err := os.WriteFile(specPath, b, 0o600); err != nil {
-		return nil, fmt.Errorf("write spec: %w", err)
-	}
-	console, err := os.OpenFile(filepath.Join(dir, consoleName), os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o644)
+	// A fresh console: an instance's directory is its own, but the
+	// caller may start one again in the same place.
+	console, err := os.OpenFile(filepath.Join(dir, consoleName), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("create console: %w", err)
 	}
-	defer console.Close() // the shim has its own copy once started
-	doneR, doneW, err := os.Pipe()
-	if err != nil {
-		return nil, fmt.Errorf("create pipe: %w", err)
-	}
-	defer doneW.Close() // likewise
-
-	cmd, err := proc.Command(role, spec.ID, specPath)
-	if err != nil {
-		doneR.Close()
-		return nil, err
-	}
-	cmd.Dir = dir
-	// The shim is this whole program started for a small job: its heap is
-	// what package initialization left, and it allocates little after, so
-	// it does not collect (a thousand shims starting at once would each
-	// run a collection during their initialization) unless its heap nears
-	// shimMemoryLimit. The user data gets spec.Env, not these.
-	cmd.Env = append(cmd.Env, "GOGC=off", "GOMEMLIMIT="+shimMemoryLimit)
-	cmd.Stdout, cmd.Stderr = console, console
-	cmd.ExtraFiles = []*os.File{doneW} // fd 3 in the shim, doneFD
-	// The shim gets SIGTERM when the sandbox dies, and cleans up.
-	grp, err := proc.StartGroup(cmd, syscall.SIGTERM)
-	if err != nil {
-		doneR.Close()
-		return nil, fmt.Errorf("start supervisor: %w", err)
-	}
+	_ = console.Close()
+	root := filepath.Join(dir, rootName)
+	mark := rootEnv + "=" + root
 	p := &Process{
 		id:           spec.ID,
 		dir:          dir,
 		root:         root,
-		pid:          grp.Pid(),
-		grp:          grp,
-		log:          log,
+		mark:         mark,
+		sup:          s,
+		log:          s.log,
 		userDataDone: make(chan struct{}),
 		exited:       make(chan struct{}),
 	}
-	go p.supervise(doneR)
+	err = s.send(command{Start: &shimSpec{
+		ID:       spec.ID,
+		UserData: spec.UserData,
+		Dir:      dir,
+		Env:      mergeEnv(withoutAWS(os.Environ()), spec.Env, []string{mark}),
+		Grace:    defaultGrace,
+	}}, p)
+	if err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
-// supervise waits for the shim (and for the end of its user-data pipe)
-// and closes exited; it returns once the shim has exited.
-func (p *Process) supervise(doneR *os.File) {
-	var wg sync.WaitGroup
-	wg.Go(func() { p.watchUserData(doneR) })
-	<-p.grp.Exited()
-	wg.Wait() // the shim held the only write end, so the reader has seen EOF
-
-	p.mu.Lock()
-	stopping := p.stopping
-	p.mu.Unlock()
-	if !stopping {
-		p.log.Warn("instance exited on its own", keyInstance, p.id, keyErr, p.grp.Err())
+// send writes a command to the supervising process. A start command
+// registers the instance it starts (start), starting a process if none
+// runs.
+func (s *Supervisor) send(c command, start *Process) error {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("encode command: %w", err)
 	}
-	close(p.exited)
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.closed {
+		return errors.New("the sandbox is closing")
+	}
+	if s.grp == nil {
+		if start == nil {
+			return errors.New("no supervisor runs")
+		}
+		if err := s.launchLocked(); err != nil {
+			return err
+		}
+	}
+	if start != nil {
+		// Registered under wmu: the instances a supervisor's end finds
+		// are its own.
+		s.mu.Lock()
+		_, dup := s.procs[start.id]
+		if !dup {
+			s.procs[start.id] = start
+		}
+		s.mu.Unlock()
+		if dup {
+			return errors.New("an instance of that ID is running")
+		}
+	}
+	if _, err := s.cmds.Write(append(b, '\n')); err != nil {
+		if start != nil {
+			s.mu.Lock()
+			delete(s.procs, start.id)
+			s.mu.Unlock()
+		}
+		return fmt.Errorf("write to the supervisor: %w", err)
+	}
+	return nil
 }
 
-// watchUserData closes userDataDone when the shim says the user data has
-// finished, and returns when the shim has exited.
-func (p *Process) watchUserData(r *os.File) {
-	defer r.Close()
-	buf := make([]byte, 16)
-	done := false
+// launchLocked starts the supervising process, and the goroutine that
+// reads its events.
+func (s *Supervisor) launchLocked() error {
+	cmdR, cmdW, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("create pipe: %w", err)
+	}
+	evR, evW, err := os.Pipe()
+	if err != nil {
+		cmdR.Close()
+		cmdW.Close()
+		return fmt.Errorf("create pipe: %w", err)
+	}
+	// The supervisor holds its own copies once started.
+	defer cmdR.Close()
+	defer evW.Close()
+	cmd, err := proc.Command(role, strconv.Itoa(os.Getpid()))
+	if err != nil {
+		cmdW.Close()
+		evR.Close()
+		return err
+	}
+	// The supervisor is this whole program started for one job; its heap
+	// is what package initialization left plus a few kilobytes an
+	// instance. The user data gets the instance's environment, not these.
+	cmd.Env = append(cmd.Env, "GOGC=off", "GOMEMLIMIT="+supervisorMemoryLimit)
+	cmd.Stdin, cmd.Stderr = cmdR, os.Stderr
+	cmd.ExtraFiles = []*os.File{evW} // eventsFD
+	// The supervisor gets SIGTERM when the sandbox dies, and cleans up.
+	grp, err := proc.StartGroup(cmd, syscall.SIGTERM)
+	if err != nil {
+		cmdW.Close()
+		evR.Close()
+		return fmt.Errorf("start supervisor: %w", err)
+	}
+	life := &supervisorLife{grp: grp, done: make(chan struct{})}
+	s.grp, s.cmds, s.life = grp, cmdW, life
+	s.started++
+	s.log.Debug("instance supervisor started", keyPID, grp.Pid())
+	go s.read(life, evR)
+	return nil
+}
+
+// read dispatches the supervisor's events until it exits. Then every
+// instance it did not report gone is over: read kills what is left of
+// them and reports them exited.
+func (s *Supervisor) read(life *supervisorLife, r *os.File) {
+	defer close(life.done)
+	dec := json.NewDecoder(bufio.NewReader(r))
 	for {
-		n, err := r.Read(buf)
-		if n > 0 && !done {
-			done = true
-			close(p.userDataDone)
+		var ev event
+		if err := dec.Decode(&ev); err != nil {
+			break
 		}
+		s.mu.Lock()
+		p := s.procs[ev.ID]
+		if ev.Event == evExited && p != nil {
+			delete(s.procs, ev.ID)
+		}
+		s.mu.Unlock()
+		if p == nil {
+			continue
+		}
+		switch ev.Event {
+		case evUserData:
+			p.closeUserDataDone()
+		case evExited:
+			p.closeExited()
+		}
+	}
+	_ = r.Close()
+	<-life.grp.Exited()
+
+	s.wmu.Lock()
+	if s.life == life {
+		_ = s.cmds.Close()
+		s.grp, s.cmds, s.life = nil, nil, nil
+	}
+	closing := s.closed
+	s.mu.Lock()
+	left := s.procs
+	s.procs = map[string]*Process{}
+	s.mu.Unlock()
+	s.wmu.Unlock()
+	if len(left) == 0 {
+		return
+	}
+	if !closing {
+		s.log.Warn("instance supervisor exited; killing what is left of its instances", keyErr, life.grp.Err(), "instances", len(left))
+	}
+	// proc.Group killed the process group the stages run in; daemons that
+	// left it are found by their mark.
+	marks := map[string]bool{}
+	for _, p := range left {
+		marks[p.mark] = true
+	}
+	killMarked(marks, nil)
+	for _, p := range left {
+		p.closeExited()
+	}
+}
+
+// killMarked SIGKILLs every process carrying one of marks in its
+// environment: among the descendants of root, or, when root is nil, among
+// every process of the host.
+func killMarked(marks map[string]bool, root *int) {
+	var pids []int
+	if root != nil {
+		pids, _ = proc.Descendants(*root)
+	} else if all, err := proc.Scan(); err == nil {
+		for _, st := range all {
+			pids = append(pids, st.PID)
+		}
+	}
+	for _, pid := range pids {
+		id, err := proc.Identify(pid)
 		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				p.log.Warn("read user data status", keyInstance, p.id, keyErr, err)
-			}
-			return
+			continue
 		}
+		env, err := proc.Environ(pid)
+		if err != nil {
+			continue
+		}
+		for _, kv := range env {
+			if marks[kv] {
+				_ = id.Signal(syscall.SIGKILL)
+				break
+			}
+		}
+	}
+}
+
+// Close stops the supervising process: it stops every instance still
+// running with the default grace period (5 s), and returns once the
+// process has exited, or kills it and everything below it when ctx ends
+// first. Close it after stopping its instances; Start fails after it.
+func (s *Supervisor) Close(ctx context.Context) error {
+	s.wmu.Lock()
+	s.closed = true
+	life := s.life
+	if s.cmds != nil {
+		_ = s.cmds.Close() // the supervisor reads the end of its commands
+	}
+	s.wmu.Unlock()
+	if life == nil {
+		return nil
+	}
+	select {
+	case <-life.done:
+		return nil
+	case <-ctx.Done():
+	}
+	life.grp.Kill()
+	<-life.done
+	return fmt.Errorf("close instance supervisor: %w", context.Cause(ctx))
+}
+
+// Pid returns the supervising process's PID, 0 when none runs.
+func (s *Supervisor) Pid() int {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.grp == nil {
+		return 0
+	}
+	return s.grp.Pid()
+}
+
+func (p *Process) closeUserDataDone() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.udClosed {
+		p.udClosed = true
+		close(p.userDataDone)
+	}
+}
+
+func (p *Process) closeExited() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.exClosed {
+		p.exClosed = true
+		close(p.exited)
+	}
+	if !p.stopping {
+		p.log.Warn("instance exited on its own", keyInstance, p.id)
 	}
 }
 
@@ -231,25 +425,21 @@ func Console(dir string) []byte {
 // instance stops before then; select on Exited too.
 func (p *Process) UserDataDone() <-chan struct{} { return p.userDataDone }
 
-// Exited is closed when the supervising process has exited, after Stop or
-// because it died.
+// Exited is closed when no process of the instance is left, after Stop or
+// because its supervisor died.
 func (p *Process) Exited() <-chan struct{} { return p.exited }
 
 // RootDir returns the directory under which absolute write_files paths are
 // placed: <Dir>/root. Stages find it in LIFEGUARD_SANDBOX_ROOT.
 func (p *Process) RootDir() string { return p.root }
 
-// Pid returns the process ID of the instance's supervising process, which
-// is also the ID of its process group.
-func (p *Process) Pid() int { return p.pid }
-
 // Stop terminates the instance: the supervisor sends SIGTERM to every
-// process the instance started and SIGKILL to what is left after grace.
-// Stop returns nil when no process of the instance remains. If the
-// supervisor has not exited grace + 2 s after the SIGTERM, Stop kills it and
-// its process group itself. If ctx ends first, Stop returns ctx's error
-// and the supervisor carries on with its cleanup. Calling Stop again, or
-// concurrently, is fine.
+// process of the instance and SIGKILL to what is left after grace. Stop
+// returns nil when no process of the instance remains. If the supervisor
+// has not reported the instance gone grace + 2 s after the SIGTERM, Stop
+// kills its processes itself. If ctx ends first, Stop returns ctx's error
+// and the supervisor carries on. Calling Stop again, or concurrently, is
+// fine.
 func (p *Process) Stop(ctx context.Context, grace time.Duration) error {
 	grace = max(grace, 0)
 	select {
@@ -262,7 +452,11 @@ func (p *Process) Stop(ctx context.Context, grace time.Duration) error {
 	p.stopping = true
 	p.mu.Unlock()
 	if first {
-		p.requestStop(grace)
+		if err := p.sup.send(command{Stop: &stopOrder{ID: p.id, Grace: grace}}, nil); err != nil {
+			// No supervisor, so nothing of the instance runs under one:
+			// its events have ended, or are about to.
+			p.log.Debug("stop instance", keyInstance, p.id, keyErr, err)
+		}
 	}
 
 	timer := time.NewTimer(grace + stopMargin)
@@ -278,8 +472,10 @@ func (p *Process) Stop(ctx context.Context, grace time.Duration) error {
 	case <-timer.C:
 	}
 
-	p.log.Warn("instance supervisor did not exit in time; killing its processes", keyInstance, p.id, keyGrace, grace)
-	p.killAll()
+	p.log.Warn("instance supervisor did not stop the instance in time; killing its processes", keyInstance, p.id, keyGrace, grace)
+	if pid := p.sup.Pid(); pid != 0 {
+		killMarked(map[string]bool{p.mark: true}, &pid)
+	}
 	select {
 	case <-p.exited:
 		return nil
@@ -287,29 +483,6 @@ func (p *Process) Stop(ctx context.Context, grace time.Duration) error {
 		return fmt.Errorf("stop instance %s: %w", p.id, ctx.Err())
 	}
 }
-
-// requestStop tells the shim the grace period, then signals it.
-func (p *Process) requestStop(grace time.Duration) {
-	b, err := json.Marshal(stopRequest{Grace: grace})
-	if err == nil {
-		tmp := filepath.Join(p.dir, stopName+".tmp")
-		err = os.WriteFile(tmp, b, 0o600)
-		if err == nil {
-			err = os.Rename(tmp, filepath.Join(p.dir, stopName))
-		}
-	}
-	if err != nil {
-		p.log.Warn("write stop request; the supervisor uses its default grace", keyInstance, p.id, keyErr, err)
-	}
-	// Signal goes through a pidfd, so it cannot reach a process that
-	// reused the PID.
-	if err := p.grp.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		p.log.Warn("signal instance supervisor", keyInstance, p.id, keyErr, err)
-	}
-}
-
-// killAll SIGKILLs the shim, its process group and every process below it.
-func (p *Process) killAll() { p.grp.Kill() }
 
 // withoutAWS drops every inherited AWS_* variable: an instance starts like
 // an EC2 host, with no credentials or endpoints of the operator's own; its

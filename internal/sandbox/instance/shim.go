@@ -1,11 +1,15 @@
 package instance
 
 import (
+	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -14,63 +18,86 @@ import (
 )
 
 const (
-	// role is the shim's role (package proc); its arguments are the
-	// instance's ID (for ps) and its spec file.
-	role = "lifeguard-instance"
-	// rootEnv tells stages where absolute write_files paths went.
+	// role is the supervisor's role (package proc); its one argument is
+	// the PID of the process that started it.
+	role = "lifeguard-instances"
+	// rootEnv tells stages where absolute write_files paths went. Its
+	// value is unique to the instance, so it also marks the instance's
+	// processes, daemons that left its process tree included.
 	rootEnv = "LIFEGUARD_SANDBOX_ROOT"
 
-	specName    = "instance.json"
-	stopName    = "stop.json"
 	consoleName = "console.log"
 	rootName    = "root"
 
-	// marker starts every console line the shim writes itself.
+	// marker starts every console line the supervisor writes itself.
 	marker = "lifeguard-sandbox: "
 
-	// doneFD is the shim's end of the pipe on which it tells Start's
-	// process that the user data has finished.
-	doneFD = 3
+	// eventsFD is the supervisor's end of the pipe on which it reports
+	// to the Supervisor; commands come on its standard input.
+	eventsFD = 3
 
 	// defaultGrace is the time between SIGTERM and SIGKILL when the
-	// sandbox dies without calling Stop.
+	// sandbox dies without stopping its instances.
 	defaultGrace = 5 * time.Second
 
-	// killPoll is how often the shim looks again for the instance's
-	// processes while it waits for them to go.
+	// killPoll is how often the supervisor looks again for the processes
+	// of stopping instances while it waits for them to go.
 	killPoll = 20 * time.Millisecond
 )
 
-// shimSpec is the spec file Start writes for the shim.
+// shimSpec is one instance to start, as the Supervisor sends it.
 type shimSpec struct {
-	ID        string        `json:"id"`
-	UserData  []byte        `json:"userData"`
-	Dir       string        `json:"dir"`
-	Env       []string      `json:"env"` // the stages' whole environment
-	Grace     time.Duration `json:"grace"`
-	ParentPID int           `json:"parentPid"`
+	ID       string        `json:"id"`
+	UserData []byte        `json:"userData"`
+	Dir      string        `json:"dir"`
+	Env      []string      `json:"env"` // the stages' whole environment
+	Grace    time.Duration `json:"grace"`
 }
 
-// stopRequest is the file Stop writes before it signals the shim.
-type stopRequest struct {
+// command is one line the Supervisor writes to the supervisor.
+type command struct {
+	Start *shimSpec  `json:"start,omitempty"`
+	Stop  *stopOrder `json:"stop,omitempty"`
+}
+
+// stopOrder asks for an instance to be stopped.
+type stopOrder struct {
+	ID    string        `json:"id"`
 	Grace time.Duration `json:"grace"`
 }
 
-// Start re-executes the current binary as the instance's supervisor;
-// proc.Main (called first by the program's main, or a test binary's
-// TestMain) turns that process into the shim.
+// event is one line the supervisor writes back.
+type event struct {
+	ID    string `json:"id"`
+	Event string `json:"event"`
+}
+
+const (
+	evUserData = "userdata" // every stage of the instance's user data has finished
+	evExited   = "exited"   // no process of the instance is left
+)
+
+// The Supervisor re-executes the current binary as the supervisor; proc.Main
+// (called first by the program's main, or a test binary's TestMain) turns
+// that process into it.
 func init() {
 	proc.Register(role, func(args []string) int {
-		if len(args) != 2 {
-			fmt.Fprintf(os.Stderr, "%swant an instance ID and a spec file, got %q\n", marker, args)
+		parent := 0
+		if len(args) == 1 {
+			parent, _ = strconv.Atoi(args[0])
+		}
+		if parent <= 0 {
+			fmt.Fprintf(os.Stderr, "%swant the PID of the sandbox, got %q\n", marker, args)
 			return 2
 		}
-		return runShim(args[1])
+		return runSupervisor(parent)
 	})
 }
 
-// runShim is the supervisor's whole life; it returns the exit status.
-func runShim(specPath string) int {
+// runSupervisor is the supervisor's whole life; it returns the exit
+// status. Everything runs on this goroutine, so a child cannot be reaped
+// before its PID is recorded; commands are read on another.
+func runSupervisor(parent int) int {
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGCHLD)
 
@@ -80,52 +107,279 @@ func runShim(specPath string) int {
 		fmt.Fprintf(os.Stderr, "%s%v\n", marker, err)
 		return 1
 	}
-	syscall.CloseOnExec(doneFD)
-
-	spec, err := readShimSpec(specPath)
+	syscall.CloseOnExec(eventsFD)
+	devnull, err := os.Open(os.DevNull)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s%v\n", marker, err)
-		return 1
-	}
-	s, err := newShim(spec)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s%v\n", marker, err)
+		fmt.Fprintf(os.Stderr, "%sopen stdin for stages: %v\n", marker, err)
 		return 1
 	}
 	// The parent-death signal may have come before signal.Notify, and so
-	// killed a shim that had nothing to clean up; after it, a parent that
-	// is already gone shows as a different parent PID.
-	if os.Getppid() != spec.ParentPID {
-		s.say("the sandbox is gone; not starting")
+	// killed a supervisor that had nothing to clean up; after it, a parent
+	// that is already gone shows as a different parent PID.
+	if os.Getppid() != parent {
 		return 0
 	}
-	s.begin()
-	for sig := range sigs {
-		switch sig {
-		case syscall.SIGCHLD:
-			s.reap()
-			s.advance()
-		case syscall.SIGTERM:
-			s.terminate(sigs)
+	sv := &supervisor{
+		self:    os.Getpid(),
+		events:  os.NewFile(eventsFD, "events"),
+		devnull: devnull,
+		insts:   map[string]*shim{},
+		byMark:  map[string]*shim{},
+		stages:  map[int]*shim{},
+		owners:  map[int]owner{},
+	}
+	cmds := make(chan command, 64)
+	go readCommands(os.Stdin, cmds)
+
+	var tick *time.Ticker
+	var tickC <-chan time.Time
+	for {
+		sweep := false
+		select {
+		case c, ok := <-cmds:
+			switch {
+			case !ok:
+				cmds = nil
+				sv.stopAll()
+			case c.Start != nil:
+				sv.start(*c.Start)
+			case c.Stop != nil:
+				sv.stop(c.Stop.ID, c.Stop.Grace)
+			}
+			sweep = true
+		case sig := <-sigs:
+			if sig == syscall.SIGTERM {
+				sv.stopAll()
+				sweep = true
+			} else {
+				sweep = sv.reap()
+			}
+		case <-tickC:
+			sweep = true
+		}
+		if sweep {
+			sv.sweep()
+		}
+		switch {
+		case sv.nStopping > 0 && tick == nil:
+			tick = time.NewTicker(killPoll)
+			tickC = tick.C
+		case sv.nStopping == 0 && tick != nil:
+			tick.Stop()
+			tick, tickC = nil, nil
+		}
+		if sv.closing && len(sv.insts) == 0 {
+			sv.finish(sigs)
 			return 0
 		}
 	}
-	return 0
 }
 
-func readShimSpec(path string) (shimSpec, error) {
-	var spec shimSpec
-	b, err := os.ReadFile(path)
+// readCommands decodes commands from r until it ends, then closes cmds. A
+// line it cannot decode ends it too: the Supervisor and the supervisor
+// are the same binary, so that is a broken pipe, not a version skew.
+func readCommands(r io.Reader, cmds chan<- command) {
+	defer close(cmds)
+	dec := json.NewDecoder(bufio.NewReader(r))
+	for {
+		var c command
+		if err := dec.Decode(&c); err != nil {
+			if !errors.Is(err, io.EOF) {
+				fmt.Fprintf(os.Stderr, "%sread command: %v\n", marker, err)
+			}
+			return
+		}
+		cmds <- c
+	}
+}
+
+// owner is the instance a process below the supervisor belongs to, as
+// found from its environment (nil: none), for the process started at
+// start.
+type owner struct {
+	start uint64
+	sh    *shim
+}
+
+// supervisor runs every instance of one sandbox.
+type supervisor struct {
+	self    int
+	events  *os.File
+	devnull *os.File
+
+	insts  map[string]*shim // by instance ID
+	byMark map[string]*shim // by its rootEnv entry
+	stages map[int]*shim    // running stages, by PID
+	owners map[int]owner    // processes re-parented to us, by PID
+
+	nStopping int
+	closing   bool
+}
+
+func (sv *supervisor) emit(id, ev string) {
+	b, _ := json.Marshal(event{ID: id, Event: ev})
+	// The sandbox may be gone; then nobody is waiting for it.
+	_, _ = sv.events.Write(append(b, '\n'))
+}
+
+func (sv *supervisor) start(spec shimSpec) {
+	if _, ok := sv.insts[spec.ID]; ok || sv.closing {
+		// The Supervisor never does this; report it so that no one waits.
+		fmt.Fprintf(os.Stderr, "%sinstance %s: already running, or the sandbox is closing\n", marker, spec.ID)
+		sv.emit(spec.ID, evExited)
+		return
+	}
+	sh, err := newShim(spec, sv)
 	if err != nil {
-		return spec, fmt.Errorf("read instance spec: %w", err)
+		fmt.Fprintf(os.Stderr, "%sinstance %s: %v\n", marker, spec.ID, err)
+		sv.emit(spec.ID, evExited)
+		return
 	}
-	if err := json.Unmarshal(b, &spec); err != nil {
-		return spec, fmt.Errorf("read instance spec %s: %w", path, err)
+	sv.insts[spec.ID] = sh
+	sv.byMark[sh.mark] = sh
+	sh.begin()
+}
+
+// stop starts stopping an instance, with grace between SIGTERM and
+// SIGKILL. Stopping one that is not there reports it gone.
+func (sv *supervisor) stop(id string, grace time.Duration) {
+	sh, ok := sv.insts[id]
+	if !ok {
+		sv.emit(id, evExited)
+		return
 	}
-	if spec.Grace <= 0 {
-		spec.Grace = defaultGrace
+	if sh.stopping {
+		return
 	}
-	return spec, nil
+	sh.stopping = true
+	sh.deadline = time.Now().Add(max(grace, 0))
+	sh.signalled = map[proc.ID]bool{}
+	sv.nStopping++
+	sh.say("instance %s stopping", sh.spec.ID)
+}
+
+// stopAll stops every instance with its default grace: the sandbox is
+// closing, or gone.
+func (sv *supervisor) stopAll() {
+	sv.closing = true
+	for id, sh := range sv.insts {
+		sv.stop(id, sh.spec.Grace)
+	}
+}
+
+// reap collects every child that has exited, running stages and
+// re-parented orphans alike, and reports whether a stopping instance's
+// stage was among them.
+func (sv *supervisor) reap() (stopping bool) {
+	proc.Reap(func(pid int, ws syscall.WaitStatus) {
+		delete(sv.owners, pid)
+		sh, ok := sv.stages[pid]
+		if !ok {
+			return
+		}
+		delete(sv.stages, pid)
+		sh.exited(ws)
+		sh.advance()
+		stopping = stopping || sh.stopping
+	})
+	return stopping
+}
+
+// ownerOf returns the instance a child of the supervisor belongs to: the
+// one whose stage it is, else the one whose mark is in its environment.
+func (sv *supervisor) ownerOf(pid int) *shim {
+	if sh, ok := sv.stages[pid]; ok {
+		return sh
+	}
+	st, err := proc.ReadStat(pid)
+	if err != nil {
+		return nil
+	}
+	if o, ok := sv.owners[pid]; ok && o.start == st.Start {
+		return o.sh
+	}
+	var sh *shim
+	if env, err := proc.Environ(pid); err == nil {
+		for _, kv := range env {
+			if s, ok := sv.byMark[kv]; ok {
+				sh = s
+				break
+			}
+		}
+	}
+	sv.owners[pid] = owner{start: st.Start, sh: sh}
+	return sh
+}
+
+// sweep signals the live processes of every stopping instance (SIGTERM
+// and SIGCONT once each, SIGKILL every time once the grace is over) and
+// ends each instance that has none left. An instance's processes are its
+// stages, the processes re-parented to the supervisor that carry its
+// mark, and everything below those.
+func (sv *supervisor) sweep() {
+	if sv.nStopping == 0 {
+		return
+	}
+	now := time.Now()
+	live := map[*shim]int{}
+	kids, err := proc.Children(sv.self)
+	if err != nil {
+		// Without /proc the process group is all we can find: the
+		// stages are in ours, so we go down with them.
+		fmt.Fprintf(os.Stderr, "%s%v; killing the process group\n", marker, err)
+		_ = syscall.Kill(-syscall.Getpgrp(), syscall.SIGKILL)
+		return
+	}
+	for _, kid := range kids {
+		sh := sv.ownerOf(kid)
+		if sh == nil || !sh.stopping {
+			continue
+		}
+		below, _ := proc.Descendants(kid)
+		for _, pid := range append([]int{kid}, below...) {
+			st, err := proc.ReadStat(pid)
+			if err != nil || st.Exited() {
+				continue
+			}
+			live[sh]++
+			sh.signal(st.ID(), now)
+		}
+	}
+	for id, sh := range sv.insts {
+		if sh.stopping && live[sh] == 0 && sh.cur == 0 {
+			sv.end(id, sh)
+		}
+	}
+}
+
+// end forgets an instance none of whose processes is left.
+func (sv *supervisor) end(id string, sh *shim) {
+	delete(sv.insts, id)
+	delete(sv.byMark, sh.mark)
+	sv.nStopping--
+	_ = sh.console.Close()
+	sv.emit(id, evExited)
+}
+
+// finish SIGKILLs whatever is still below the supervisor once every
+// instance has ended (processes no instance's mark was found on), and
+// returns when nothing is left.
+func (sv *supervisor) finish(sigs <-chan os.Signal) {
+	tick := time.NewTicker(killPoll)
+	defer tick.Stop()
+	for proc.Reap(nil) {
+		if pids, err := proc.Descendants(sv.self); err == nil {
+			for _, pid := range pids {
+				if id, err := proc.Identify(pid); err == nil {
+					_ = id.Signal(syscall.SIGKILL)
+				}
+			}
+		}
+		select {
+		case <-tick.C:
+		case <-sigs:
+		}
+	}
 }
 
 // stage is one step of the user data: a program to run, or files to write.
@@ -137,40 +391,43 @@ type stage struct {
 	files []file
 }
 
-// shim supervises one instance. All of it runs on the shim's main
-// goroutine, so a child cannot be reaped before its PID is recorded.
+// shim is one instance in the supervisor.
 type shim struct {
+	sv      *supervisor
 	spec    shimSpec
 	root    string
+	mark    string // rootEnv=root: in the environment of its every process
 	console *os.File
 	fds     []uintptr // stdin, stdout, stderr of every stage
-	done    *os.File
 
 	stages   []stage
 	next     int
 	cur      int // PID of the running stage, 0 when none
 	curStage *stage
 	finished bool
-	stopping bool
+
+	stopping  bool
+	deadline  time.Time // SIGKILL from then on
+	signalled map[proc.ID]bool
 }
 
-func newShim(spec shimSpec) (*shim, error) {
+func newShim(spec shimSpec, sv *supervisor) (*shim, error) {
 	console, err := os.OpenFile(filepath.Join(spec.Dir, consoleName), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("open console: %w", err)
 	}
-	devnull, err := os.Open(os.DevNull)
-	if err != nil {
-		return nil, fmt.Errorf("open stdin: %w", err)
+	if spec.Grace <= 0 {
+		spec.Grace = defaultGrace
 	}
-	s := &shim{
+	root := filepath.Join(spec.Dir, rootName)
+	return &shim{
+		sv:      sv,
 		spec:    spec,
-		root:    filepath.Join(spec.Dir, rootName),
+		root:    root,
+		mark:    rootEnv + "=" + root,
 		console: console,
-		fds:     []uintptr{devnull.Fd(), console.Fd(), console.Fd()},
-		done:    os.NewFile(doneFD, "user-data-done"),
-	}
-	return s, nil
+		fds:     []uintptr{sv.devnull.Fd(), console.Fd(), console.Fd()},
+	}, nil
 }
 
 // say writes a marker line to the console.
@@ -257,31 +514,39 @@ func (s *shim) advance() {
 			continue
 		}
 		s.cur, s.curStage = pid, st
+		s.sv.stages[pid] = s
 	}
 	if s.cur == 0 && s.next == len(s.stages) && !s.finished && !s.stopping {
 		s.finished = true
 		s.say("user data finished")
-		_, _ = s.done.Write([]byte{'d'}) // the sandbox may be gone; nothing to do then
-		_ = s.done.Close()
+		s.sv.emit(s.spec.ID, evUserData)
 	}
 }
 
-// reap collects every child that has exited, the running stage and
-// re-parented orphans alike, and reports whether a child is left.
-func (s *shim) reap() (more bool) {
-	return proc.Reap(func(pid int, ws syscall.WaitStatus) {
-		if pid != s.cur {
-			return
-		}
-		st := s.curStage
-		s.cur, s.curStage = 0, nil
-		switch {
-		case ws.Exited():
-			s.say("%s exited with status %d (%s)", st.label, ws.ExitStatus(), st.path)
-		case ws.Signaled():
-			s.say("%s was killed by signal %d (%v) (%s)", st.label, int(ws.Signal()), ws.Signal(), st.path)
-		}
-	})
+// exited records the end of the running stage.
+func (s *shim) exited(ws syscall.WaitStatus) {
+	st := s.curStage
+	s.cur, s.curStage = 0, nil
+	switch {
+	case ws.Exited():
+		s.say("%s exited with status %d (%s)", st.label, ws.ExitStatus(), st.path)
+	case ws.Signaled():
+		s.say("%s was killed by signal %d (%v) (%s)", st.label, int(ws.Signal()), ws.Signal(), st.path)
+	}
+}
+
+// signal sends a live process of the stopping instance what it is due:
+// SIGTERM and SIGCONT (for a stopped one) once, SIGKILL every time once
+// the grace is over. Every signal goes to the process found and no other.
+func (s *shim) signal(id proc.ID, now time.Time) {
+	switch {
+	case !now.Before(s.deadline):
+		_ = id.Signal(syscall.SIGKILL)
+	case !s.signalled[id]:
+		s.signalled[id] = true
+		_ = id.Signal(syscall.SIGTERM)
+		_ = id.Signal(syscall.SIGCONT)
+	}
 }
 
 // writeFiles runs a write_files stage. Like cloud-init, it stops at the
@@ -350,47 +615,6 @@ func modeBits(perm uint32) os.FileMode {
 		m |= os.ModeSticky
 	}
 	return m
-}
-
-// terminate stops every process of the instance: SIGTERM (and SIGCONT, for
-// stopped ones) to each, then SIGKILL after the grace period, until the
-// shim has no child left. The shim is a child subreaper whose process
-// group only its descendants can join, so then no process is left in its
-// group or below it.
-func (s *shim) terminate(sigs <-chan os.Signal) {
-	s.stopping = true
-	grace := s.stopGrace()
-	s.say("instance %s stopping", s.spec.ID)
-	deadline := time.Now().Add(grace)
-	self := os.Getpid()
-	var sweep proc.Sweep
-	tick := time.NewTicker(killPoll)
-	defer tick.Stop()
-	for s.reap() {
-		if _, err := sweep.Signal(self, !time.Now().Before(deadline)); err != nil {
-			// Without /proc the group is all we can find; we go with it.
-			s.say("%v; killing the process group", err)
-			_ = syscall.Kill(-syscall.Getpgrp(), syscall.SIGKILL)
-			return
-		}
-		select {
-		case <-tick.C:
-		case <-sigs: // a child exited (or another SIGTERM): look again
-		}
-	}
-}
-
-// stopGrace is the grace period Stop asked for, else the spec's.
-func (s *shim) stopGrace() time.Duration {
-	b, err := os.ReadFile(filepath.Join(s.spec.Dir, stopName))
-	if err != nil {
-		return s.spec.Grace
-	}
-	var req stopRequest
-	if err := json.Unmarshal(b, &req); err != nil {
-		return s.spec.Grace
-	}
-	return max(req.Grace, 0)
 }
 
 // mergeEnv concatenates environments; a later entry replaces an earlier one
