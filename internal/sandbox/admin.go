@@ -336,7 +336,7 @@ type InstanceInfo struct {
 	PrivateIP string `json:"private_ip"`
 	API       string `json:"api_endpoint,omitempty"`
 	IMDS      string `json:"imds_endpoint,omitempty"`
-	Dir       string `json:"dir"`
+	Dir       string `json:"dir,omitempty"` // where its user data runs; none when it runs nothing
 }
 
 // Instances lists every instance the sandbox knows.

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -80,9 +79,6 @@ func (h *host) Boot(b world.Boot) (err error) {
 			hi.close()
 		}
 	}()
-	if err := os.MkdirAll(hi.dir, 0o755); err != nil {
-		return fmt.Errorf("instance directory: %w", err)
-	}
 	h.mu.Lock()
 	src := h.src
 	h.mu.Unlock()
@@ -278,4 +274,13 @@ func (h *host) endpoints(id string) (api, md string, err error) {
 	return hi.apiURL, hi.imdsURL, nil
 }
 
-func (h *host) instanceDir(id string) string { return filepath.Join(h.dir, "instances", id) }
+// instanceDir is where an instance that runs user data keeps its files;
+// "" for one that ran nothing, which has none.
+func (h *host) instanceDir(id string) string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if hi, ok := h.insts[id]; ok && (hi.proc != nil || hi.ran) {
+		return hi.dir
+	}
+	return ""
+}

@@ -3,6 +3,7 @@ package sandbox_test
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -20,12 +21,16 @@ import (
 	"github.com/aws/smithy-go"
 	"go.uber.org/goleak"
 
+	"github.com/lifeguardhq/lifeguard/internal/proc"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/eventlog"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/world"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	proc.Main() // instances with user data re-execute this binary as their supervisor
+	goleak.VerifyTestMain(m)
+}
 
 // start runs a sandbox without processes on a free port for one test.
 func start(t *testing.T, cfg sandbox.Config) (*sandbox.Server, string) {
@@ -209,8 +214,18 @@ func TestFaults(t *testing.T) {
 // service with their own API ports.
 func launch(t *testing.T, srv *sandbox.Server, c *autoscaling.Client, n int32) []sandbox.InstanceInfo {
 	t.Helper()
+	return launchWith(t, srv, c, n, "")
+}
+
+// launchWith is launch with user data (base64, as the API takes it).
+func launchWith(t *testing.T, srv *sandbox.Server, c *autoscaling.Client, n int32, userData string) []sandbox.InstanceInfo {
+	t.Helper()
 	ctx := context.Background()
-	if _, err := c.CreateLaunchConfiguration(ctx, &autoscaling.CreateLaunchConfigurationInput{LaunchConfigurationName: aws.String("lc"), ImageId: aws.String("ami-0abcdef1234567890"), InstanceType: aws.String("t3.micro")}); err != nil {
+	lc := &autoscaling.CreateLaunchConfigurationInput{LaunchConfigurationName: aws.String("lc"), ImageId: aws.String("ami-0abcdef1234567890"), InstanceType: aws.String("t3.micro")}
+	if userData != "" {
+		lc.UserData = aws.String(userData)
+	}
+	if _, err := c.CreateLaunchConfiguration(ctx, lc); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{AutoScalingGroupName: aws.String("g"), LaunchConfigurationName: aws.String("lc"), MinSize: aws.Int32(n), MaxSize: aws.Int32(n), AvailabilityZones: []string{"us-east-1a"}}); err != nil {
@@ -453,7 +468,7 @@ func TestAdminDurationErrorsNameTheirField(t *testing.T) {
 func TestStateDirIsNeverShared(t *testing.T) {
 	dir := t.TempDir() + "/state"
 	run := func() error {
-		srv, err := sandbox.New(sandbox.Config{Listen: "127.0.0.1:0", NoProcesses: true, StateDir: dir, Seed: 7})
+		srv, err := sandbox.New(sandbox.Config{Listen: "127.0.0.1:0", StateDir: dir, Seed: 7})
 		if err != nil {
 			return err
 		}
@@ -462,7 +477,9 @@ func TestStateDirIsNeverShared(t *testing.T) {
 			return err
 		}
 		defer func() { _ = stop(); http.DefaultClient.CloseIdleConnections() }()
-		launch(t, srv, asgClient(endpoint, 1), 1)
+		// An instance that runs something keeps its console in the
+		// state directory.
+		launchWith(t, srv, asgClient(endpoint, 1), 1, base64.StdEncoding.EncodeToString([]byte("#!/bin/sh\necho hello\n")))
 		return nil
 	}
 	if err := run(); err != nil {
