@@ -134,7 +134,6 @@ func runSupervisor(parent int) int {
 	var tick *time.Ticker
 	var tickC <-chan time.Time
 	for {
-		sweep := false
 		select {
 		case c, ok := <-cmds:
 			switch {
@@ -146,18 +145,16 @@ func runSupervisor(parent int) int {
 			case c.Stop != nil:
 				sv.stop(c.Stop.ID, c.Stop.Grace)
 			}
-			sweep = true
 		case sig := <-sigs:
 			if sig == syscall.SIGTERM {
 				sv.stopAll()
-				sweep = true
 			} else {
-				sweep = sv.reap()
+				sv.reap()
 			}
 		case <-tickC:
-			sweep = true
-		}
-		if sweep {
+			// One pass over every stopping instance per tick, however
+			// many stop at once: a pass per command or per exit would
+			// cost the square of a storm.
 			sv.sweep()
 		}
 		switch {
@@ -252,10 +249,21 @@ func (sv *supervisor) stop(id string, grace time.Duration) {
 		return
 	}
 	sh.stopping = true
-	sh.deadline = time.Now().Add(max(grace, 0))
+	now := time.Now()
+	sh.deadline = now.Add(max(grace, 0))
 	sh.signalled = map[proc.ID]bool{}
 	sv.nStopping++
 	sh.say("instance %s stopping", sh.spec.ID)
+	// The running stage and what is below it hear at once; processes
+	// that left it are found by the next sweep.
+	if sh.cur != 0 {
+		below, _ := proc.Descendants(sh.cur)
+		for _, pid := range append([]int{sh.cur}, below...) {
+			if st, err := proc.ReadStat(pid); err == nil && !st.Exited() {
+				sh.signal(st.ID(), now)
+			}
+		}
+	}
 }
 
 // stopAll stops every instance with its default grace: the sandbox is
@@ -268,9 +276,9 @@ func (sv *supervisor) stopAll() {
 }
 
 // reap collects every child that has exited, running stages and
-// re-parented orphans alike, and reports whether a stopping instance's
-// stage was among them.
-func (sv *supervisor) reap() (stopping bool) {
+// re-parented orphans alike, and starts the next stage of an instance
+// whose stage ended.
+func (sv *supervisor) reap() {
 	proc.Reap(func(pid int, ws syscall.WaitStatus) {
 		delete(sv.owners, pid)
 		sh, ok := sv.stages[pid]
@@ -280,9 +288,7 @@ func (sv *supervisor) reap() (stopping bool) {
 		delete(sv.stages, pid)
 		sh.exited(ws)
 		sh.advance()
-		stopping = stopping || sh.stopping
 	})
-	return stopping
 }
 
 // ownerOf returns the instance a child of the supervisor belongs to: the
