@@ -1,27 +1,41 @@
-// Package instance runs one simulated EC2 instance as a process group running
-// its user data, the way EC2 and cloud-init would, and guarantees that no
-// process of the instance outlives it.
+// Package instance runs simulated EC2 instances as processes running their
+// user data, the way EC2 and cloud-init would, and guarantees that no
+// process of an instance outlives it.
 //
 // # Processes
 //
-// Start re-executes the current binary as a supervisor ("shim") for the
-// instance, in a process group of its own (see package proc: the package
-// registers the shim's role, and proc.Main, called first by the program's
-// main and by the TestMain of a test binary that calls Start, runs it). The
-// shim makes itself a child subreaper, so that descendants which daemonize
-// (double fork, setsid) are re-parented to it, runs the user-data stages
-// one after the other, then stays alive as the instance keeps running
-// after its user data, as on EC2. On SIGTERM, sent by Stop or by the kernel
-// when the sandbox dies (the shim is started with a parent-death signal),
-// it sends SIGTERM (and SIGCONT) to every process below it in the process
-// tree, waits up to the grace period, SIGKILLs whatever is left, and exits
-// once it has no child left to reap: no process of the instance is left
-// then, below it or in its process group.
+// A Supervisor re-executes the current binary once, with its first
+// instance, as the supervisor of every instance it starts, in a process
+// group of its own (see package proc: the package registers the
+// supervisor's role, and proc.Main, called first by the program's main and
+// by the TestMain of a test binary that starts instances, runs it). The
+// Supervisor sends it commands (start an instance, stop one) on its
+// standard input and reads its events (an instance's user data finished,
+// no process of an instance is left) from a pipe.
+//
+// The supervisor makes itself a child subreaper, so that descendants which
+// daemonize (double fork, setsid) are re-parented to it, runs each
+// instance's user-data stages one after the other, and keeps the instance
+// running after its user data, as on EC2. An instance's processes are its
+// running stage and everything below it, and every process re-parented to
+// the supervisor whose environment started with the instance's
+// LIFEGUARD_SANDBOX_ROOT (unique to it), with everything below those. To
+// stop an instance the supervisor sends SIGTERM (and SIGCONT) to each of
+// them, looks again every 20 ms (one pass for every stopping instance),
+// SIGKILLs whatever is left after the grace period and reports the
+// instance gone when none is left.
+//
+// When the sandbox dies, the kernel sends the supervisor SIGTERM (its
+// parent-death signal): it stops every instance with a 5 s grace, kills
+// whatever is still below it, and exits. When the supervisor dies, its
+// process group (every stage) is SIGKILLed, the daemons of its instances
+// are found by their environment and killed, and every instance it ran
+// is reported gone; the next Start starts a new supervisor.
 //
 // # Console output
 //
 // The standard output and error of every stage are appended to
-// <Dir>/console.log, with marker lines written by the shim at stage
+// <Dir>/console.log, with marker lines written by the supervisor at stage
 // boundaries, such as
 //
 //	lifeguard-sandbox: running user data script (scripts/part-001)

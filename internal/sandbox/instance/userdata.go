@@ -80,7 +80,7 @@ type plan struct {
 	scripts    []script // final-stage scripts, in run order
 }
 
-// script is an executable file the shim writes, then runs.
+// script is an executable file the supervisor writes, then runs.
 type script struct {
 	path    string // relative to the instance directory: "scripts/part-001"
 	content []byte
