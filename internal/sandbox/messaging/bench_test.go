@@ -13,8 +13,8 @@ import (
 
 // BenchmarkSQSDepth measures SendMessage, ReceiveMessage and DeleteMessage
 // on a standard queue holding 1,000 and 100,000 messages. Each iteration
-// sends one message, receives one and deletes it, so the depth stays
-// put; the p99 of each operation is reported (ns). The cost of one message
+// sends one message, receives one, deletes it and reads the queue's
+// counts (GetQueueAttributes), so the depth stays put; the p99 of each operation is reported (ns). The cost of one message
 // should not depend on how many others wait with it, so the p99s of the
 // two depths should be within 2× of each other.
 //
@@ -35,7 +35,7 @@ func BenchmarkSQSDepth(b *testing.B) {
 				}
 			}
 			b.Logf("filled %d in %v", depth, time.Since(fill))
-			var send, recv, del []time.Duration
+			var send, recv, del, attrs []time.Duration
 			in := messaging.ReceiveMessageInput{VisibilityTimeout: new(60)}
 			b.ResetTimer()
 			for i := range b.N {
@@ -53,12 +53,18 @@ func BenchmarkSQSDepth(b *testing.B) {
 					b.Fatal(err)
 				}
 				t3 := time.Now()
+				if _, err := qs.GetQueueAttributes("q", []string{"ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"}); err != nil {
+					b.Fatal(err)
+				}
+				t4 := time.Now()
 				send, recv, del = append(send, t1.Sub(t0)), append(recv, t2.Sub(t1)), append(del, t3.Sub(t2))
+				attrs = append(attrs, t4.Sub(t3))
 			}
 			b.StopTimer()
 			b.ReportMetric(p99(send), "send-p99-ns")
 			b.ReportMetric(p99(recv), "receive-p99-ns")
 			b.ReportMetric(p99(del), "delete-p99-ns")
+			b.ReportMetric(p99(attrs), "attributes-p99-ns")
 		})
 	}
 }

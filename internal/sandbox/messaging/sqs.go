@@ -152,6 +152,7 @@ type sqsQueue struct {
 	byID       map[string]*sqsMessage
 	ages       msgHeap              // every message, by enqueue time
 	waiting    msgHeap              // the messages not visible, by visibleAt
+	waitingRcv int                  // of waiting, how many were received (in flight, not delayed)
 	ready      []*sqsMessage        // standard: the visible messages, in no order
 	groups     map[string]*sqsGroup // FIFO: by MessageGroupId
 	heads      groupHeap            // FIFO: the groups that can deliver

@@ -688,16 +688,10 @@ func (qs *Queues) sqsExpireLocked(q *sqsQueue, now time.Time) {
 }
 
 // countsLocked returns the approximate counts: visible, in flight, delayed.
+// It costs what the messages that became visible since the last receive
+// cost to promote, not the queue's depth.
 func (q *sqsQueue) countsLocked(now time.Time) (visible, inFlight, delayed int) {
-	for _, m := range q.byID {
-		switch {
-		case !m.visibleAt.After(now):
-			visible++
-		case m.received > 0:
-			inFlight++
-		default:
-			delayed++
-		}
-	}
-	return visible, inFlight, delayed
+	q.promoteLocked(now)
+	waiting := len(q.waiting.ms)
+	return len(q.byID) - waiting, q.waitingRcv, waiting - q.waitingRcv
 }

@@ -25,7 +25,8 @@ import (
 //
 // A message's state is still a function of the clock: waiting messages
 // whose instant has passed become visible when the queue is next received
-// from (promoteLocked), and counts are computed from visibleAt.
+// from or counted (promoteLocked); the counts are then the sizes of byID
+// and waiting, and how many of waiting were received (waitingRcv).
 
 // msgHeap is a min-heap of messages by enqueue time (age) or by visibleAt,
 // each message recording its position for removal and re-ordering.
@@ -119,6 +120,7 @@ func (q *sqsQueue) resetStoreLocked() {
 	q.byID = map[string]*sqsMessage{}
 	q.ready = nil
 	q.waiting = msgHeap{}
+	q.waitingRcv = 0
 	q.ages = msgHeap{age: true}
 	q.groups = map[string]*sqsGroup{}
 	q.heads = nil
@@ -189,6 +191,9 @@ func (q *sqsQueue) removeLocked(m *sqsMessage) {
 // waitLocked puts a message that is not in waiting there.
 func (q *sqsQueue) waitLocked(m *sqsMessage) {
 	heap.Push(&q.waiting, m)
+	if m.received > 0 {
+		q.waitingRcv++
+	}
 	if g := m.group; g != nil {
 		if m.received > 0 {
 			g.inFlight++
@@ -208,6 +213,9 @@ func (q *sqsQueue) unwaitLocked(m *sqsMessage) {
 
 // waitedLocked accounts for a message that has left waiting.
 func (q *sqsQueue) waitedLocked(m *sqsMessage) {
+	if m.received > 0 {
+		q.waitingRcv--
+	}
 	g := m.group
 	if g == nil {
 		return
@@ -266,8 +274,8 @@ func (q *sqsQueue) setVisibleAtLocked(m *sqsMessage, at time.Time) {
 func (q *sqsQueue) promoteLocked(now time.Time) {
 	for len(q.waiting.ms) > 0 && !q.waiting.ms[0].visibleAt.After(now) {
 		m := heap.Pop(&q.waiting).(*sqsMessage)
+		q.waitedLocked(m)
 		if q.fifo {
-			q.waitedLocked(m)
 			continue
 		}
 		m.readyIdx = len(q.ready)
