@@ -77,6 +77,7 @@ type QueryRequest struct {
 // ServeHTTP serves one query-protocol request. ParseForm is idempotent, so
 // the router may have parsed the form already to read Version.
 func (s *QueryService) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w = negotiated{ResponseWriter: w, gzip: acceptsGzip(r.Header)}
 	reqID := NewRequestID()
 	if err := r.ParseForm(); err != nil {
 		s.WriteError(w, reqID, Errorf("MalformedQueryString", "The request body could not be parsed: %v", err))

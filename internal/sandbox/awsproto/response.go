@@ -81,6 +81,13 @@ func WriteEC2(w http.ResponseWriter, op, requestID string, result any) {
 
 func writeBody(w http.ResponseWriter, status int, contentType, requestID string, body []byte) {
 	h := w.Header()
+	if nw, ok := w.(negotiated); ok {
+		h.Set("Vary", "Accept-Encoding")
+		if nw.gzip && len(body) >= gzipMin {
+			body = gzipBytes(body)
+			h.Set("Content-Encoding", "gzip")
+		}
+	}
 	h.Set("Content-Type", contentType)
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	if requestID != "" {
