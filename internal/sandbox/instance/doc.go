@@ -27,10 +27,11 @@
 //
 // When the sandbox dies, the kernel sends the supervisor SIGTERM (its
 // parent-death signal): it stops every instance with a 5 s grace, kills
-// whatever is still below it, and exits. When the supervisor dies, its
-// process group (every stage) is SIGKILLed, the daemons of its instances
-// are found by their environment and killed, and every instance it ran
-// is reported gone; the next Start starts a new supervisor.
+// whatever is still below it, and exits. When the supervisor dies, the
+// processes of its instances are found by their environment and killed,
+// and every instance it ran is reported gone; the next Start starts a new
+// supervisor. Each stage leads a process group of its own, so a script's
+// "kill 0" reaches its own processes only.
 //
 // # Console output
 //

@@ -624,6 +624,56 @@ func TestExitedClosesWhenTheSupervisorDies(t *testing.T) {
 	}
 }
 
+// TestKillZeroStaysInItsInstance: a script's "kill 0" signals its own
+// process group, which is its stage's, not the supervisor's nor another
+// instance's.
+func TestKillZeroStaysInItsInstance(t *testing.T) {
+	t.Parallel()
+	sup := supervisor(t, nil)
+	stopAtEnd := func(p *instance.Process) {
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+			defer cancel()
+			if err := p.Stop(ctx, time.Second); err != nil {
+				t.Errorf("Stop: %v", err)
+			}
+		})
+	}
+	bystanderDir := t.TempDir()
+	bystander, err := sup.Start(instance.Spec{ID: "i-00000000000000001", UserData: []byte("#!/bin/sh\necho $$ > main.pid\nexec sleep 1000\n"), Dir: bystanderDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopAtEnd(bystander)
+	pid := readPIDs(t, bystanderDir, []string{"main.pid"})["main.pid"]
+
+	killer, err := sup.Start(instance.Spec{ID: "i-00000000000000002", UserData: []byte("#!/bin/sh\nkill 0\necho not reached\n"), Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopAtEnd(killer)
+	waitUserData(t, killer)
+	if got := string(killer.Console()); !strings.Contains(got, "was killed by signal 15") || strings.Contains(got, "not reached") {
+		t.Errorf("the script did not die of its own kill 0; console:\n%s", got)
+	}
+	// A third instance is started by the same supervisor: it is alive,
+	// and so is the bystander.
+	third, err := sup.Start(instance.Spec{ID: "i-00000000000000003", UserData: []byte("#!/bin/sh\necho ok\n"), Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopAtEnd(third)
+	waitUserData(t, third)
+	if gone(pid) {
+		t.Errorf("the other instance's process %d is gone", pid)
+	}
+	select {
+	case <-bystander.Exited():
+		t.Error("the other instance exited")
+	default:
+	}
+}
+
 // helperDirEnv makes TestHelperSandboxParent act as a sandbox.
 const helperDirEnv = "LIFEGUARD_TEST_SANDBOX_PARENT_DIR"
 

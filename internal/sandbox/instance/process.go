@@ -295,8 +295,8 @@ func (s *Supervisor) read(life *supervisorLife, r *os.File) {
 	if !closing {
 		s.log.Warn("instance supervisor exited; killing what is left of its instances", keyErr, life.grp.Err(), "instances", len(left))
 	}
-	// proc.Group killed the process group the stages run in; daemons that
-	// left it are found by their mark.
+	// Every process of its instances, stages and daemons alike, carries
+	// its instance's mark.
 	marks := map[string]bool{}
 	for _, p := range left {
 		marks[p.mark] = true

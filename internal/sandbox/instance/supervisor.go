@@ -510,10 +510,14 @@ func (s *shim) advance() {
 			continue
 		}
 		s.say("running %s (%s)", st.label, st.path)
+		// Each stage leads a process group of its own, so that a script's
+		// "kill 0" (or a terminal's signal to its group) reaches its own
+		// processes, not the supervisor and every other instance.
 		pid, err := syscall.ForkExec(st.argv[0], st.argv, &syscall.ProcAttr{
 			Dir:   s.spec.Dir,
 			Env:   mergeEnv(s.spec.Env, st.env),
 			Files: s.fds,
+			Sys:   &syscall.SysProcAttr{Setpgid: true},
 		})
 		if err != nil {
 			s.say("%s could not run: %v (%s)", st.label, err, st.path)
