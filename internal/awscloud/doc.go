@@ -9,6 +9,7 @@
 // A Session's clients count every call (CallCounter) and hand net/http
 // request bodies of their own (OwnRequestBodies): without that, a server
 // that answers before net/http's last read of the body (often one on the
-// same host) makes a successful call fail with "use of closed network
-// connection" and be retried after up to a second.
+// same host) makes a successful call with a response larger than 4 KiB fail
+// with "use of closed network connection" and be retried after up to a
+// second.
 package awscloud
