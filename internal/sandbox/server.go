@@ -221,7 +221,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.host = &host{dir: s.cfg.StateDir, region: cfg.Region, log: log, processes: !cfg.NoProcesses && !cfg.InMemory}
 	if s.host.processes {
-		s.host.sup = instance.NewSupervisor(log)
+		s.host.sup = instance.NewSupervisor(filepath.Join(s.cfg.StateDir, "instances"), log)
 	}
 	if cfg.InMemory {
 		s.mem = &memNet{}

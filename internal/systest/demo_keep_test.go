@@ -98,7 +98,9 @@ wait:
 	}
 
 	// The scan that finds nothing left afterwards sees the running ones:
-	// two instances' user data and agents, the Lambda environment.
+	// the demo, the instances' supervisor (it runs in the state
+	// directory), two instances' agents (their user data), the Lambda
+	// environment.
 	if running := processesIn(t, stateDir); len(running) < 5 {
 		t.Errorf("%d processes in %s while the sandbox keeps running, want at least 5: %q", len(running), stateDir, running)
 	}

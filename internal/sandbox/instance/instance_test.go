@@ -58,7 +58,7 @@ func start(t *testing.T, userData []byte, env ...string) (*instance.Process, str
 // test's own cleanups (which stop its instances).
 func supervisor(t *testing.T, log *slog.Logger) *instance.Supervisor {
 	t.Helper()
-	sup := instance.NewSupervisor(log)
+	sup := instance.NewSupervisor("", log)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 		defer cancel()
@@ -684,7 +684,7 @@ func TestHelperSandboxParent(t *testing.T) {
 	if dir == "" {
 		t.Skip("helper process for TestSandboxDeathStopsInstance")
 	}
-	sup := instance.NewSupervisor(nil)
+	sup := instance.NewSupervisor(dir, nil)
 	p, err := sup.Start(instance.Spec{ID: testID, UserData: []byte(daemons), Dir: filepath.Join(dir, "instance")})
 	if err != nil {
 		t.Fatalf("Start: %v", err)

@@ -50,6 +50,7 @@ type Spec struct {
 // first instance, runs the user data of them all. Safe for concurrent
 // use. Close it once its instances are stopped.
 type Supervisor struct {
+	dir string // the supervising process's working directory
 	log *slog.Logger
 
 	wmu     sync.Mutex // held while a command is written
@@ -71,11 +72,14 @@ type supervisorLife struct {
 }
 
 // NewSupervisor returns a Supervisor; it starts no process until Start.
-func NewSupervisor(log *slog.Logger) *Supervisor {
+// The supervising process runs in dir (created then if missing), where
+// ps and lsof show it among the instances' files; "" is the caller's
+// working directory.
+func NewSupervisor(dir string, log *slog.Logger) *Supervisor {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Supervisor{log: log, procs: map[string]*Process{}}
+	return &Supervisor{dir: dir, log: log, procs: map[string]*Process{}}
 }
 
 // Process is a running instance. Safe for concurrent use.
@@ -222,6 +226,10 @@ func (s *Supervisor) launchLocked() error {
 	defer cmdR.Close()
 	defer evW.Close()
 	cmd, err := proc.Command(role, strconv.Itoa(os.Getpid()))
+	if err == nil && s.dir != "" {
+		cmd.Dir = s.dir
+		err = os.MkdirAll(s.dir, 0o755)
+	}
 	if err != nil {
 		cmdW.Close()
 		evR.Close()
