@@ -99,12 +99,17 @@ type Deps struct {
 	Traffic TrafficDeps
 	// Build labels lifeguard_build_info.
 	Build BuildInfo
-	// Settled, when set, is called once, from the lifecycle loop, when the
-	// agent's start-up is over: the instance is InService as Auto Scaling
-	// said, no lifecycle action runs, and with source sqs the queue is
-	// open. What start-up alone needed can then be given back (lifeguard
-	// agent drops its mappings of the program's pages). It must return
-	// quickly.
+	// Settled, when set, is called from the lifecycle loop while the agent
+	// is settled (the instance is InService as Auto Scaling said, no
+	// lifecycle action runs, and with source sqs the queue is open): first
+	// when start-up is over, then again, on the loop's next turn (its
+	// metadata poll), after any garbage collection has run since the last
+	// call, and at least every 110 s, before the Go runtime would force a
+	// collection of its own (every two minutes). What start-up alone
+	// needed, and what the collector's walk of the goroutine stacks mapped
+	// again, can then be given back (lifeguard agent collects, returns
+	// free heap pages and drops its mappings of the program's pages). It
+	// must return quickly.
 	Settled func()
 }
 
@@ -462,7 +467,7 @@ func (a *Agent) runLoop(ctx context.Context) error {
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	drain := a.drainCh
-	settled := a.settled
+	idle := newUpkeep(a.settled)
 	l.poll()
 	for {
 		l.openQueue()
@@ -474,9 +479,8 @@ func (a *Agent) runLoop(ctx context.Context) error {
 		if l.finished() {
 			return nil
 		}
-		if settled != nil && l.settled() {
-			settled()
-			settled = nil
+		if l.settled() {
+			idle.settled()
 		}
 		select {
 		case <-ctx.Done():

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"os"
 	"reflect"
+	"runtime"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"testing/synctest"
@@ -148,6 +150,10 @@ func TestStatusServer(t *testing.T) {
 // TestSettled calls Deps.Settled once start-up is over: with source imds
 // once Auto Scaling says InService, not while the instance is Pending and
 // its launch is handled; with source sqs only once the queue is open too.
+// While the agent stays settled, Settled is called again at least every
+// 110 s (before the Go runtime would force a collection of its own).
+// Collections of the test process itself may add calls; none comes
+// before start-up is over.
 func TestSettled(t *testing.T) {
 	t.Run("imds: after the launch, once in service", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
@@ -165,15 +171,15 @@ func TestSettled(t *testing.T) {
 			asg.setState("InService")
 			time.Sleep(time.Minute)
 			synctest.Wait()
-			if len(at) != 1 {
-				t.Fatalf("Settled called at %v, want once after InService", at)
+			if len(at) == 0 || at[0] < time.Minute {
+				t.Fatalf("Settled called at %v, want first after InService (at 1m0s)", at)
 			}
 			if err := r.stop(); err != nil {
 				t.Fatal(err)
 			}
 		})
 	})
-	t.Run("sqs: once the queue is open", func(t *testing.T) {
+	t.Run("sqs: once the queue is open, then at least every 110 s", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			t0 := time.Now()
 			q := newFakeQueue()
@@ -185,12 +191,62 @@ func TestSettled(t *testing.T) {
 			time.Sleep(time.Hour)
 			synctest.Wait()
 			opened := in.openedAt()
-			if len(at) != 1 || opened.IsZero() || at[0] != opened.Sub(t0) {
-				t.Errorf("Settled called at %v, want once, when the queue opened (%v)", at, opened.Sub(t0))
+			if len(at) == 0 || opened.IsZero() || at[0] != opened.Sub(t0) {
+				t.Fatalf("Settled called at %v, want first when the queue opened (%v)", at, opened.Sub(t0))
+			}
+			// The loop turns at each metadata poll (5 s by default).
+			const most = 110*time.Second + 5*time.Second
+			for i := 1; i < len(at); i++ {
+				if gap := at[i] - at[i-1]; gap > most {
+					t.Errorf("Settled called at %v then %v: %v apart, want at most %v", at[i-1], at[i], gap, most)
+				}
+			}
+			if last := time.Hour - at[len(at)-1]; last > most {
+				t.Errorf("Settled last called at %v of an hour idle, want at most %v before its end", at[len(at)-1], most)
 			}
 			if err := r.stop(); err != nil {
 				t.Fatal(err)
 			}
 		})
+	})
+}
+
+// TestSettledAfterCollection calls Deps.Settled again at the loop's next
+// turn after a garbage collection while the agent is settled (the
+// collection mapped the runtime's tables again), and not while the
+// instance is not in service.
+func TestSettledAfterCollection(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		md := &fakeMetadata{target: "InService"}
+		asg := &fakeGroup{t: t, state: "Pending:Wait", hooks: []lifecycle.Hook{launchHook("warm", 10*time.Minute)}}
+		var calls atomic.Int32 // the test reads it while the loop may call Settled
+		r := start(t, newAgent(t, newConfig(t), agent.Deps{Metadata: md, Group: asg, Completer: okCompleter(t),
+			Settled: func() { calls.Add(1) }}))
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		runtime.GC()
+		time.Sleep(10 * time.Second) // two polls
+		synctest.Wait()
+		if n := calls.Load(); n != 0 {
+			t.Fatalf("Settled called %d times while Pending:Wait, after a collection; want none", n)
+		}
+		asg.setState("InService")
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		if calls.Load() == 0 {
+			t.Fatal("Settled not called once InService")
+		}
+		for range 3 {
+			before := calls.Load()
+			runtime.GC()
+			time.Sleep(5 * time.Second) // the next poll
+			synctest.Wait()
+			if n := calls.Load(); n == before {
+				t.Fatalf("Settled not called at the poll after a collection (called %d times)", n)
+			}
+		}
+		if err := r.stop(); err != nil {
+			t.Fatal(err)
+		}
 	})
 }
