@@ -208,7 +208,7 @@ func newSpecRecord(s Spec) (specRecord, error) {
 			return specRecord{}, fmt.Errorf("environment entry %q is not K=V", kv)
 		}
 	}
-	env = dedupEnv(env)
+	env = proc.MergeEnv(env)
 	wd, err := os.Getwd()
 	if err != nil {
 		return specRecord{}, fmt.Errorf("working directory: %w", err)
@@ -225,23 +225,6 @@ func newSpecRecord(s Spec) (specRecord, error) {
 		Timeout: s.Timeout,
 		Grace:   cmp.Or(s.Grace, DefaultGrace),
 	}, nil
-}
-
-// dedupEnv keeps the last of entries with the same name, in the place of
-// the first, as os/exec does.
-func dedupEnv(env []string) []string {
-	out := make([]string, 0, len(env))
-	at := map[string]int{}
-	for _, kv := range env {
-		k, _, _ := strings.Cut(kv, "=")
-		if i, ok := at[k]; ok {
-			out[i] = kv
-			continue
-		}
-		at[k] = len(out)
-		out = append(out, kv)
-	}
-	return out
 }
 
 // lookPath resolves name as execvp would, with the PATH of env (the

@@ -173,7 +173,7 @@ func RunLeaderOnly(ctx context.Context, s LeaderOnly) (RunResult, error) {
 	if env == nil {
 		env = os.Environ()
 	}
-	env = dedupEnv(append(env[:len(env):len(env)],
+	env = proc.MergeEnv(append(env[:len(env):len(env)],
 		EnvFencingToken+"="+strconv.FormatUint(s.Token, 10),
 		EnvLeaseDeadline+"="+s.Deadline.UTC().Format(time.RFC3339Nano)))
 	wd := s.Dir

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"strconv"
+	"strings"
 )
 
 // Children returns the PIDs of pid's children, zombies included: from
@@ -43,4 +44,28 @@ func Environ(pid int) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// MergeEnv concatenates environments ("NAME=value" entries); a later entry
+// replaces an earlier one of the same name, in the place of the first, as
+// os/exec does with duplicates.
+func MergeEnv(envs ...[]string) []string {
+	n := 0
+	for _, env := range envs {
+		n += len(env)
+	}
+	out := make([]string, 0, n)
+	at := make(map[string]int, n)
+	for _, env := range envs {
+		for _, kv := range env {
+			k, _, _ := strings.Cut(kv, "=")
+			if i, ok := at[k]; ok {
+				out[i] = kv
+				continue
+			}
+			at[k] = len(out)
+			out = append(out, kv)
+		}
+	}
+	return out
 }

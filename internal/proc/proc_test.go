@@ -369,3 +369,11 @@ func TestGroupKillTakesDaemonsBelowTheLeader(t *testing.T) {
 		t.Fatal("Exited not closed after Kill")
 	}
 }
+
+func TestMergeEnv(t *testing.T) {
+	got := proc.MergeEnv([]string{"A=1", "B=2", "A=3"}, nil, []string{"C=4", "B=5", "EMPTY="})
+	want := []string{"A=3", "B=5", "C=4", "EMPTY="}
+	if !slices.Equal(got, want) {
+		t.Errorf("MergeEnv = %q, want %q (a later entry replaces an earlier one in its place)", got, want)
+	}
+}

@@ -155,7 +155,7 @@ func (s *Supervisor) start(spec Spec) (*Process, error) {
 		ID:       spec.ID,
 		UserData: spec.UserData,
 		Dir:      dir,
-		Env:      mergeEnv(withoutAWS(os.Environ()), spec.Env, []string{mark}),
+		Env:      proc.MergeEnv(withoutAWS(os.Environ()), spec.Env, []string{mark}),
 		Grace:    defaultGrace,
 	}}, p)
 	if err != nil {

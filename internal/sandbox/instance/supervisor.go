@@ -10,7 +10,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -515,7 +514,7 @@ func (s *shim) advance() {
 		// processes, not the supervisor and every other instance.
 		pid, err := syscall.ForkExec(st.argv[0], st.argv, &syscall.ProcAttr{
 			Dir:   s.spec.Dir,
-			Env:   mergeEnv(s.spec.Env, st.env),
+			Env:   proc.MergeEnv(s.spec.Env, st.env),
 			Files: s.fds,
 			Sys:   &syscall.SysProcAttr{Setpgid: true},
 		})
@@ -625,23 +624,4 @@ func modeBits(perm uint32) os.FileMode {
 		m |= os.ModeSticky
 	}
 	return m
-}
-
-// mergeEnv concatenates environments; a later entry replaces an earlier one
-// with the same name, in its place.
-func mergeEnv(envs ...[]string) []string {
-	var out []string
-	at := map[string]int{}
-	for _, env := range envs {
-		for _, kv := range env {
-			k, _, _ := strings.Cut(kv, "=")
-			if i, ok := at[k]; ok {
-				out[i] = kv
-				continue
-			}
-			at[k] = len(out)
-			out = append(out, kv)
-		}
-	}
-	return out
 }
