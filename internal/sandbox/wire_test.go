@@ -32,7 +32,7 @@ import (
 // response the client has not yet read whole from the socket then fails
 // with "use of closed network connection" on a 200, and the SDK retries it
 // after a backoff of up to seconds. The sandbox compresses query-protocol
-// responses for clients that accept gzip, as AWS does, which brings them
+// responses for clients that accept gzip, as EC2 does, which brings them
 // into the one read the transport makes with the headers.
 
 // countRetries records every error the SDK retried.
@@ -134,7 +134,8 @@ func describeBoth(ctx context.Context, asg *autoscaling.Client, ec *ec2.Client, 
 // request's body, lets the response arrive and the SDK close the request
 // body and start decoding, and only then lets the write loop make its last
 // read of the body, fail and close the connection, before the decoder reads
-// on. Calls must be made one at a time.
+// on. Calls must be made one at a time, with request bodies under 32 KiB
+// (net/http sends those in one write after the headers).
 type lateWriter struct {
 	mu  sync.Mutex
 	cur *lateCall
