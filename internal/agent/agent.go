@@ -102,15 +102,24 @@ type Deps struct {
 	// Settled, when set, is called from the lifecycle loop while the agent
 	// is settled (the instance is InService as Auto Scaling said, no
 	// lifecycle action runs, and with source sqs the queue is open): first
-	// when start-up is over, then again, on the loop's next turn (its
-	// metadata poll), after any garbage collection has run since the last
-	// call, and at least every 110 s, before the Go runtime would force a
-	// collection of its own (every two minutes). What start-up alone
-	// needed, and what the collector's walk of the goroutine stacks mapped
-	// again, can then be given back (lifeguard agent collects, returns
-	// free heap pages and drops its mappings of the program's pages). It
-	// must return quickly.
+	// when start-up is over, then, unless Release is set, again on the
+	// loop's next turn (its metadata poll) after any garbage collection
+	// has run since the last call, and at least every 110 s, before the
+	// Go runtime would force a collection of its own (every two minutes).
+	// What start-up alone needed, and what the collector's walk of the
+	// goroutine stacks mapped again, can then be given back (lifeguard
+	// agent collects, returns free heap pages and drops its mappings of
+	// the program's pages). It must return quickly.
 	Settled func()
+	// Release, when set, is called from the lifecycle loop while the
+	// agent is settled, after Settled, on the loop's second turn after
+	// any garbage collection (past the next metadata poll, which grows
+	// again the stack the collection shrank): what the collection and the
+	// stack's growth mapped of the program can then be given back
+	// without collecting again (Settled's later calls collect, which
+	// shrinks the stacks once more). Set, it replaces Settled's calls
+	// after the first. It must return quickly.
+	Release func()
 }
 
 // Component is a part of the agent that runs as long as the agent does.
@@ -185,6 +194,7 @@ type Agent struct {
 	lock      *journalLock
 	unlock    sync.Once
 	settled   func() // Deps.Settled
+	release   func() // Deps.Release
 
 	ran       atomic.Bool
 	started   time.Time // when Run started; set before Run starts goroutines
@@ -272,6 +282,7 @@ func newAgent(cfg config.Agent, deps Deps, log *slog.Logger) (*Agent, error) {
 		drainCh:   make(chan struct{}),
 		wake:      make(chan struct{}, 1),
 		settled:   deps.Settled,
+		release:   deps.Release,
 	}
 	for _, p := range cfg.Launch.Probes {
 		a.probes = append(a.probes, prober{name: p.Name, cfg: p, client: a.client})
@@ -467,7 +478,7 @@ func (a *Agent) runLoop(ctx context.Context) error {
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	drain := a.drainCh
-	idle := newUpkeep(a.settled)
+	idle := newUpkeep(a.settled, a.release)
 	l.poll()
 	for {
 		l.openQueue()

@@ -250,3 +250,51 @@ func TestSettledAfterCollection(t *testing.T) {
 		}
 	})
 }
+
+// TestReleaseAfterCollection calls Deps.Release, when set, in place of
+// Settled's later calls: by the loop's second turn after a garbage
+// collection (past the poll that grows the shrunk stack again), and
+// never while the instance is not in service; Settled is then called
+// only once.
+func TestReleaseAfterCollection(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		md := &fakeMetadata{target: "InService"}
+		asg := &fakeGroup{t: t, state: "Pending:Wait", hooks: []lifecycle.Hook{launchHook("warm", 10*time.Minute)}}
+		var settled, released atomic.Int32 // the test reads them while the loop may call
+		r := start(t, newAgent(t, newConfig(t), agent.Deps{Metadata: md, Group: asg, Completer: okCompleter(t),
+			Settled: func() { settled.Add(1) }, Release: func() { released.Add(1) }}))
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		runtime.GC()
+		time.Sleep(10 * time.Second) // two polls
+		synctest.Wait()
+		if s, r := settled.Load(), released.Load(); s != 0 || r != 0 {
+			t.Fatalf("Settled called %d times, Release %d, while Pending:Wait; want none", s, r)
+		}
+		asg.setState("InService")
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		if s := settled.Load(); s != 1 {
+			t.Fatalf("Settled called %d times once InService, want 1", s)
+		}
+		for range 3 {
+			before := released.Load()
+			runtime.GC()
+			time.Sleep(5 * time.Second) // the next poll: it may grow the stack again
+			synctest.Wait()
+			time.Sleep(5 * time.Second) // the one after: Release is due
+			synctest.Wait()
+			if n := released.Load(); n == before {
+				t.Fatalf("Release not called at the second poll after a collection (called %d times)", n)
+			}
+		}
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		if s := settled.Load(); s != 1 {
+			t.Errorf("Settled called %d times with Release set, want once", s)
+		}
+		if err := r.stop(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
