@@ -32,6 +32,10 @@ type Metadata interface {
 	// SpotInterruption returns the spot/instance-action notice; nil when
 	// there is none (404).
 	SpotInterruption(ctx context.Context) (*SpotNotice, error)
+	// LifeCycle returns instance-life-cycle, the instance's purchasing
+	// option: "on-demand", "spot", "scheduled", "capacity-block"; "" when
+	// IMDS has none (404).
+	LifeCycle(ctx context.Context) (string, error)
 }
 
 // SpotNotice is a spot interruption notice: what EC2 will do to the

@@ -13,13 +13,16 @@ import (
 	"github.com/lifeguardhq/lifeguard/internal/lifecycle"
 )
 
-// spotPollInterval is how often the spot interruption notice is read, at
-// the poll after the interval has passed, besides at start and whenever the
-// target lifecycle state changes. The notice comes two minutes before the
-// reclaim, so this leaves the plan at least a minute of it, and Auto
-// Scaling, which starts terminating the instance on the notice, turns its
-// target state at once; reading the notice at every poll would double the
-// idle agent's metadata calls for nothing.
+// spotPollInterval is how often a spot instance reads its interruption
+// notice, at the poll after the interval has passed, besides at start and
+// whenever the target lifecycle state changes. The notice comes two
+// minutes before the reclaim, so this leaves the plan at least a minute of
+// it, and Auto Scaling, which starts terminating the instance on the
+// notice, turns its target state at once; reading the notice at every poll
+// would double the idle agent's metadata calls for nothing. An instance
+// whose instance-life-cycle says it is not a spot instance (on-demand,
+// scheduled, capacity-block) gets no notice: it reads it only at start and
+// when its target state changes.
 const spotPollInterval = time.Minute
 
 // loop is Run's state; only Run's goroutine touches it.
@@ -41,6 +44,7 @@ type loop struct {
 	hooksFresh bool      // the hooks were read by the poll this decision follows
 	hookWait   time.Time // since when an action waits for a hook a message named
 	spotAt     time.Time // when the spot notice was last read; zero: never
+	notSpot    bool      // instance-life-cycle says no spot notice can come
 	idRetry    backoff
 	mbRetry    backoff
 	hkRetry    backoff
@@ -93,6 +97,11 @@ func (l *loop) poll() {
 		}
 		l.idRetry.ok()
 		l.instanceID = id
+		// Read once: an instance's purchasing option never changes. When
+		// it cannot be read, the notice is polled as for a spot instance.
+		if lc, err := a.md.LifeCycle(ctx); err == nil && lc != "" && lc != "spot" {
+			l.notSpot = true
+		}
 		l.log = l.log.With(keyInstance, id)
 		l.log.Info("instance identified")
 		a.update(func(s *snapshot) { s.Instance = id })
@@ -113,7 +122,7 @@ func (l *loop) poll() {
 		l.spotAt = time.Time{} // a reclaim turns the target state too: learn the reason now
 	}
 
-	if l.term == nil && l.spot == nil && (l.spotAt.IsZero() || time.Since(l.spotAt) >= spotPollInterval) {
+	if l.term == nil && l.spot == nil && (l.spotAt.IsZero() || !l.notSpot && time.Since(l.spotAt) >= spotPollInterval) {
 		l.spotAt = time.Now()
 		n, err := a.md.SpotInterruption(ctx)
 		switch {

@@ -33,9 +33,10 @@ const (
 // the target state and the spot notice as the instance would see them. Safe
 // for concurrent use.
 type fakeMetadata struct {
-	mu     sync.Mutex
-	target string
-	spot   *agent.SpotNotice
+	mu        sync.Mutex
+	target    string
+	spot      *agent.SpotNotice
+	lifeCycle string // instance-life-cycle; "" as from an IMDS without it
 	// calls counts the calls by path.
 	calls map[string]int
 }
@@ -70,6 +71,13 @@ func (m *fakeMetadata) SpotInterruption(context.Context) (*agent.SpotNotice, err
 	defer m.mu.Unlock()
 	m.count("spot/instance-action")
 	return m.spot, nil
+}
+
+func (m *fakeMetadata) LifeCycle(context.Context) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.count("instance-life-cycle")
+	return m.lifeCycle, nil
 }
 
 func (m *fakeMetadata) setTarget(s string) {

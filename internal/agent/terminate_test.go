@@ -260,23 +260,46 @@ func TestTerminateHooks(t *testing.T) {
 	}
 }
 
-// An idle agent reads the target state at every poll and the spot notice
-// once a minute: an hour at the default 5 s polls is 720 + 60 metadata
-// calls, not twice 720.
+// An idle agent reads the target state at every poll; a spot instance
+// (or one whose purchasing option IMDS does not say) reads the spot notice
+// once a minute besides, an on-demand one only at start: an hour at the
+// default 5 s polls is 720 + 60 metadata calls on a spot instance, 720 + 1
+// on an on-demand one, never twice 720. Either reads the notice as soon as
+// its target state changes (the reason may be a reclaim).
 func TestIdleMetadataCalls(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		md := &fakeMetadata{target: "InService"}
-		asg := &fakeGroup{t: t, state: "InService", hooks: []lifecycle.Hook{terminateHook("drain", time.Hour)}}
-		r := start(t, newAgent(t, newConfig(t), agent.Deps{Metadata: md, Group: asg, Completer: noCalls(t), Steps: &lifecycletest.StepRunner{T: t}}))
-		synctest.Wait()
-		time.Sleep(time.Hour - time.Nanosecond)
-		synctest.Wait()
-		got := md.callCounts()
-		if want := map[string]int{"autoscaling/target-lifecycle-state": 720, "spot/instance-action": 60}; !reflect.DeepEqual(got, want) {
-			t.Errorf("metadata calls in an idle hour %v, want %v", got, want)
-		}
-		if err := r.stop(); err != nil {
-			t.Errorf("Run = %v", err)
-		}
-	})
+	for _, c := range []struct {
+		lifeCycle string
+		spotReads int
+	}{
+		{"spot", 60},
+		{"", 60},
+		{"on-demand", 1},
+		{"capacity-block", 1},
+	} {
+		t.Run("life cycle "+c.lifeCycle, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				md := &fakeMetadata{target: "InService", lifeCycle: c.lifeCycle}
+				asg := &fakeGroup{t: t, state: "InService", hooks: []lifecycle.Hook{terminateHook("drain", time.Hour)}}
+				r := start(t, newAgent(t, newConfig(t), agent.Deps{Metadata: md, Group: asg, Completer: noCalls(t), Steps: &lifecycletest.StepRunner{T: t}}))
+				synctest.Wait()
+				time.Sleep(time.Hour - time.Nanosecond)
+				synctest.Wait()
+				got := md.callCounts()
+				want := map[string]int{"autoscaling/target-lifecycle-state": 720, "spot/instance-action": c.spotReads, "instance-life-cycle": 1}
+				if !reflect.DeepEqual(got, want) {
+					t.Errorf("metadata calls in an idle hour %v, want %v", got, want)
+				}
+				// A change of target state has the notice read at once.
+				md.setTarget("Warmed:Pending")
+				time.Sleep(5 * time.Second)
+				synctest.Wait()
+				if n := md.callCounts()["spot/instance-action"]; n != c.spotReads+1 {
+					t.Errorf("spot notice read %d times after the target state changed, want %d", n, c.spotReads+1)
+				}
+				if err := r.stop(); err != nil {
+					t.Errorf("Run = %v", err)
+				}
+			})
+		})
+	}
 }

@@ -35,7 +35,8 @@ const callsMiddlewareID = "lifeguard/CountCalls"
 // attempts its retries make. op is the operation's name
 // (CompleteLifecycleAction, ReceiveMessage, …), for instance metadata
 // "imds:" and the path read (imds:instance-id,
-// imds:autoscaling/target-lifecycle-state, imds:spot/instance-action;
+// imds:autoscaling/target-lifecycle-state, imds:spot/instance-action,
+// imds:instance-life-cycle;
 // imds:api/token for a session token); service is the client's package
 // (autoscaling, sqs, sns, imds); outcome is ok, no_active_action (Auto
 // Scaling has no such lifecycle action), not_found (HTTP 404: an instance

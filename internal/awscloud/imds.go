@@ -55,6 +55,16 @@ func (m *Metadata) TargetLifecycleState(ctx context.Context) (string, error) {
 	return strings.TrimSpace(s), err
 }
 
+// LifeCycle returns instance-life-cycle (on-demand, spot, …), or "" when
+// IMDS has none (404).
+func (m *Metadata) LifeCycle(ctx context.Context) (string, error) {
+	s, found, err := m.get(ctx, "instance-life-cycle")
+	if !found {
+		return "", err
+	}
+	return strings.TrimSpace(s), err
+}
+
 // SpotInterruption returns the spot/instance-action notice, or nil while
 // there is none (404).
 func (m *Metadata) SpotInterruption(ctx context.Context) (*agent.SpotNotice, error) {

@@ -91,7 +91,7 @@ func TestSDKReadsMetadata(t *testing.T) {
 		{"placement/availability-zone-id", "use1-az2"},
 		{"mac", "02:00:00:00:00:05"},
 		{"iam/security-credentials/", imds.DefaultRoleName},
-		{"", "ami-id\nhostname\niam/\ninstance-id\ninstance-type\nlocal-hostname\nlocal-ipv4\nmac\nplacement/\nreservation-id"},
+		{"", "ami-id\nhostname\niam/\ninstance-id\ninstance-life-cycle\ninstance-type\nlocal-hostname\nlocal-ipv4\nmac\nplacement/\nreservation-id"},
 		{"placement/", "availability-zone\navailability-zone-id\nregion"},
 		{"placement", "availability-zone\navailability-zone-id\nregion"},
 		{"iam/", "info\nsecurity-credentials/"},

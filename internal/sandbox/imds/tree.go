@@ -119,6 +119,9 @@ func metaData(md world.Metadata, now time.Time) *node {
 	kids := []entry{
 		{"ami-id", leaf(md.ImageID)},
 		{"instance-id", leaf(md.InstanceID)},
+		// The sandbox launches no spot instances (a spot notice can still
+		// be sent to any instance, for tests).
+		{"instance-life-cycle", leaf("on-demand")},
 		{"instance-type", leaf(md.InstanceType)},
 		{"reservation-id", leaf(md.ReservationID)},
 		{"iam", iam(md, now)},
