@@ -218,6 +218,9 @@ func runAgent(ctx context.Context, cfg config.Agent, log *slog.Logger) error {
 		SIGTERM:   sigterm,
 		Metrics:   []prometheus.Collector{sess.Calls()},
 		Settled:   func() { releaseStartup(log) },
+		// After the runtime's own collections, only the mappings of the
+		// program's pages its stack walks read again go back.
+		Release: func() { _, _ = proc.ReleaseProgramPages() },
 	}
 	if cfg.Leader.On() {
 		leases := sess.Leases(cfg.Leader.Table)
