@@ -501,7 +501,9 @@ func (a *Agent) runLoop(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-ticker.C:
-			l.poll()
+			if l.pollDue() {
+				l.poll()
+			}
 		case <-drain:
 			drain = nil
 			l.draining = true

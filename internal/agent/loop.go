@@ -25,6 +25,16 @@ import (
 // when its target state changes.
 const spotPollInterval = time.Minute
 
+// sqsMetadataEvery is how many poll intervals apart an agent of source
+// sqs reads the instance metadata while it is settled (InService, no
+// action, the queue open, not draining): the queue brings every
+// transition with its token, and the metadata is its backstop, for a
+// subscription gone quiet. With the default 5 s polls that is a read
+// every 15 s, a third of an idle agent's metadata calls and of their CPU;
+// anything else (a transition under way, a queue that cannot be read)
+// has the metadata read at every poll.
+const sqsMetadataEvery = 3
+
 // loop is Run's state; only Run's goroutine touches it.
 type loop struct {
 	a   *Agent
@@ -60,6 +70,9 @@ type loop struct {
 	term          *termination
 	draining      bool
 	gaveUp        bool // drained before anything could be done
+	// quietTicks counts the poll intervals a settled agent of source sqs
+	// let pass without reading the metadata (sqsMetadataEvery).
+	quietTicks int
 }
 
 // termination is the terminate transition being handled.
@@ -359,6 +372,21 @@ func (l *loop) step() {
 // open.
 func (l *loop) settled() bool {
 	return l.state == "InService" && l.term == nil && l.launching == nil && (l.sqs == nil || l.sqs.q != nil)
+}
+
+// pollDue reports whether this poll interval reads the metadata: every
+// one, except for a settled agent of source sqs (sqsMetadataEvery).
+func (l *loop) pollDue() bool {
+	if l.sqs == nil || l.draining || !l.settled() {
+		l.quietTicks = 0
+		return true
+	}
+	l.quietTicks++
+	if l.quietTicks < sqsMetadataEvery {
+		return false
+	}
+	l.quietTicks = 0
+	return true
 }
 
 // started notes that an action starts: the next one waits afresh for a

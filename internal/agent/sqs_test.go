@@ -632,3 +632,43 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.b.String()
 }
+
+// TestSQSReadsMetadataAsABackstop: while the queue is open and nothing
+// happens, an agent of source sqs reads the target state every third poll
+// (every 15 s by default); when the queue stays quiet through a
+// termination (its subscription gone, say), that read still starts the
+// plan, within three polls.
+func TestSQSReadsMetadataAsABackstop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		t0 := time.Now()
+		md := &fakeMetadata{target: "InService", lifeCycle: "on-demand"}
+		asg := &fakeGroup{t: t, state: "InService", hooks: []lifecycle.Hook{terminateHook("drain", 10*time.Minute)}}
+		aws := okCompleter(t)
+		steps := &lifecycletest.StepRunner{T: t, Steps: map[string]lifecycletest.Behavior{"flush": {Duration: time.Minute}}}
+		q := newFakeQueue()
+		r := start(t, newAgent(t, sqsConfig(t, false), agent.Deps{Metadata: md, Group: asg, Completer: aws, Steps: steps, Inbox: &fakeInbox{t: t, q: q}}))
+		synctest.Wait()
+		time.Sleep(time.Hour - time.Nanosecond)
+		synctest.Wait()
+		if got := md.callCounts()["autoscaling/target-lifecycle-state"]; got != 240 {
+			t.Errorf("%d target state reads in an idle hour with the queue open, want 240 (one every third 5 s poll)", got)
+		}
+		// Just after the read at 1h: the next is at 1h0m15s.
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		md.setTarget("Terminated")
+		asg.setState("Terminating:Wait")
+		time.Sleep(3 * time.Minute)
+		synctest.Wait()
+		if !r.returned() {
+			_ = r.stop()
+			t.Fatal("the terminate plan never ran: Run still going 3 minutes after the transition")
+		}
+		if got := startOffsets(t0, steps.Calls()); len(got) != 1 || got[0] != time.Hour+15*time.Second {
+			t.Errorf("plan started at %v, want at the next backstop read (1h0m15s)", got)
+		}
+		if comps := aws.Completions(); r.err != nil || len(comps) != 1 || comps[0].Result != lifecycle.Continue {
+			t.Errorf("Run = %v, completions %+v; want one CONTINUE", r.err, comps)
+		}
+	})
+}
