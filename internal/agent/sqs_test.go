@@ -525,14 +525,7 @@ func TestSQSUnreadableQueueFallsBackOnIMDS(t *testing.T) {
 		in := &fakeInbox{t: t, err: errors.New("AccessDenied: not authorized to perform sqs:CreateQueue")}
 		r := start(t, newAgent(t, sqsConfig(t, false), agent.Deps{Metadata: md, Group: asg, Completer: aws, Steps: steps, Inbox: in}))
 		time.Sleep(time.Minute + 2*time.Second) // between two polls
-		md.setTarget("Terminated")
-		asg.setState("Terminating:Wait")
-		time.Sleep(3 * time.Minute)
-		synctest.Wait()
-		if !r.returned() {
-			_ = r.stop()
-			t.Fatal("the terminate plan never ran: Run still going 3 minutes after the transition")
-		}
+		terminateWithoutMessage(t, md, asg, r)
 		if got := startOffsets(t0, steps.Calls()); len(got) != 1 || got[0] != time.Minute+5*time.Second {
 			t.Errorf("plan started at %v, want at the next IMDS poll (1m5s)", got)
 		}
@@ -656,14 +649,7 @@ func TestSQSReadsMetadataAsABackstop(t *testing.T) {
 		// Just after the read at 1h: the next is at 1h0m15s.
 		time.Sleep(time.Millisecond)
 		synctest.Wait()
-		md.setTarget("Terminated")
-		asg.setState("Terminating:Wait")
-		time.Sleep(3 * time.Minute)
-		synctest.Wait()
-		if !r.returned() {
-			_ = r.stop()
-			t.Fatal("the terminate plan never ran: Run still going 3 minutes after the transition")
-		}
+		terminateWithoutMessage(t, md, asg, r)
 		if got := startOffsets(t0, steps.Calls()); len(got) != 1 || got[0] != time.Hour+15*time.Second {
 			t.Errorf("plan started at %v, want at the next backstop read (1h0m15s)", got)
 		}
@@ -671,4 +657,19 @@ func TestSQSReadsMetadataAsABackstop(t *testing.T) {
 			t.Errorf("Run = %v, completions %+v; want one CONTINUE", r.err, comps)
 		}
 	})
+}
+
+// terminateWithoutMessage turns the instance to Terminating:Wait with no
+// queue message (as IMDS and Auto Scaling see it) and waits three minutes
+// for the agent to run its plan and return.
+func terminateWithoutMessage(t *testing.T, md *fakeMetadata, asg *fakeGroup, r *running) {
+	t.Helper()
+	md.setTarget("Terminated")
+	asg.setState("Terminating:Wait")
+	time.Sleep(3 * time.Minute)
+	synctest.Wait()
+	if !r.returned() {
+		_ = r.stop()
+		t.Fatal("the terminate plan never ran: Run still going 3 minutes after the transition")
+	}
 }
