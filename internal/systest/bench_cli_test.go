@@ -55,7 +55,8 @@ func TestBenchCLI(t *testing.T) {
 	}
 	var want []string
 	for _, src := range []string{"sqs", "imds"} {
-		want = append(want, "idle RSS ("+src+"), median", "idle RSS anonymous ("+src+"), median", "idle CPU ("+src+") per instance-hour",
+		want = append(want, "idle RSS ("+src+"), 1 min", "idle RSS ("+src+"), steady median", "idle RSS ("+src+"), steady peak",
+			"idle RSS anonymous ("+src+"), steady median", "idle CPU ("+src+") per instance-hour",
 			"idle AWS calls ("+src+") per instance-hour", "idle IMDS calls ("+src+") per instance-hour")
 	}
 	if !slices.Equal(figures, want) {
