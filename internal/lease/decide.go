@@ -50,6 +50,7 @@ const (
 	ReasonHandedToUs  = "lease handed to us"
 	ReasonNotTaken    = "named successor did not take the released lease"
 	ReasonExpired     = "record unchanged for a full lease"
+	ReasonOurStale    = "our own earlier lease, left to the others first"
 	ReasonHeld        = "lease held"
 	ReasonNotEligible = "not eligible"
 	ReasonRenewDue    = "renewal due"
@@ -177,6 +178,15 @@ func freeAt(o Observation, cfg Config) (time.Time, string) {
 		return o.SeenAt, ReasonReleased
 	case r.Released:
 		return o.SeenAt.Add(2 * cfg.PollEvery), ReasonNotTaken
+	}
+	if r.Holder == o.Self {
+		// A record naming us that this process did not acquire: an agent
+		// of ours that crashed or restarted while leading. The others saw
+		// its last renewal up to a poll after it was written (we, since
+		// we started, no earlier than that), so waiting two polls past
+		// the lease leaves them the lease first: a crash-looping agent
+		// does not win leadership back over healthy peers.
+		return o.SeenAt.Add(max(r.Lease, cfg.Lease) + 2*cfg.PollEvery), ReasonOurStale
 	}
 	return o.SeenAt.Add(max(r.Lease, cfg.Lease)), ReasonExpired
 }

@@ -58,6 +58,8 @@ func TestDecide(t *testing.T) {
 		{"the record's longer lease, run out: acquire", 30 * s, follower(longer, 0, 29*s+500*time.Millisecond), lease.Acquire, lease.ReasonExpired, 0},
 		{"expired but not eligible: keep polling", 10 * s, with(follower(held, 0, 9*s+500*time.Millisecond), func(o *lease.Observation) { o.Eligible = false }), lease.Wait, lease.ReasonNotEligible, 10*s + 500*time.Millisecond},
 		{"a record of our own identity not acquired here is waited out", 5 * s, follower(mine, 0, 4*s+500*time.Millisecond), lease.Wait, lease.ReasonHeld, 5*s + 500*time.Millisecond},
+		{"our own earlier lease, run out: left to the others for two more polls", 10 * s, follower(mine, 0, 9*s+500*time.Millisecond), lease.Wait, lease.ReasonHeld, 10*s + 500*time.Millisecond},
+		{"our own earlier lease, two polls past it: acquire", 12 * s, follower(mine, 0, 11*s+500*time.Millisecond), lease.Acquire, lease.ReasonOurStale, 0},
 		{"released: acquire at once", 0, follower(released, 0, 0), lease.Acquire, lease.ReasonReleased, 0},
 		{"released to us: acquire at once", 0, follower(handed, 0, 0), lease.Acquire, lease.ReasonHandedToUs, 0},
 		{"released to another member: leave it two polls", 1 * s, follower(handedElsewhere, 0, 1*s), lease.Wait, lease.ReasonHeld, 2 * s},

@@ -17,8 +17,10 @@ import (
 // the instance's user data start it again at once, well within the lease:
 // the restarted agent starts as a follower (leadership is never inherited
 // from the record, only acquired in the process), so it never acts beside
-// the new holder. It checks the marker, GET /leader, the lease record (no
-// renewal of the old token after the restart) and the job's runs.
+// the new holder, and it leaves the expired lease to its peers for two
+// polls, so one of them is the new holder. It checks the marker, GET
+// /leader, the lease record (no renewal of the old token after the
+// restart) and the job's runs.
 func TestLeaderQuickRestart(t *testing.T) {
 	sb := startSandbox(t, "--relax-limits")
 	dumpConsolesOnFailure(t, sb.stateDir)
