@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/lifeguardhq/lifeguard/internal/proc"
 )
 
 // agentPID finds the agent process whose working directory is dir (an
@@ -91,29 +93,17 @@ func cpuTime(pid int) (time.Duration, error) {
 }
 
 // vmRSS returns pid's resident memory (VmRSS) in KiB.
-func vmRSS(pid int) (float64, error) { return statusKiB(pid, "VmRSS:") }
+func vmRSS(pid int) (float64, error) {
+	v, err := proc.StatusKiB(pid, "VmRSS")
+	return float64(v), err
+}
 
 // rssAnon returns pid's resident anonymous memory (RssAnon) in KiB: the
 // heap, stacks and runtime data, without the binary's pages, which are
 // shared with the page cache.
-func rssAnon(pid int) (float64, error) { return statusKiB(pid, "RssAnon:") }
-
-// statusKiB returns a "Key:  N kB" field of /proc/PID/status.
-func statusKiB(pid int, key string) (float64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.Lines(string(b)) {
-		if rest, ok := strings.CutPrefix(line, key); ok {
-			if f := strings.Fields(rest); len(f) > 0 {
-				if v, err := strconv.ParseFloat(f[0], 64); err == nil {
-					return v, nil
-				}
-			}
-		}
-	}
-	return 0, fmt.Errorf("/proc/%d/status has no %s", pid, strings.TrimSuffix(key, ":"))
+func rssAnon(pid int) (float64, error) {
+	v, err := proc.StatusKiB(pid, "RssAnon")
+	return float64(v), err
 }
 
 // clockTicks returns the kernel's clock ticks per second (CLK_TCK).

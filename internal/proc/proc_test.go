@@ -377,3 +377,13 @@ func TestMergeEnv(t *testing.T) {
 		t.Errorf("MergeEnv = %q, want %q (a later entry replaces an earlier one in its place)", got, want)
 	}
 }
+
+func TestStatusKiB(t *testing.T) {
+	rss, err := proc.StatusKiB(os.Getpid(), "VmRSS")
+	if err != nil || rss <= 0 {
+		t.Errorf("StatusKiB(self, VmRSS) = %d, %v; want this process's resident set", rss, err)
+	}
+	if _, err := proc.StatusKiB(os.Getpid(), "NoSuchField"); err == nil {
+		t.Error("StatusKiB of a field /proc/self/status lacks: no error")
+	}
+}

@@ -24,6 +24,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/lifeguardhq/lifeguard/internal/proc"
 )
 
 // BenchmarkAttack is a bounded attack on the sandbox binary: fuzzed
@@ -111,17 +113,11 @@ func must(b *testing.B, err error) {
 }
 
 func rssKiB(b *testing.B, pid int) int {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	kib, err := proc.StatusKiB(pid, "VmRSS")
 	if err != nil {
 		b.Fatal(err)
 	}
-	for line := range strings.SplitSeq(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))
-			return n
-		}
-	}
-	return 0
+	return int(kib)
 }
 
 func attackGroup(ctx context.Context, asg *autoscaling.Client) error {

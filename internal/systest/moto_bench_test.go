@@ -28,6 +28,7 @@ import (
 
 	"github.com/lifeguardhq/lifeguard/internal/awscloud"
 	"github.com/lifeguardhq/lifeguard/internal/interop"
+	"github.com/lifeguardhq/lifeguard/internal/proc"
 )
 
 // BenchmarkVersusMoto runs one aws-sdk-go-v2 workload against `lifeguard
@@ -104,17 +105,8 @@ func motoPID(port string) (int, error) {
 
 // vmRSS returns a process's resident set size in MiB.
 func vmRSS(pid int) (float64, error) {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.SplitSeq(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
-			return kb / 1024, err
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+	kib, err := proc.StatusKiB(pid, "VmRSS")
+	return float64(kib) / 1024, err
 }
 
 // vmResult is one side's figures in one round, by row.
