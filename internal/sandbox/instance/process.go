@@ -53,12 +53,10 @@ type Supervisor struct {
 	dir string // the supervising process's working directory
 	log *slog.Logger
 
-	wmu     sync.Mutex // held while a command is written
-	closed  bool
-	grp     *proc.Group // nil until the first Start, and after the process died
-	cmds    *os.File
-	life    *supervisorLife
-	started int // processes started, for tests and logs
+	wmu    sync.Mutex // held while a command is written
+	closed bool
+	cmds   *os.File
+	life   *supervisorLife // nil until the first Start, and after the process died
 
 	mu    sync.Mutex
 	procs map[string]*Process // running instances, by ID
@@ -177,7 +175,7 @@ func (s *Supervisor) send(c command, start *Process) error {
 	if s.closed {
 		return errors.New("the sandbox is closing")
 	}
-	if s.grp == nil {
+	if s.life == nil {
 		if start == nil {
 			return errors.New("no supervisor runs")
 		}
@@ -249,8 +247,7 @@ func (s *Supervisor) launchLocked() error {
 		return fmt.Errorf("start supervisor: %w", err)
 	}
 	life := &supervisorLife{grp: grp, done: make(chan struct{})}
-	s.grp, s.cmds, s.life = grp, cmdW, life
-	s.started++
+	s.cmds, s.life = cmdW, life
 	s.log.Debug("instance supervisor started", keyPID, grp.Pid())
 	go s.read(life, evR)
 	return nil
@@ -289,7 +286,7 @@ func (s *Supervisor) read(life *supervisorLife, r *os.File) {
 	s.wmu.Lock()
 	if s.life == life {
 		_ = s.cmds.Close()
-		s.grp, s.cmds, s.life = nil, nil, nil
+		s.cmds, s.life = nil, nil
 	}
 	closing := s.closed
 	s.mu.Lock()
@@ -309,24 +306,23 @@ func (s *Supervisor) read(life *supervisorLife, r *os.File) {
 	for _, p := range left {
 		marks[p.mark] = true
 	}
-	killMarked(marks, nil)
+	// The supervisor is gone, and its instances' daemons with it from
+	// its tree: look at every process of the host.
+	var pids []int
+	if all, err := proc.Scan(); err == nil {
+		for _, st := range all {
+			pids = append(pids, st.PID)
+		}
+	}
+	killMarked(marks, pids)
 	for _, p := range left {
 		p.closeExited()
 	}
 }
 
-// killMarked SIGKILLs every process carrying one of marks in its
-// environment: among the descendants of root, or, when root is nil, among
-// every process of the host.
-func killMarked(marks map[string]bool, root *int) {
-	var pids []int
-	if root != nil {
-		pids, _ = proc.Descendants(*root)
-	} else if all, err := proc.Scan(); err == nil {
-		for _, st := range all {
-			pids = append(pids, st.PID)
-		}
-	}
+// killMarked SIGKILLs every process of pids started with one of marks in
+// its environment.
+func killMarked(marks map[string]bool, pids []int) {
 	for _, pid := range pids {
 		id, err := proc.Identify(pid)
 		if err != nil {
@@ -374,10 +370,10 @@ func (s *Supervisor) Close(ctx context.Context) error {
 func (s *Supervisor) Pid() int {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	if s.grp == nil {
+	if s.life == nil {
 		return 0
 	}
-	return s.grp.Pid()
+	return s.life.grp.Pid()
 }
 
 func (p *Process) closeUserDataDone() {
@@ -482,7 +478,8 @@ func (p *Process) Stop(ctx context.Context, grace time.Duration) error {
 
 	p.log.Warn("instance supervisor did not stop the instance in time; killing its processes", keyInstance, p.id, keyGrace, grace)
 	if pid := p.sup.Pid(); pid != 0 {
-		killMarked(map[string]bool{p.mark: true}, &pid)
+		pids, _ := proc.Descendants(pid)
+		killMarked(map[string]bool{p.mark: true}, pids)
 	}
 	select {
 	case <-p.exited:

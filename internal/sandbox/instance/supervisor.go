@@ -256,12 +256,7 @@ func (sv *supervisor) stop(id string, grace time.Duration) {
 	// The running stage and what is below it hear at once; processes
 	// that left it are found by the next sweep.
 	if sh.cur != 0 {
-		below, _ := proc.Descendants(sh.cur)
-		for _, pid := range append([]int{sh.cur}, below...) {
-			if st, err := proc.ReadStat(pid); err == nil && !st.Exited() {
-				sh.signal(st.ID(), now)
-			}
-		}
+		sh.signalFamily(sh.cur, now)
 	}
 }
 
@@ -329,25 +324,18 @@ func (sv *supervisor) sweep() {
 	live := map[*shim]int{}
 	kids, err := proc.Children(sv.self)
 	if err != nil {
-		// Without /proc the process group is all we can find: the
-		// stages are in ours, so we go down with them.
-		fmt.Fprintf(os.Stderr, "%s%v; killing the process group\n", marker, err)
-		_ = syscall.Kill(-syscall.Getpgrp(), syscall.SIGKILL)
-		return
+		// Without /proc the stages' process groups are all we can find:
+		// each stage leads its own, its ID pinned until we reap it.
+		fmt.Fprintf(os.Stderr, "%s%v; killing the stopping instances' stage groups\n", marker, err)
+		for pid, sh := range sv.stages {
+			if sh.stopping {
+				_ = syscall.Kill(-pid, syscall.SIGKILL)
+			}
+		}
 	}
 	for _, kid := range kids {
-		sh := sv.ownerOf(kid)
-		if sh == nil || !sh.stopping {
-			continue
-		}
-		below, _ := proc.Descendants(kid)
-		for _, pid := range append([]int{kid}, below...) {
-			st, err := proc.ReadStat(pid)
-			if err != nil || st.Exited() {
-				continue
-			}
-			live[sh]++
-			sh.signal(st.ID(), now)
+		if sh := sv.ownerOf(kid); sh != nil && sh.stopping {
+			live[sh] += sh.signalFamily(kid, now)
 		}
 	}
 	for id, sh := range sv.insts {
@@ -542,6 +530,19 @@ func (s *shim) exited(ws syscall.WaitStatus) {
 	case ws.Signaled():
 		s.say("%s was killed by signal %d (%v) (%s)", st.label, int(ws.Signal()), ws.Signal(), st.path)
 	}
+}
+
+// signalFamily signals root and every live process below it (signal), and
+// returns how many it found alive.
+func (s *shim) signalFamily(root int, now time.Time) (live int) {
+	below, _ := proc.Descendants(root)
+	for _, pid := range append([]int{root}, below...) {
+		if st, err := proc.ReadStat(pid); err == nil && !st.Exited() {
+			live++
+			s.signal(st.ID(), now)
+		}
+	}
+	return live
 }
 
 // signal sends a live process of the stopping instance what it is due:
