@@ -54,13 +54,8 @@ func checkNothingRan(t *testing.T, dir, mark string) {
 
 func TestPrepareThenGo(t *testing.T) {
 	t.Parallel()
-	dir := filepath.Join(t.TempDir(), "run")
 	mark := filepath.Join(t.TempDir(), "ran")
-	p, err := jobs.Prepare(jobs.Spec{Dir: dir, Argv: marked(mark), Env: testEnv})
-	if err != nil {
-		t.Fatalf("Prepare: %v", err)
-	}
-	t.Cleanup(func() { cleanUp(t, dir) })
+	p, _ := prepare(t, mark)
 	h, err := p.Go()
 	if err != nil {
 		t.Fatalf("Go: %v", err)
@@ -79,13 +74,8 @@ func TestPrepareThenGo(t *testing.T) {
 
 func TestPreparedAndReleasedRunsNothing(t *testing.T) {
 	t.Parallel()
-	dir := filepath.Join(t.TempDir(), "run")
 	mark := filepath.Join(t.TempDir(), "ran")
-	p, err := jobs.Prepare(jobs.Spec{Dir: dir, Argv: marked(mark), Env: testEnv})
-	if err != nil {
-		t.Fatalf("Prepare: %v", err)
-	}
-	t.Cleanup(func() { cleanUp(t, dir) })
+	p, dir := prepare(t, mark)
 	// Released once the supervisor waits, and (in a second run) while it
 	// may still be starting: both end the same way.
 	deadline := time.Now().Add(waitLimit)
@@ -102,15 +92,23 @@ func TestPreparedAndReleasedRunsNothing(t *testing.T) {
 		t.Error("Go after Release succeeded")
 	}
 
-	dir2 := filepath.Join(t.TempDir(), "run")
-	p, err = jobs.Prepare(jobs.Spec{Dir: dir2, Argv: marked(mark), Env: testEnv})
-	if err != nil {
-		t.Fatalf("Prepare: %v", err)
-	}
-	t.Cleanup(func() { cleanUp(t, dir2) })
+	p, dir2 := prepare(t, mark)
 	p.Release()
 	waitLog(t, dir2, "nothing was run")
 	checkNothingRan(t, dir2, mark)
+}
+
+// prepare prepares a command that creates mark and exits 3, in a fresh
+// directory cleaned up when the test ends.
+func prepare(t *testing.T, mark string) (*jobs.Prepared, string) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "run")
+	p, err := jobs.Prepare(jobs.Spec{Dir: dir, Argv: marked(mark), Env: testEnv})
+	if err != nil {
+		t.Fatalf("Prepare: %v", err)
+	}
+	t.Cleanup(func() { cleanUp(t, dir) })
+	return p, dir
 }
 
 func fileExists(path string) bool {
