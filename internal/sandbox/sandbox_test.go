@@ -32,8 +32,9 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// start runs a sandbox without processes on a free port for one test.
-func start(t *testing.T, cfg sandbox.Config) (*sandbox.Server, string) {
+// start runs a sandbox without processes on a free port for one test or
+// benchmark.
+func start(t testing.TB, cfg sandbox.Config) (*sandbox.Server, string) {
 	t.Helper()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.NoProcesses = true

@@ -68,19 +68,7 @@ func retryerStandard() aws.RetryerV2 {
 // one test or benchmark and returns its endpoint.
 func groupOf(tb testing.TB, n int32) string {
 	tb.Helper()
-	srv, err := sandbox.New(sandbox.Config{Listen: "127.0.0.1:0", NoProcesses: true})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	endpoint, stop, err := srv.Start()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		if err := stop(); err != nil {
-			tb.Errorf("run: %v", err)
-		}
-	})
+	_, endpoint := start(tb, sandbox.Config{})
 	c := asgClient(endpoint, 1)
 	ctx := context.Background()
 	if _, err := c.CreateLaunchConfiguration(ctx, &autoscaling.CreateLaunchConfigurationInput{LaunchConfigurationName: aws.String("lc"), ImageId: aws.String("ami-0abcdef1234567890"), InstanceType: aws.String("t3.micro")}); err != nil {
