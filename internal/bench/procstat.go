@@ -5,7 +5,6 @@ import (
 	"math"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,23 +16,11 @@ import (
 // agentPID finds the agent process whose working directory is dir (an
 // instance's: its user data execs the agent there).
 func agentPID(dir string) (int, error) {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return 0, err
+	pid, err := proc.AgentIn(dir)
+	if err == nil && pid == 0 {
+		err = fmt.Errorf("no agent process runs in %s", dir)
 	}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if cwd, err := os.Readlink(filepath.Join("/proc", e.Name(), "cwd")); err != nil || cwd != dir {
-			continue
-		}
-		if cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline")); strings.Contains(string(cmdline), "agent\x00--config") {
-			return pid, nil
-		}
-	}
-	return 0, fmt.Errorf("no agent process runs in %s", dir)
+	return pid, err
 }
 
 // cpuTicks returns utime+stime of pid, in clock ticks.

@@ -151,3 +151,26 @@ func GroupOwned(leader ID) bool {
 	}
 	return GroupExists(leader.PID)
 }
+
+// AgentIn returns the PID of a `lifeguard agent --config …` process whose
+// working directory is dir (an instance's, where its user data starts the
+// agent), or 0 when none runs there. It reads every process of the host.
+func AgentIn(dir string) (int, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, fmt.Errorf("list processes: %w", err)
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if cwd, err := os.Readlink("/proc/" + e.Name() + "/cwd"); err != nil || cwd != dir {
+			continue
+		}
+		if cmdline, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline"); bytes.Contains(cmdline, []byte("agent\x00--config")) {
+			return pid, nil
+		}
+	}
+	return 0, nil
+}

@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/lifeguardhq/lifeguard/internal/proc"
 )
 
 // agentUserData is user data that runs the built lifeguard agent with
@@ -159,24 +161,16 @@ func holdLaunchAndTermination(t *testing.T, source string) {
 	}
 }
 
-// pidOfProcessIn finds the agent process whose working directory is dir.
+// pidOfProcessIn finds the agent process whose working directory is dir;
+// 0 when none runs there.
 func pidOfProcessIn(t *testing.T, dir string) int {
 	t.Helper()
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		cwd, err := os.Readlink(filepath.Join("/proc", e.Name(), "cwd"))
-		if err != nil || cwd != dir {
-			continue
-		}
-		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if strings.Contains(string(cmdline), "agent\x00--config") {
-			var pid int
-			for _, ch := range e.Name() {
-				pid = pid*10 + int(ch-'0')
-			}
-			return pid
-		}
+	pid, err := proc.AgentIn(dir)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Logf("no agent process found in %s", dir)
-	return 0
+	if pid == 0 {
+		t.Logf("no agent process found in %s", dir)
+	}
+	return pid
 }
