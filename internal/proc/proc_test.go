@@ -151,6 +151,35 @@ func TestIDSurvivesPIDReuse(t *testing.T) {
 	}
 }
 
+// TestPinHoldsTheProcessItFound: a pinned process is signalled through
+// its pin, and once it is gone (reaped, its PID free for another) the pin
+// reaches nothing.
+func TestPinHoldsTheProcessItFound(t *testing.T) {
+	t.Parallel()
+	cmd := exec.Command("sleep", "100")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p, err := proc.Pin(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Release()
+	if p.Stat.PID != cmd.Process.Pid || p.Stat.Exited() {
+		t.Fatalf("pinned %+v, want the live process %d", p.Stat, cmd.Process.Pid)
+	}
+	if err := p.Signal(syscall.SIGKILL); err != nil {
+		t.Fatalf("SIGKILL through the pin: %v", err)
+	}
+	_ = cmd.Wait()
+	if err := p.Signal(0); !errors.Is(err, os.ErrProcessDone) {
+		t.Errorf("signal after the process was reaped: %v, want os.ErrProcessDone", err)
+	}
+	if _, err := proc.Pin(0); err == nil {
+		t.Error("Pin(0) succeeded, want an error")
+	}
+}
+
 func TestSignalName(t *testing.T) {
 	t.Parallel()
 	for sig, want := range map[syscall.Signal]string{

@@ -108,20 +108,49 @@ func (id ID) Alive() bool {
 // process that reused the PID cannot receive the signal. It returns
 // os.ErrProcessDone when the process is gone.
 func (id ID) Signal(sig syscall.Signal) error {
-	if id.PID <= 0 {
+	p, err := Pin(id.PID)
+	if err != nil {
 		return os.ErrProcessDone
 	}
-	p, err := os.FindProcess(id.PID)
-	if err != nil {
-		return err
-	}
 	defer p.Release()
-	st, err := ReadStat(id.PID)
-	if err != nil || st.Start != id.Start {
+	if p.Stat.Start != id.Start {
 		return os.ErrProcessDone
 	}
 	return p.Signal(sig)
 }
+
+// Pinned is a process held by a pidfd, with what /proc said of it once it
+// was held: its signals reach that process or none, however often they
+// are sent, whoever gets its PID next.
+type Pinned struct {
+	Stat Stat
+	p    *os.Process
+}
+
+// Pin holds the process with this PID and reads its stat. An error means
+// there is no such process (any more). The caller must Release it.
+func Pin(pid int) (Pinned, error) {
+	if pid <= 0 {
+		return Pinned{}, os.ErrProcessDone
+	}
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return Pinned{}, err
+	}
+	st, err := ReadStat(pid)
+	if err != nil {
+		p.Release()
+		return Pinned{}, err
+	}
+	return Pinned{Stat: st, p: p}, nil
+}
+
+// Signal sends sig to the pinned process; os.ErrProcessDone once it is
+// gone.
+func (p Pinned) Signal(sig syscall.Signal) error { return p.p.Signal(sig) }
+
+// Release lets the pinned process go.
+func (p Pinned) Release() { _ = p.p.Release() }
 
 // signalNames are the Linux signals by number.
 var signalNames = [...]string{

@@ -533,29 +533,36 @@ func (s *shim) exited(ws syscall.WaitStatus) {
 }
 
 // signalFamily signals root and every live process below it (signal), and
-// returns how many it found alive.
+// returns how many it found alive. Each process is pinned once, its
+// signals sent through the pin.
 func (s *shim) signalFamily(root int, now time.Time) (live int) {
 	below, _ := proc.Descendants(root)
 	for _, pid := range append([]int{root}, below...) {
-		if st, err := proc.ReadStat(pid); err == nil && !st.Exited() {
-			live++
-			s.signal(st.ID(), now)
+		p, err := proc.Pin(pid)
+		if err != nil {
+			continue
 		}
+		if !p.Stat.Exited() {
+			live++
+			s.signal(p, now)
+		}
+		p.Release()
 	}
 	return live
 }
 
 // signal sends a live process of the stopping instance what it is due:
 // SIGTERM and SIGCONT (for a stopped one) once, SIGKILL every time once
-// the grace is over. Every signal goes to the process found and no other.
-func (s *shim) signal(id proc.ID, now time.Time) {
+// the grace is over.
+func (s *shim) signal(p proc.Pinned, now time.Time) {
+	id := p.Stat.ID()
 	switch {
 	case !now.Before(s.deadline):
-		_ = id.Signal(syscall.SIGKILL)
+		_ = p.Signal(syscall.SIGKILL)
 	case !s.signalled[id]:
 		s.signalled[id] = true
-		_ = id.Signal(syscall.SIGTERM)
-		_ = id.Signal(syscall.SIGCONT)
+		_ = p.Signal(syscall.SIGTERM)
+		_ = p.Signal(syscall.SIGCONT)
 	}
 }
 

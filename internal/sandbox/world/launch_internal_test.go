@@ -38,7 +38,7 @@ func (h *gateHost) Stop(string, time.Duration) error { return nil }
 func (h *gateHost) Console(string) []byte            { return nil }
 
 // TestLargeDeficitLaunchesInBatches: a reconcile launches at most
-// launchBatch instances under the world's lock and queues the rest, and
+// batch instances under the world's lock and queues the rest, and
 // at most bootWorkers instances boot at once; every instance is launched
 // and booted in the end.
 func TestLargeDeficitLaunchesInBatches(t *testing.T) {
@@ -59,10 +59,10 @@ func TestLargeDeficitLaunchesInBatches(t *testing.T) {
 	g := w.groups["g"]
 	g.Desired = n
 	w.reconcileLocked(g, "test")
-	launched, queued := len(g.Instances), g.launchMore
+	launched, queued := len(g.Instances), g.reconcileMore
 	w.mu.Unlock()
-	if launched != launchBatch || !queued {
-		t.Fatalf("one reconcile launched %d (the rest queued: %t), want %d and the rest queued", launched, queued, launchBatch)
+	if launched != batch || !queued {
+		t.Fatalf("one reconcile launched %d (the rest queued: %t), want %d and the rest queued", launched, queued, batch)
 	}
 
 	for range bootWorkers {
@@ -90,6 +90,97 @@ func TestLargeDeficitLaunchesInBatches(t *testing.T) {
 	}
 	if h.most != bootWorkers {
 		t.Errorf("at most %d boots were in flight at once, want %d", h.most, bootWorkers)
+	}
+}
+
+// TestLargeSurplusTerminatesInBatches: a scale-in of more than batch
+// instances starts terminating batch of them under the world's lock and
+// queues the rest; in the end exactly the surplus is terminated, the same
+// instances one pick of all of them chooses.
+func TestLargeSurplusTerminatesInBatches(t *testing.T) {
+	const n, keep = 250, 30
+	w := New(Config{Seed: 1}, simclock.NewSim(), nil, nil)
+	defer w.Close()
+	if err := w.CreateLaunchConfiguration(LaunchConfiguration{Name: "lc", ImageID: "ami-0abcdef1234567890", InstanceType: "t3.micro"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.CreateAutoScalingGroup(CreateGroupInput{
+		Name: "g", LaunchConfiguration: "lc", MinSize: new(0), MaxSize: new(n), Desired: new(n),
+		AvailabilityZones: []string{"us-east-1a", "us-east-1b"}, TerminationPolicies: []string{"OldestInstance"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// until waits for done to hold of the group's instances: how many are
+	// in service and how many are on their way out or gone, and whether a
+	// reconcile is queued.
+	until := func(done func(inService, leaving int, queued bool) bool) {
+		t.Helper()
+		var seq int64
+		for {
+			w.mu.Lock()
+			inService, leaving := 0, 0
+			for _, in := range w.insts {
+				switch in.State {
+				case StateInService:
+					inService++
+				case StateTerminating, StateTerminatingWait, StateTerminatingProceed, StateTerminated:
+					leaving++
+				}
+			}
+			queued := w.groups["g"].reconcileMore
+			w.mu.Unlock()
+			if done(inService, leaving, queued) {
+				return
+			}
+			evs, err := w.EventsAfter(ctx, seq)
+			if err != nil {
+				t.Fatalf("%d in service, %d leaving: %v", inService, leaving, err)
+			}
+			seq = evs[len(evs)-1].Seq
+		}
+	}
+	until(func(inService, _ int, _ bool) bool { return inService == n })
+
+	w.mu.Lock()
+	g := w.groups["g"]
+	var want []string
+	var active []*Instance
+	for _, id := range g.Instances {
+		if in := w.insts[id]; counts(in) {
+			active = append(active, in)
+		}
+	}
+	for _, in := range w.pickVictimsLocked(g, active, n-keep) {
+		want = append(want, in.ID)
+	}
+	g.Desired = keep
+	w.reconcileLocked(g, "test")
+	started, queued := 0, g.reconcileMore
+	for _, id := range g.Instances {
+		if !counts(w.insts[id]) {
+			started++
+		}
+	}
+	w.mu.Unlock()
+	if started != batch || !queued {
+		t.Fatalf("one reconcile started terminating %d (the rest queued: %t), want %d and the rest queued", started, queued, batch)
+	}
+
+	until(func(_, leaving int, queued bool) bool { return leaving >= n-keep && !queued })
+	w.mu.Lock()
+	var got []string
+	for id, in := range w.insts {
+		if !counts(in) {
+			got = append(got, id)
+		}
+	}
+	w.mu.Unlock()
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("terminated %d instances %v,\nwant the %d one pick chooses %v", len(got), got, len(want), want)
 	}
 }
 

@@ -165,10 +165,10 @@ type Group struct {
 	LastScaling            time.Time
 
 	// launch back-off after lifecycle-hook failures
-	failures     int
-	backoffUntil time.Time
-	launchMore   bool // a reconcile is queued to launch the rest of a large deficit (launchBatch)
-	backoffTimer simclock.Timer
+	failures      int
+	backoffUntil  time.Time
+	reconcileMore bool // a reconcile is queued for the next batch of a large difference (batch)
+	backoffTimer  simclock.Timer
 }
 
 // NotificationConfig is a group's SNS notification configuration.

@@ -53,38 +53,46 @@ func (w *World) reconcileLocked(g *Group, cause string) {
 		}
 		perZone := w.zoneCountsLocked(g)
 		end := g.Desired
-		if end-n > launchBatch {
-			end = n + launchBatch
-			w.launchRestLocked(g, cause)
+		if end-n > batch {
+			end = n + batch
+			w.reconcileRestLocked(g, cause)
 		}
 		for i := n; i < end; i++ {
 			w.launchLocked(g, perZone, cause+joinCause(fmt.Sprintf("At %s an instance was started in response to a difference between desired and actual capacity, increasing the capacity from %d to %d.", stamp(now), i, i+1)))
 		}
 	case n > g.Desired:
-		victims := w.pickVictimsLocked(g, active, n-g.Desired)
+		excess := n - g.Desired
+		if excess > batch {
+			excess = batch
+			w.reconcileRestLocked(g, cause)
+		}
+		victims := w.pickVictimsLocked(g, active, excess)
 		for i, in := range victims {
 			w.startTerminationLocked(in, cause+joinCause(fmt.Sprintf("At %s an instance was taken out of service in response to a difference between desired and actual capacity, shrinking the capacity from %d to %d.  At %s instance %s was selected for termination.", stamp(now), n-i, n-i-1, stamp(now), in.ID)))
 		}
 	}
 }
 
-// launchBatch is how many instances one reconcile launches while holding
-// the world's lock. A larger deficit (a group created with 1,000) is
-// launched a batch at a time, the lock released in between, so that other
-// calls and the instances booting meanwhile do not wait for all of them.
-const launchBatch = 100
+// batch is how many instances one reconcile launches or starts
+// terminating while holding the world's lock. A larger difference (a
+// group created with 1,000, a scale-in of 500) is worked off a batch at a
+// time, the lock released in between, so that other calls, the instances
+// booting and the actions being completed meanwhile do not wait for all
+// of it. Auto Scaling itself works a large change off in several
+// activities over time; victims are chosen in the same order either way.
+const batch = 100
 
-// launchRestLocked queues a reconcile of g, in the background, to launch
-// the next batch; one at a time per group.
-func (w *World) launchRestLocked(g *Group, cause string) {
-	if g.launchMore {
+// reconcileRestLocked queues a reconcile of g, in the background, for the
+// next batch; one at a time per group.
+func (w *World) reconcileRestLocked(g *Group, cause string) {
+	if g.reconcileMore {
 		return
 	}
-	g.launchMore = true
+	g.reconcileMore = true
 	w.goHost(func() {
 		w.mu.Lock()
 		defer w.mu.Unlock()
-		g.launchMore = false
+		g.reconcileMore = false
 		if w.groups[g.Name] == g {
 			w.reconcileLocked(g, cause)
 		}
