@@ -1,12 +1,14 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -25,6 +27,7 @@ import (
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/lifeguardhq/lifeguard/internal/awscloud"
+	"github.com/lifeguardhq/lifeguard/internal/proc"
 	sbx "github.com/lifeguardhq/lifeguard/internal/sandbox"
 	"github.com/lifeguardhq/lifeguard/internal/sandbox/world"
 )
@@ -35,8 +38,9 @@ import (
 // (several workers) receive the notifications and complete every action
 // by its token, and a describer calls DescribeAutoScalingGroups every 50
 // ms. It runs twice, on an in-process sandbox: without processes, and
-// with each instance running user data (`sleep 100000`) under its
-// supervisor. A notification lost or received twice fails the run.
+// with each instance running user data (`exec sleep 100000`) under its
+// supervisor; then the storm starts once every instance's user data runs.
+// A notification lost or received twice fails the run.
 var Storm = Scenario{
 	Name:  "storm",
 	About: "1,000 instances, 500 terminated at once through a lifecycle hook, with and without processes",
@@ -84,6 +88,7 @@ type stormRun struct {
 	sqs       *sqs.Client
 	transport *http.Transport
 	queueURL  string
+	launched  time.Time // when CreateAutoScalingGroup was sent
 
 	calls, retries   atomic.Int64 // SDK operations sent, and their attempts past the first
 	lostOrDuplicated int          // notifications, once the storm is over
@@ -160,7 +165,18 @@ func stormOnce(ctx context.Context, env Env, processes bool) (rows []Row, err er
 	if err != nil {
 		return nil, err
 	}
-	env.Progress("storm (%s): %d in service after %s; terminating %d", mode, n, launch.Round(time.Millisecond), victims)
+	env.Progress("storm (%s): %d in service after %s", mode, n, launch.Round(time.Millisecond))
+	// InService does not wait for user data, as on EC2; the storm starts
+	// once every instance's has started, so that it terminates 500 running
+	// processes and the launch's last work does not run into it.
+	var running time.Duration
+	if processes {
+		if running, err = userDataRunning(ctx, r.launched, n); err != nil {
+			return nil, err
+		}
+		env.Progress("storm (%s): every instance's user data running after %s", mode, running.Round(time.Millisecond))
+	}
+	env.Progress("storm (%s): terminating %d", mode, victims)
 	storm, err := r.storm(ctx, victims)
 	if err != nil {
 		return nil, err
@@ -180,6 +196,12 @@ func stormOnce(ctx context.Context, env Env, processes bool) (rows []Row, err er
 	}
 	rows = append(rows,
 		row(fmt.Sprintf("launch → %d InService", n), launch.Seconds(), "s", "CreateAutoScalingGroup to the last instance InService"+onFS(cfg.StateDir, processes), 3),
+	)
+	if processes {
+		rows = append(rows, Row{Scenario: "storm", Figure: prefix + fmt.Sprintf("launch → %d instances' user data running", n), Value: running.Seconds(), Unit: "s",
+			Detail: "CreateAutoScalingGroup to the last user data started (it execs sleep)"})
+	}
+	rows = append(rows,
 		row(fmt.Sprintf("SetDesiredCapacity %d → all %d actions completed", n-victims, victims), storm.Seconds(), "s",
 			fmt.Sprintf("%d workers completing by token", stormWorkers), 3),
 	)
@@ -266,6 +288,7 @@ func (r *stormRun) launch(ctx context.Context, srv *sbx.Server) (time.Duration, 
 		seq = evs[len(evs)-1].Seq
 	}
 	t0 := time.Now()
+	r.launched = t0
 	if _, err := r.asg.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
 		AutoScalingGroupName: aws.String(stormGroup), LaunchConfigurationName: aws.String("storm"),
 		MinSize: aws.Int32(0), MaxSize: aws.Int32(int32(r.n)), DesiredCapacity: aws.Int32(int32(r.n)),
@@ -300,6 +323,36 @@ func (r *stormRun) launch(ctx context.Context, srv *sbx.Server) (time.Duration, 
 		}
 	}
 	return time.Since(t0), nil
+}
+
+// userDataRunning waits until n processes named sleep run below this
+// process, every instance's user data (which execs sleep) started, and
+// returns the time since launched.
+func userDataRunning(ctx context.Context, launched time.Time, n int) (time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		pids, err := proc.Descendants(os.Getpid())
+		if err != nil {
+			return 0, fmt.Errorf("find the instances' processes: %w", err)
+		}
+		running := 0
+		for _, pid := range pids {
+			if b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm"); err == nil && string(bytes.TrimSpace(b)) == "sleep" {
+				running++
+			}
+		}
+		if running >= n {
+			return time.Since(launched), nil
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("waiting for every instance's user data to run (%d of %d do): %w", running, n, ctx.Err())
+		case <-tick.C:
+		}
+	}
 }
 
 // notification is the part of a lifecycle notification the workers read.

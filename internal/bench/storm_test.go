@@ -30,8 +30,8 @@ func TestStormQuick(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) != 18 {
-		t.Errorf("%d rows, want 9 per mode", len(rows))
+	if len(rows) != 19 {
+		t.Errorf("%d rows, want 9 without processes and 10 with them", len(rows))
 	}
 	for _, r := range rows {
 		t.Logf("%-60s %8.2f %-2s %s", r.Figure, r.Value, r.Unit, r.Detail)
