@@ -24,6 +24,7 @@ package eventlog
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -100,16 +101,23 @@ type Log struct {
 	data    buffer
 }
 
-// buffer is one stream's bounded window of events.
+// buffer is one stream's bounded window of events. They are held in
+// blocks of equal capacity, so that appending never copies what is held
+// and evicting the oldest quarter drops whole blocks.
 type buffer struct {
 	name    string
 	limit   int
-	list    []Event
+	blocks  [][]Event // held events, oldest first, from blocks[0][head]
+	head    int       // events at the start of blocks[0] already evicted
+	held    int
 	dropped int64   // events evicted so far
 	chunks  []chunk // what was evicted, oldest first
 	counts  map[string]int64
 	changed chan struct{} // closed and replaced on every append
 }
+
+// blockSize is how many events a block holds (at most the limit).
+const blockSize = 512
 
 // chunk is one eviction: n events with sequence numbers first..last.
 type chunk struct {
@@ -162,27 +170,71 @@ func (l *Log) append(b *buffer, e Event) Event {
 	e.Time = l.clock.Now().UTC()
 	b.add(e)
 	l.mu.Unlock()
-	l.log.Debug("event", "seq", e.Seq, "service", e.Service, "kind", e.Kind, "group", e.Group, "instance", e.Instance, "resource", e.Resource, "detail", e.Detail, "state", e.State)
+	if l.log.Enabled(context.Background(), slog.LevelDebug) { // its arguments cost more than the append
+		l.log.Debug("event", "seq", e.Seq, "service", e.Service, "kind", e.Kind, "group", e.Group, "instance", e.Instance, "resource", e.Resource, "detail", e.Detail, "state", e.State)
+	}
 	return e
 }
 
 func (b *buffer) add(e Event) {
-	if len(b.list) >= b.limit {
+	if b.held >= b.limit {
 		n := b.limit / 4
-		gone := b.list[:n]
-		b.chunks = append(b.chunks, chunk{first: gone[0].Seq, last: gone[n-1].Seq, lastTime: gone[n-1].Time, n: int64(n)})
+		first, last := b.at(0), b.at(n-1)
+		b.chunks = append(b.chunks, chunk{first: first.Seq, last: last.Seq, lastTime: last.Time, n: int64(n)})
 		if len(b.chunks) > maxChunks {
 			a, c := b.chunks[0], b.chunks[1]
 			b.chunks[1] = chunk{first: a.first, last: c.last, lastTime: c.lastTime, n: a.n + c.n}
 			b.chunks = b.chunks[1:]
 		}
 		b.dropped += int64(n)
-		b.list = append(b.list[:0], b.list[n:]...)
+		b.evict(n)
 	}
-	b.list = append(b.list, e)
+	size := min(blockSize, b.limit)
+	if k := len(b.blocks); k == 0 || len(b.blocks[k-1]) == size {
+		b.blocks = append(b.blocks, make([]Event, 0, size))
+	}
+	k := len(b.blocks) - 1
+	b.blocks[k] = append(b.blocks[k], e)
+	b.held++
 	b.counts[e.Kind]++
 	close(b.changed)
 	b.changed = make(chan struct{})
+}
+
+// at returns the i-th held event, oldest first.
+func (b *buffer) at(i int) Event {
+	size := min(blockSize, b.limit)
+	i += b.head
+	return b.blocks[i/size][i%size]
+}
+
+// evict forgets the n oldest held events.
+func (b *buffer) evict(n int) {
+	size := min(blockSize, b.limit)
+	b.head += n
+	b.held -= n
+	gone := b.head / size
+	clear(b.blocks[:gone])
+	b.blocks = append(b.blocks[:0], b.blocks[gone:]...)
+	b.head -= gone * size
+}
+
+// appendFrom appends the held events from the i-th on to out.
+func (b *buffer) appendFrom(out []Event, i int) []Event {
+	if i >= b.held {
+		return out
+	}
+	size := min(blockSize, b.limit)
+	i += b.head
+	out = slices.Grow(out, b.held+b.head-i)
+	for k := i / size; k < len(b.blocks); k++ {
+		from := 0
+		if k == i/size {
+			from = i % size
+		}
+		out = append(out, b.blocks[k][from:]...)
+	}
+	return out
 }
 
 // since returns the gap marker (if events after after were dropped) and the
@@ -212,8 +264,8 @@ func (b *buffer) since(after int64) []Event {
 			Attrs:  map[string]string{"stream": b.name, "dropped": strconv.FormatInt(missed, 10), "exact": strconv.FormatBool(exact)},
 		})
 	}
-	i := sort.Search(len(b.list), func(i int) bool { return b.list[i].Seq > after })
-	return append(out, b.list[i:]...)
+	i := sort.Search(b.held, func(i int) bool { return b.at(i).Seq > after })
+	return b.appendFrom(out, i)
 }
 
 // Since returns the events of the chosen streams with Seq > after, in
@@ -289,10 +341,10 @@ func (l *Log) Events(s Stream) []Event {
 	defer l.mu.Unlock()
 	var c, d []Event
 	if s&Control != 0 {
-		c = append([]Event(nil), l.control.list...)
+		c = l.control.appendFrom(nil, 0)
 	}
 	if s&Data != 0 {
-		d = append([]Event(nil), l.data.list...)
+		d = l.data.appendFrom(nil, 0)
 	}
 	return merge(c, d)
 }
@@ -322,9 +374,9 @@ func (l *Log) Stats() Stats {
 }
 
 func (b *buffer) stats() StreamStats {
-	s := StreamStats{Held: len(b.list), Limit: b.limit, Dropped: b.dropped, Counts: make(map[string]int64, len(b.counts))}
-	if len(b.list) > 0 {
-		s.FirstHeld = b.list[0].Seq
+	s := StreamStats{Held: b.held, Limit: b.limit, Dropped: b.dropped, Counts: make(map[string]int64, len(b.counts))}
+	if b.held > 0 {
+		s.FirstHeld = b.at(0).Seq
 	}
 	for k, v := range b.counts {
 		s.Counts[k] = v

@@ -131,3 +131,51 @@ func TestJSONShape(t *testing.T) {
 		t.Errorf("%s marks a control event as data", b)
 	}
 }
+
+// TestHeldWindowAcrossBlocks: whatever the limit, against block sizes or
+// not, the log holds what a plain list evicting its oldest quarter at the
+// limit holds, and Since starts at the first event after the one asked.
+func TestHeldWindowAcrossBlocks(t *testing.T) {
+	for _, limit := range []int{4, 7, 512, 600, 2051} {
+		t.Run(strconv.Itoa(limit), func(t *testing.T) {
+			l := newLog(limit, limit)
+			var want []int64 // the sequence numbers a plain list holds
+			for i := range 5*limit + 3 {
+				if len(want) >= limit {
+					want = want[limit/4:]
+				}
+				want = append(want, l.Append(eventlog.Event{Kind: "k"}).Seq)
+				if i%97 != 0 && i != 5*limit+2 {
+					continue
+				}
+				held := l.Events(eventlog.Control)
+				if len(held) != len(want) || held[0].Seq != want[0] || held[len(held)-1].Seq != want[len(want)-1] {
+					t.Fatalf("after %d appends: %d events held, seq %d..%d; want %d, %d..%d", i+1, len(held), held[0].Seq, held[len(held)-1].Seq, len(want), want[0], want[len(want)-1])
+				}
+				for j, e := range held {
+					if e.Seq != want[j] {
+						t.Fatalf("after %d appends: event %d has seq %d, want %d", i+1, j, e.Seq, want[j])
+					}
+				}
+				if st := l.Stats().Control; st.Held != len(want) || st.FirstHeld != want[0] {
+					t.Fatalf("after %d appends: stats hold %d from %d, want %d from %d", i+1, st.Held, st.FirstHeld, len(want), want[0])
+				}
+				mid := want[len(want)/2]
+				if got := l.Since(mid, eventlog.Control); len(got) != len(want)-len(want)/2-1 || len(got) > 0 && got[0].Seq != mid+1 {
+					t.Fatalf("after %d appends: Since(%d) gave %d events, want %d from %d", i+1, mid, len(got), len(want)-len(want)/2-1, mid+1)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkAppend appends to a log at its default limits, which keeps
+// evicting its oldest quarter once full.
+func BenchmarkAppend(b *testing.B) {
+	l := eventlog.New(eventlog.Config{}, simclock.NewSim(), nil)
+	e := eventlog.Event{Kind: "instance-state", Group: "g", Instance: "i-0123456789abcdef0", State: "InService"}
+	b.ReportAllocs()
+	for b.Loop() {
+		l.Append(e)
+	}
+}
