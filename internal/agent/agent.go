@@ -124,6 +124,15 @@ type Deps struct {
 	// shrinks the stacks once more). Set, it replaces Settled's calls
 	// after the first. It must return quickly.
 	Release func()
+	// Waiting, when set, is called with source sqs while the agent is
+	// settled, each time the receiver's long poll has been sent and waits
+	// for its answer (up to sqs.wait_time), from the HTTP client's
+	// goroutine: what the agent mapped of the program since the last
+	// call can be given back for most of the wait (lifeguard agent gives
+	// back its mappings of the program's read-only data, which every
+	// round of polls maps again a little all over). It must return
+	// quickly and be safe to call from any goroutine.
+	Waiting func()
 }
 
 // Component is a part of the agent that runs as long as the agent does.
@@ -199,6 +208,10 @@ type Agent struct {
 	unlock    sync.Once
 	settled   func() // Deps.Settled
 	release   func() // Deps.Release
+	waiting   func() // Deps.Waiting
+	// quiet says the agent is settled and past its first Settled call:
+	// the receiver may call waiting while its long poll waits.
+	quiet atomic.Bool
 
 	ran       atomic.Bool
 	started   time.Time // when Run started; set before Run starts goroutines
@@ -287,6 +300,7 @@ func newAgent(cfg config.Agent, deps Deps, log *slog.Logger) (*Agent, error) {
 		wake:      make(chan struct{}, 1),
 		settled:   deps.Settled,
 		release:   deps.Release,
+		waiting:   deps.Waiting,
 	}
 	for _, p := range cfg.Launch.Probes {
 		a.probes = append(a.probes, prober{name: p.Name, cfg: p, client: a.client})
@@ -497,6 +511,7 @@ func (a *Agent) runLoop(ctx context.Context) error {
 		if l.settled() {
 			idle.settled()
 		}
+		a.quiet.Store(l.settled() && idle.called)
 		select {
 		case <-ctx.Done():
 			return nil

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http/httptrace"
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -113,6 +115,7 @@ func (q *fakeQueue) state() (deleted, released []string, removed int) {
 type fakeInbox struct {
 	t      testing.TB
 	q      *fakeQueue
+	trace  bool // Open returns q as a tracingQueue
 	err    error
 	fail   int
 	mu     sync.Mutex
@@ -140,7 +143,22 @@ func (in *fakeInbox) Open(_ context.Context, id string) (agent.Queue, error) {
 		return nil, errors.New("AccessDenied")
 	}
 	in.opened = time.Now()
+	if in.trace {
+		return tracingQueue{in.q}, nil
+	}
 	return in.q, nil
+}
+
+// tracingQueue is a fakeQueue whose Receive does what an HTTP client does
+// with the trace of a request's context: it reports the request written,
+// then waits for the answer.
+type tracingQueue struct{ *fakeQueue }
+
+func (q tracingQueue) Receive(ctx context.Context, wait time.Duration) ([]agent.Message, error) {
+	if tr := httptrace.ContextClientTrace(ctx); tr != nil && tr.WroteRequest != nil {
+		tr.WroteRequest(httptrace.WroteRequestInfo{})
+	}
+	return q.fakeQueue.Receive(ctx, wait)
 }
 
 func sqsConfig(t *testing.T, shared bool) config.Agent {
@@ -672,4 +690,40 @@ func terminateWithoutMessage(t *testing.T, md *fakeMetadata, asg *fakeGroup, r *
 		_ = r.stop()
 		t.Fatal("the terminate plan never ran: Run still going 3 minutes after the transition")
 	}
+}
+
+// TestSQSWaitingWhileSettled: with source sqs the agent calls Deps.Waiting
+// each time its long poll has been sent while it is settled (InService,
+// the queue open, no action running), and not from the moment a
+// notification for it arrives.
+func TestSQSWaitingWhileSettled(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var waiting atomic.Int32
+		q := newFakeQueue()
+		asg := &fakeGroup{t: t, state: "InService", hooks: []lifecycle.Hook{terminateHook("drain", 10*time.Minute)}}
+		aws := okCompleter(t)
+		steps := &lifecycletest.StepRunner{T: t, Steps: map[string]lifecycletest.Behavior{"flush": {Duration: 3 * time.Minute}}}
+		r := start(t, newAgent(t, sqsConfig(t, false), agent.Deps{
+			Metadata: &fakeMetadata{}, Group: asg, Completer: aws, Steps: steps, Inbox: &fakeInbox{t: t, q: q, trace: true},
+			Waiting: func() { waiting.Add(1) },
+		}))
+		synctest.Wait()
+		time.Sleep(time.Hour - time.Second) // not at the same instant as a poll
+		synctest.Wait()
+		// One poll every 20 s: 180 in the hour. The first is sent at
+		// the instant the loop finds the agent settled (the turn that
+		// opens the queue), before or after it: it may not count.
+		if n := waiting.Load(); n != 179 && n != 180 {
+			t.Errorf("Waiting called %d times in an idle hour, want 180 (at every 20 s poll), or 179 (the first sent before the loop saw the agent settled)", n)
+		}
+		before := waiting.Load()
+		q.batches <- []agent.Message{msg("m1", "r1", snsWrap(rawTerminate))}
+		<-r.done
+		if n := waiting.Load(); n != before {
+			t.Errorf("Waiting called %d times while the action ran, want none", n-before)
+		}
+		if comps := aws.Completions(); r.err != nil || len(comps) != 1 {
+			t.Errorf("Run = %v, completions %+v; want one", r.err, comps)
+		}
+	})
 }

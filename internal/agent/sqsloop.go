@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http/httptrace"
+	"sync/atomic"
 	"time"
 
 	"github.com/lifeguardhq/lifeguard/internal/config"
@@ -202,6 +204,15 @@ func (l *loop) openQueue() {
 		log: l.log, q: q, instanceID: l.instanceID, shared: l.a.cfg.SQS.QueueURL != "", out: s.notices,
 		bound: time.Duration(l.a.cfg.SQS.WaitTime) + sqsCallBound,
 	}
+	if waiting := l.a.waiting; waiting != nil {
+		quiet := &l.a.quiet
+		r.quiet = quiet
+		r.trace = &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) {
+			if quiet.Load() {
+				waiting()
+			}
+		}}
+	}
 	// Not in l.wg: Run stops it after the actions' goroutines have
 	// returned, once it knows whether the termination has completed
 	// (stopReceiving).
@@ -242,6 +253,12 @@ type receiver struct {
 	shared     bool
 	out        chan<- notice
 	bound      time.Duration // bounds one receive
+	// trace, when set, goes with every receive: its WroteRequest calls
+	// Deps.Waiting while quiet holds, once the long poll is sent. The
+	// receiver clears quiet when it gets a notification for this
+	// instance, before the loop can.
+	trace *httptrace.ClientTrace
+	quiet *atomic.Bool
 }
 
 // run long-polls until ctx ends, each receive on a context derived from
@@ -258,6 +275,9 @@ func (r receiver) run(ctx, poll context.Context) {
 	wait := receiveRetry
 	for ctx.Err() == nil {
 		pctx, cancel := context.WithTimeout(poll, r.bound)
+		if r.trace != nil {
+			pctx = httptrace.WithClientTrace(pctx, r.trace)
+		}
 		at := time.Now()
 		msgs, err := q.Receive(pctx, 0)
 		cancel()
@@ -302,6 +322,9 @@ func (r receiver) run(ctx, poll context.Context) {
 			}
 		}
 		release(ctx, log, q, back)
+		if len(mine) > 0 && r.quiet != nil {
+			r.quiet.Store(false)
+		}
 		for i, nt := range mine {
 			select {
 			case r.out <- nt:

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http/httptrace"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -133,4 +135,41 @@ func TestInboxAdapter(t *testing.T) {
 			t.Errorf("Open = %v, want ErrSharedRedrive", err)
 		}
 	})
+}
+
+// TestReceiveReportsTheLongPollSent: a Receive's context carries its HTTP
+// trace to the request, so the agent hears (Deps.Waiting) that the long
+// poll was sent while it still waits for the answer.
+func TestReceiveReportsTheLongPollSent(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	url, err := sqs.NewFromConfig(e.cfg).CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("quiet")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := awscloud.NewInbox(e.cfg, awscloud.InboxOptions{QueueURL: aws.ToString(url.QueueUrl), WaitTime: time.Second, VisibilityTimeout: 30 * time.Second}).Open(ctx, "i-0123456789abcdef0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var returned atomic.Bool
+	sent := make(chan bool, 1) // whether Receive had returned when the request was written
+	tctx := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) {
+		select {
+		case sent <- returned.Load():
+		default:
+		}
+	}})
+	msgs, err := q.Receive(tctx, 0)
+	returned.Store(true)
+	if err != nil || len(msgs) != 0 {
+		t.Fatalf("Receive on an empty queue = %+v %v, want none after the wait", msgs, err)
+	}
+	select {
+	case early := <-sent:
+		if early {
+			t.Error("the request was reported written after Receive returned, want while its long poll waited")
+		}
+	default:
+		t.Fatal("Receive's HTTP trace never reported the request written")
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -192,6 +193,35 @@ func releaseStartup(log *slog.Logger) {
 	log.Debug("start-up pages released", "bytes", n)
 }
 
+// programPages gives back the mappings of the program's pages
+// (proc.ProgramPages), finding them again at most every refindPages: all
+// of them after the runtime's collections (release, Deps.Release), its
+// read-only data while a long poll waits (releaseData, Deps.Waiting).
+type programPages struct {
+	mu    sync.Mutex
+	pages *proc.ProgramPages
+	found time.Time
+}
+
+// refindPages is how long programPages uses the mappings it found.
+const refindPages = time.Minute
+
+func (p *programPages) release()     { p.do((*proc.ProgramPages).Release) }
+func (p *programPages) releaseData() { p.do((*proc.ProgramPages).ReleaseData) }
+
+func (p *programPages) do(release func(*proc.ProgramPages) (int64, error)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pages == nil || time.Since(p.found) > refindPages {
+		pages, err := proc.FindProgramPages()
+		if err != nil {
+			return
+		}
+		p.pages, p.found = pages, time.Now()
+	}
+	_, _ = release(p.pages)
+}
+
 func runAgent(ctx context.Context, cfg config.Agent, log *slog.Logger) error {
 	sidecarGC()
 	// SIGTERM is the agent's to handle (on_sigterm): the caller's context
@@ -209,6 +239,7 @@ func runAgent(ctx context.Context, cfg config.Agent, log *slog.Logger) error {
 	}
 	asg := sess.AutoScaling()
 	build := Build()
+	pages := &programPages{}
 	deps := agent.Deps{
 		Build:     agent.BuildInfo{Version: build.Version, Commit: build.Commit, GoVersion: build.GoVersion},
 		Metadata:  sess.Metadata(),
@@ -218,9 +249,11 @@ func runAgent(ctx context.Context, cfg config.Agent, log *slog.Logger) error {
 		SIGTERM:   sigterm,
 		Metrics:   []prometheus.Collector{sess.Calls()},
 		Settled:   func() { releaseStartup(log) },
-		// After the runtime's own collections, only the mappings of the
-		// program's pages its stack walks read again go back.
-		Release: func() { _, _ = proc.ReleaseProgramPages() },
+		// After the runtime's own collections only the mappings of the
+		// program's pages go back; while a long poll waits, those of its
+		// read-only data.
+		Release: pages.release,
+		Waiting: pages.releaseData,
 	}
 	if cfg.Leader.On() {
 		leases := sess.Leases(cfg.Leader.Table)

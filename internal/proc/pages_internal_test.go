@@ -32,12 +32,12 @@ func TestProgramMappings(t *testing.T) {
 		"",
 	}, "\n")
 	got := programMappings([]byte(maps), "/opt/lifeguard/bin/lifeguard")
-	want := []mapping{{0x400000, 0x2661000}, {0x2661000, 0x3e95000}}
+	want := []mapping{{0x400000, 0x2661000, true}, {0x2661000, 0x3e95000, false}}
 	if !slices.Equal(got, want) {
-		t.Errorf("programMappings = %x, want %x (the private read-only and executable mappings of the file, not its writable or shared ones, nor one holding a written page, nor other files')", got, want)
+		t.Errorf("programMappings = %+v, want %+v (the private read-only and executable mappings of the file, not its writable or shared ones, nor one holding a written page, nor other files')", got, want)
 	}
-	if got := programMappings([]byte(maps), "/opt/my dir/lifeguard"); !slices.Equal(got, []mapping{{0x7f0000006000, 0x7f0000007000}}) {
-		t.Errorf("a path with a space: %x", got)
+	if got := programMappings([]byte(maps), "/opt/my dir/lifeguard"); !slices.Equal(got, []mapping{{0x7f0000006000, 0x7f0000007000, false}}) {
+		t.Errorf("a path with a space: %+v", got)
 	}
 }
 
@@ -59,12 +59,12 @@ func TestReleaseProgramPages(t *testing.T) {
 	if want == 0 {
 		t.Fatalf("no read-only mapping of %s in /proc/self/smaps:\n%s", exe, maps)
 	}
-	before := programRSS(t, exe)
+	before := programRSS(t, exe, true) + programRSS(t, exe, false)
 	n, err := ReleaseProgramPages()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if after := programRSS(t, exe); after >= before {
+	if after := programRSS(t, exe, true) + programRSS(t, exe, false); after >= before {
 		t.Errorf("resident pages of %s: %d KiB after the release, %d KiB before; want fewer", exe, after, before)
 	}
 	if n != want {
@@ -76,9 +76,42 @@ func TestReleaseProgramPages(t *testing.T) {
 	}
 }
 
-// programRSS returns the resident KiB of the read-only mappings of exe, from
-// /proc/self/smaps.
-func programRSS(t *testing.T, exe string) int64 {
+// TestReleaseDataKeepsTheCode: ReleaseData drops the mappings of the
+// read-only data and leaves those of the code.
+func TestReleaseDataKeepsTheCode(t *testing.T) {
+	exe, err := os.Readlink("/proc/self/exe")
+	if err != nil {
+		t.Skipf("no /proc/self/exe: %v", err)
+	}
+	p, err := FindProgramPages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want int64
+	for _, r := range p.ranges {
+		if !r.exec {
+			want += int64(r.end - r.start)
+		}
+	}
+	code, data := programRSS(t, exe, true), programRSS(t, exe, false)
+	n, err := p.ReleaseData()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != want {
+		t.Errorf("released %d bytes, want %d (the read-only data mappings of %s)", n, want, exe)
+	}
+	if got := programRSS(t, exe, false); got >= data {
+		t.Errorf("resident data of %s: %d KiB after the release, %d KiB before; want fewer", exe, got, data)
+	}
+	if got := programRSS(t, exe, true); got < code {
+		t.Errorf("resident code of %s: %d KiB after the release, %d KiB before; want none given back", exe, got, code)
+	}
+}
+
+// programRSS returns the resident KiB of the read-only mappings of exe
+// that are executable (code) or not (data), from /proc/self/smaps.
+func programRSS(t *testing.T, exe string, code bool) int64 {
 	t.Helper()
 	b, err := os.ReadFile("/proc/self/smaps")
 	if err != nil {
@@ -91,7 +124,7 @@ func programRSS(t *testing.T, exe string) int64 {
 		f := strings.Fields(sc.Text())
 		switch {
 		case len(f) >= 5 && strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":"): // a mapping's first line
-			in = len(f) >= 6 && strings.Join(f[5:], " ") == exe && f[1][1] != 'w'
+			in = len(f) >= 6 && strings.Join(f[5:], " ") == exe && f[1][1] != 'w' && (f[1][2] == 'x') == code
 		case len(f) >= 2 && f[0] == "Rss:" && in:
 			v, err := strconv.ParseInt(f[1], 10, 64)
 			if err != nil {
