@@ -73,14 +73,39 @@ func (c *CallCounter) addMiddleware(stack *middleware.Stack) error {
 	if _, ok := stack.Initialize.Get(callsMiddlewareID); ok {
 		return nil
 	}
-	op := stack.ID() // the operation's name
-	return stack.Initialize.Add(middleware.InitializeMiddlewareFunc(callsMiddlewareID,
-		func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
-			out, md, err := next.HandleInitialize(ctx, in)
-			service, name := callLabels(op, in.Parameters)
-			c.calls.WithLabelValues(name, outcome(err), service).Inc()
-			return out, md, err
-		}), middleware.Before)
+	return stack.Initialize.Add(&countCalls{c: c, op: stack.ID()}, middleware.Before)
+}
+
+// countCalls is the counting middleware of one operation (op).
+type countCalls struct {
+	c  *CallCounter
+	op string
+}
+
+func (*countCalls) ID() string { return callsMiddlewareID }
+
+func (m *countCalls) HandleInitialize(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+	out, md, err := next.HandleInitialize(ctx, in)
+	service, name := callLabels(m.op, in.Parameters)
+	m.c.calls.WithLabelValues(name, outcome(err), service).Inc()
+	return out, md, err
+}
+
+// callCounterOf returns the CallCounter cfg was instrumented with, or nil:
+// for calls made without the SDK's operation stack.
+func callCounterOf(cfg aws.Config) *CallCounter {
+	stack := middleware.NewStack("lifeguard/find-counter", nil)
+	for _, fn := range cfg.APIOptions {
+		if err := fn(stack); err != nil {
+			return nil
+		}
+	}
+	if m, ok := stack.Initialize.Get(callsMiddlewareID); ok {
+		if cc, ok := m.(*countCalls); ok {
+			return cc.c
+		}
+	}
+	return nil
 }
 
 // callLabels returns the service and operation labels of a call of

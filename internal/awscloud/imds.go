@@ -3,10 +3,7 @@ package awscloud
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"time"
 
@@ -18,16 +15,25 @@ import (
 
 var _ agent.Metadata = (*Metadata)(nil)
 
-// Metadata reads this instance's metadata over IMDSv2 only.
+// Metadata reads this instance's metadata over IMDSv2 only: the items
+// with a reader of its own (metadataPoll), the region (from the instance
+// identity document) with the SDK's client.
 type Metadata struct {
-	c *imds.Client
+	c    *imds.Client
+	poll *metadataPoll
 }
 
 // NewMetadata returns an IMDS reader using the SDK configuration cfg (its
-// endpoint comes from AWS_EC2_METADATA_SERVICE_ENDPOINT when set). It never
-// falls back to IMDSv1.
+// endpoint comes from AWS_EC2_METADATA_SERVICE_ENDPOINT when set, its
+// reads are counted where cfg is instrumented with a CallCounter). It
+// never falls back to IMDSv1.
 func NewMetadata(cfg aws.Config) *Metadata {
-	return &Metadata{c: imds.NewFromConfig(cfg, func(o *imds.Options) { o.EnableFallback = aws.FalseTernary })}
+	var o imds.Options
+	c := imds.NewFromConfig(cfg, func(opts *imds.Options) {
+		opts.EnableFallback = aws.FalseTernary
+		o = *opts
+	})
+	return &Metadata{c: c, poll: newMetadataPoll(o, callCounterOf(cfg))}
 }
 
 // InstanceID returns the instance's id.
@@ -48,7 +54,7 @@ func (m *Metadata) Region(ctx context.Context) (string, error) {
 // TargetLifecycleState returns autoscaling/target-lifecycle-state, or ""
 // while IMDS has none (404).
 func (m *Metadata) TargetLifecycleState(ctx context.Context) (string, error) {
-	s, found, err := m.get(ctx, "autoscaling/target-lifecycle-state")
+	s, found, err := m.poll.get(ctx, "autoscaling/target-lifecycle-state", lifecycleStates)
 	if !found {
 		return "", err
 	}
@@ -68,7 +74,7 @@ func (m *Metadata) LifeCycle(ctx context.Context) (string, error) {
 // SpotInterruption returns the spot/instance-action notice, or nil while
 // there is none (404).
 func (m *Metadata) SpotInterruption(ctx context.Context) (*agent.SpotNotice, error) {
-	s, found, err := m.get(ctx, "spot/instance-action")
+	s, found, err := m.poll.get(ctx, "spot/instance-action", nil)
 	if err != nil || !found {
 		return nil, err
 	}
@@ -88,18 +94,5 @@ func (m *Metadata) SpotInterruption(ctx context.Context) (*agent.SpotNotice, err
 
 // get reads a metadata path; found is false (with a nil error) on 404.
 func (m *Metadata) get(ctx context.Context, path string) (string, bool, error) {
-	out, err := m.c.GetMetadata(ctx, &imds.GetMetadataInput{Path: path})
-	if err != nil {
-		var re interface{ HTTPStatusCode() int }
-		if errors.As(err, &re) && re.HTTPStatusCode() == http.StatusNotFound {
-			return "", false, nil
-		}
-		return "", false, fmt.Errorf("read %s from IMDS: %w", path, err)
-	}
-	defer out.Content.Close()
-	b, err := io.ReadAll(io.LimitReader(out.Content, 1<<20))
-	if err != nil {
-		return "", false, fmt.Errorf("read %s from IMDS: %w", path, err)
-	}
-	return string(b), true, nil
+	return m.poll.get(ctx, path, nil)
 }
