@@ -118,7 +118,7 @@ func (p *metadataPoll) get(ctx context.Context, path string, intern func([]byte)
 			return "", false, nil
 		case status != http.StatusOK:
 			p.count(path, nil, status)
-			return "", false, fmt.Errorf("read %s from IMDS: %d %s", path, status, http.StatusText(status))
+			return "", false, fmt.Errorf("read %s from IMDS: %w", path, httpStatus(status))
 		}
 		p.count(path, nil, status)
 		if intern != nil {
@@ -177,8 +177,11 @@ func (p *metadataPoll) tokenLocked(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("get an IMDS session token: %w", err)
 	}
-	if resp.StatusCode != http.StatusOK || n == 0 {
-		return fmt.Errorf("get an IMDS session token: %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("get an IMDS session token: %w", httpStatus(resp.StatusCode))
+	}
+	if n == 0 {
+		return errors.New("get an IMDS session token: empty answer")
 	}
 	ttl := tokenTTL
 	if s, err := strconv.Atoi(resp.Header.Get("X-Aws-Ec2-Metadata-Token-Ttl-Seconds")); err == nil && s > 0 {
@@ -188,23 +191,17 @@ func (p *metadataPoll) tokenLocked(ctx context.Context) error {
 	return nil
 }
 
-// count counts a read of path by its outcome, as the SDK's reads are
-// counted (imds:<path>). Called with p.mu held.
+// count counts a read of path, as the SDK's reads are counted
+// (imds:<path>): err is its error, status the HTTP status of its answer.
+// Called with p.mu held.
 func (p *metadataPoll) count(path string, err error, status int) {
 	if p.calls == nil {
 		return
 	}
-	oc := outcomeOK
-	switch {
-	case errors.Is(err, context.Canceled):
-		oc = outcomeCanceled
-	case err != nil:
-		oc = outcomeError
-	case status == http.StatusNotFound:
-		oc = outcomeNotFound
-	case status != http.StatusOK:
-		oc = outcomeError
+	if err == nil && status != http.StatusOK {
+		err = httpStatus(status)
 	}
+	oc := outcome(err)
 	byOutcome := p.counts[path]
 	if byOutcome == nil {
 		byOutcome = map[string]prometheus.Counter{}
@@ -217,6 +214,12 @@ func (p *metadataPoll) count(path string, err error, status int) {
 	}
 	c.Inc()
 }
+
+// httpStatus is an answer's HTTP status that is not 200, as an error.
+type httpStatus int
+
+func (s httpStatus) Error() string       { return fmt.Sprintf("%d %s", int(s), http.StatusText(int(s))) }
+func (s httpStatus) HTTPStatusCode() int { return int(s) }
 
 // readAll reads r into buf; an answer larger than buf is an error.
 func readAll(r io.Reader, buf []byte) (int, error) {
