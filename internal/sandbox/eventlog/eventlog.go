@@ -107,6 +107,7 @@ type Log struct {
 type buffer struct {
 	name    string
 	limit   int
+	size    int       // events a block holds: blockSize, or limit when smaller
 	blocks  [][]Event // held events, oldest first, from blocks[0][head]
 	head    int       // events at the start of blocks[0] already evicted
 	held    int
@@ -118,6 +119,11 @@ type buffer struct {
 
 // blockSize is how many events a block holds (at most the limit).
 const blockSize = 512
+
+func newBuffer(name string, limit int) buffer {
+	limit = max(limit, 4)
+	return buffer{name: name, limit: limit, size: min(blockSize, limit), counts: map[string]int64{}, changed: make(chan struct{})}
+}
 
 // chunk is one eviction: n events with sequence numbers first..last.
 type chunk struct {
@@ -144,8 +150,8 @@ func New(cfg Config, clock Clock, log *slog.Logger) *Log {
 	return &Log{
 		clock:   clock,
 		log:     log,
-		control: buffer{name: "control", limit: max(cfg.ControlLimit, 4), counts: map[string]int64{}, changed: make(chan struct{})},
-		data:    buffer{name: "data", limit: max(cfg.DataLimit, 4), counts: map[string]int64{}, changed: make(chan struct{})},
+		control: newBuffer("control", cfg.ControlLimit),
+		data:    newBuffer("data", cfg.DataLimit),
 	}
 }
 
@@ -189,9 +195,8 @@ func (b *buffer) add(e Event) {
 		b.dropped += int64(n)
 		b.evict(n)
 	}
-	size := min(blockSize, b.limit)
-	if k := len(b.blocks); k == 0 || len(b.blocks[k-1]) == size {
-		b.blocks = append(b.blocks, make([]Event, 0, size))
+	if k := len(b.blocks); k == 0 || len(b.blocks[k-1]) == b.size {
+		b.blocks = append(b.blocks, make([]Event, 0, b.size))
 	}
 	k := len(b.blocks) - 1
 	b.blocks[k] = append(b.blocks[k], e)
@@ -203,20 +208,18 @@ func (b *buffer) add(e Event) {
 
 // at returns the i-th held event, oldest first.
 func (b *buffer) at(i int) Event {
-	size := min(blockSize, b.limit)
 	i += b.head
-	return b.blocks[i/size][i%size]
+	return b.blocks[i/b.size][i%b.size]
 }
 
 // evict forgets the n oldest held events.
 func (b *buffer) evict(n int) {
-	size := min(blockSize, b.limit)
 	b.head += n
 	b.held -= n
-	gone := b.head / size
+	gone := b.head / b.size
 	clear(b.blocks[:gone])
 	b.blocks = append(b.blocks[:0], b.blocks[gone:]...)
-	b.head -= gone * size
+	b.head -= gone * b.size
 }
 
 // appendFrom appends the held events from the i-th on to out.
@@ -224,13 +227,12 @@ func (b *buffer) appendFrom(out []Event, i int) []Event {
 	if i >= b.held {
 		return out
 	}
-	size := min(blockSize, b.limit)
 	i += b.head
 	out = slices.Grow(out, b.held+b.head-i)
-	for k := i / size; k < len(b.blocks); k++ {
+	for k := i / b.size; k < len(b.blocks); k++ {
 		from := 0
-		if k == i/size {
-			from = i % size
+		if k == i/b.size {
+			from = i % b.size
 		}
 		out = append(out, b.blocks[k][from:]...)
 	}
