@@ -181,11 +181,11 @@ func sidecarGC() {
 // releaseStartup gives back what the agent's start-up alone needed, once
 // it is over (agent.Deps.Settled): the heap pages the collector no longer
 // uses, and the mappings of the program's code and read-only data (see
-// proc.ReleaseProgramPages), of which package initialization and start-up
+// proc.ProgramPages), of which package initialization and start-up
 // touched far more than the idle agent uses.
-func releaseStartup(log *slog.Logger) {
+func releaseStartup(log *slog.Logger, pages *programPages) {
 	debug.FreeOSMemory()
-	n, err := proc.ReleaseProgramPages()
+	n, err := pages.do((*proc.ProgramPages).Release)
 	if err != nil {
 		log.Debug("start-up pages not released", "err", err)
 		return
@@ -206,20 +206,23 @@ type programPages struct {
 // refindPages is how long programPages uses the mappings it found.
 const refindPages = time.Minute
 
-func (p *programPages) release()     { p.do((*proc.ProgramPages).Release) }
-func (p *programPages) releaseData() { p.do((*proc.ProgramPages).ReleaseData) }
+func (p *programPages) release()     { _, _ = p.do((*proc.ProgramPages).Release) }
+func (p *programPages) releaseData() { _, _ = p.do((*proc.ProgramPages).ReleaseData) }
 
-func (p *programPages) do(release func(*proc.ProgramPages) (int64, error)) {
+// do finds the mappings when it has none or they are old, and releases
+// them as release does; it returns how many bytes it asked the kernel to
+// drop.
+func (p *programPages) do(release func(*proc.ProgramPages) (int64, error)) (int64, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.pages == nil || time.Since(p.found) > refindPages {
 		pages, err := proc.FindProgramPages()
 		if err != nil {
-			return
+			return 0, err
 		}
 		p.pages, p.found = pages, time.Now()
 	}
-	_, _ = release(p.pages)
+	return release(p.pages)
 }
 
 func runAgent(ctx context.Context, cfg config.Agent, log *slog.Logger) error {
@@ -248,7 +251,7 @@ func runAgent(ctx context.Context, cfg config.Agent, log *slog.Logger) error {
 		Steps:     agent.NewStepRunner(cfg.Paths.JournalDir, log),
 		SIGTERM:   sigterm,
 		Metrics:   []prometheus.Collector{sess.Calls()},
-		Settled:   func() { releaseStartup(log) },
+		Settled:   func() { releaseStartup(log, pages) },
 		// After the runtime's own collections only the mappings of the
 		// program's pages go back; while a long poll waits, those of its
 		// read-only data.

@@ -9,9 +9,9 @@ import (
 	"syscall"
 )
 
-// ReleaseProgramPages drops this process's mappings of the pages of its own
-// executable that it cannot have written (its code and read-only data),
-// and returns how many bytes of mappings it asked the kernel to drop.
+// ProgramPages are this process's mappings of the pages of its own
+// executable that it cannot have written (its code and read-only data), as
+// FindProgramPages found them. Release drops them.
 //
 // Package initialization and start-up touch code and tables all over a
 // large binary (every package's init runs, whatever the command), and
@@ -21,25 +21,15 @@ import (
 // used again is mapped again on its next access, with a minor fault and no
 // I/O. Writable mappings (the data segment, which holds written copies of
 // pages) are left alone, and so is a read-only one holding a written page
-// (a debugger's breakpoint), so nothing written is lost: dropping a
-// private file mapping of cached pages only forgets which of them it
-// mapped (madvise MADV_DONTNEED).
-func ReleaseProgramPages() (int64, error) {
-	p, err := FindProgramPages()
-	if err != nil {
-		return 0, err
-	}
-	return p.Release()
-}
-
-// ProgramPages are the mappings ReleaseProgramPages drops, as they were
-// found: Release drops them again without reading /proc/self/smaps, whose
-// walk of every mapping costs more than the drop. A page written since
-// they were found (a debugger's breakpoint) would be dropped with them;
-// find them again now and then.
+// (a debugger's breakpoint) when they are found, so nothing written is
+// lost: dropping a private file mapping of cached pages only forgets which
+// of them it mapped (madvise MADV_DONTNEED). Release and ReleaseData do
+// not read /proc/self/smaps again, whose walk of every mapping costs more
+// than the drop; a page written since the mappings were found would be
+// dropped with them, so find them again now and then.
 type ProgramPages struct{ ranges []mapping }
 
-// FindProgramPages finds the mappings ReleaseProgramPages drops.
+// FindProgramPages finds the mappings, from /proc/self/smaps.
 func FindProgramPages() (*ProgramPages, error) {
 	exe, err := os.Readlink("/proc/self/exe")
 	if err != nil {

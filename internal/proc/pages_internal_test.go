@@ -41,9 +41,9 @@ func TestProgramMappings(t *testing.T) {
 	}
 }
 
-// TestReleaseProgramPages releases the test binary's own pages and goes on
+// TestProgramPagesRelease releases the test binary's own pages and goes on
 // running: its code is mapped again as it runs.
-func TestReleaseProgramPages(t *testing.T) {
+func TestProgramPagesRelease(t *testing.T) {
 	exe, err := os.Readlink("/proc/self/exe")
 	if err != nil {
 		t.Skipf("no /proc/self/exe: %v", err)
@@ -60,7 +60,11 @@ func TestReleaseProgramPages(t *testing.T) {
 		t.Fatalf("no read-only mapping of %s in /proc/self/smaps:\n%s", exe, maps)
 	}
 	before := programRSS(t, exe, true) + programRSS(t, exe, false)
-	n, err := ReleaseProgramPages()
+	p, err := FindProgramPages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := p.Release()
 	if err != nil {
 		t.Fatal(err)
 	}
