@@ -36,8 +36,8 @@ type metadataPoll struct {
 	endpoint string // scheme://host[:port], no trailing slash
 	disabled bool   // AWS_EC2_METADATA_DISABLED=true
 	http     imds.HTTPClient
-	calls    *CallCounter                             // nil: not counted
-	counts   map[string]map[string]prometheus.Counter // calls' counters, by path and outcome
+	calls    *CallCounter                       // nil: not counted
+	counts   map[readOutcome]prometheus.Counter // calls' counters, once looked up
 
 	mu      sync.Mutex
 	token   string
@@ -85,7 +85,7 @@ func newMetadataPoll(o imds.Options, calls *CallCounter) *metadataPoll {
 		disabled: o.ClientEnableState == imds.ClientDisabled || strings.EqualFold(os.Getenv("AWS_EC2_METADATA_DISABLED"), "true"),
 		http:     hc,
 		calls:    calls,
-		counts:   map[string]map[string]prometheus.Counter{},
+		counts:   map[readOutcome]prometheus.Counter{},
 		reqs:     map[string]*http.Request{},
 	}
 }
@@ -201,19 +201,17 @@ func (p *metadataPoll) count(path string, err error, status int) {
 	if err == nil && status != http.StatusOK {
 		err = httpStatus(status)
 	}
-	oc := outcome(err)
-	byOutcome := p.counts[path]
-	if byOutcome == nil {
-		byOutcome = map[string]prometheus.Counter{}
-		p.counts[path] = byOutcome
-	}
-	c := byOutcome[oc]
+	k := readOutcome{path, outcome(err)}
+	c := p.counts[k]
 	if c == nil {
-		c = p.calls.calls.WithLabelValues("imds:"+path, oc, "imds")
-		byOutcome[oc] = c
+		c = p.calls.calls.WithLabelValues("imds:"+path, k.outcome, "imds")
+		p.counts[k] = c
 	}
 	c.Inc()
 }
+
+// readOutcome is a metadata path and the outcome of a read of it.
+type readOutcome struct{ path, outcome string }
 
 // httpStatus is an answer's HTTP status that is not 200, as an error.
 type httpStatus int
